@@ -1,0 +1,44 @@
+"""The FastStream broker every service uses, with tracing and metrics middleware."""
+
+from __future__ import annotations
+
+import logging
+
+from faststream.nats import NatsBroker
+from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+from faststream.nats.prometheus import NatsPrometheusMiddleware
+from opentelemetry.trace import TracerProvider
+from prometheus_client import CollectorRegistry
+
+from shared.settings import NatsSettings
+
+logger = logging.getLogger(__name__)
+
+
+async def _log_nats_error(error: Exception) -> None:
+    # nats-py prints whole tracebacks for every failed reconnect; one line is enough.
+    logger.warning("nats: %r", error)
+
+
+def create_broker(
+    settings: NatsSettings,
+    *,
+    service: str,
+    tracer_provider: TracerProvider,
+    registry: CollectorRegistry,
+) -> NatsBroker:
+    return NatsBroker(
+        settings.url,
+        name=f"motcua-{service}",
+        # Never give up on NATS: the outbox holds events until it is back.
+        allow_reconnect=True,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        connect_timeout=5,
+        error_cb=_log_nats_error,
+        middlewares=[
+            NatsTelemetryMiddleware(tracer_provider=tracer_provider),
+            NatsPrometheusMiddleware(registry=registry, app_name=f"motcua_{service}"),
+        ],
+        log_level=logging.DEBUG,
+    )

@@ -1,0 +1,66 @@
+"""Reading and replaying dead-lettered messages (``motcua dlq list`` / ``motcua dlq replay``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from shared.bus.consumer import DEAD_CONSUMER, DEAD_DELIVERIES, DEAD_ERROR, DEAD_SUBJECT
+from shared.bus.streams import DEAD_LETTER, stream_for
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    sequence: int
+    subject: str
+    consumer: str
+    error: str
+    deliveries: int
+    body: bytes
+    headers: dict[str, str]
+
+
+async def list_dead_letters(js: JetStreamContext, *, limit: int = 1000) -> list[DeadLetter]:
+    info = await js.stream_info(DEAD_LETTER.name)
+    letters: list[DeadLetter] = []
+    sequence = info.state.first_seq
+    while sequence <= info.state.last_seq and len(letters) < limit:
+        try:
+            raw = await js.get_msg(DEAD_LETTER.name, seq=sequence)
+        except NotFoundError:
+            sequence += 1
+            continue
+        headers = dict(raw.headers or {})
+        letters.append(
+            DeadLetter(
+                sequence=sequence,
+                subject=headers.get(DEAD_SUBJECT, ""),
+                consumer=headers.get(DEAD_CONSUMER, ""),
+                error=headers.get(DEAD_ERROR, ""),
+                deliveries=int(headers.get(DEAD_DELIVERIES, "0")),
+                body=raw.data or b"",
+                headers=headers,
+            )
+        )
+        sequence += 1
+    return letters
+
+
+async def replay(js: JetStreamContext, letter: DeadLetter) -> None:
+    """Publish the message to its original subject again and drop it from the DLQ.
+
+    Every consumer of that subject sees it again; the ones that handled it before skip it through
+    their inbox, so only the consumer that failed acts on it.
+    """
+    headers = {
+        key: value
+        for key, value in letter.headers.items()
+        if key not in {DEAD_SUBJECT, DEAD_CONSUMER, DEAD_ERROR, DEAD_DELIVERIES}
+    }
+    headers["Nats-Msg-Id"] = f"replay-{DEAD_LETTER.name}-{letter.sequence}"
+    await js.publish(
+        letter.subject, letter.body, stream=stream_for(letter.subject).name, headers=headers
+    )
+    await js.delete_msg(DEAD_LETTER.name, letter.sequence)

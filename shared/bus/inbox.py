@@ -1,0 +1,43 @@
+"""Inbox: a row per (consumer, event) written in the same transaction as the event's effect,
+so that a redelivered event changes nothing. JetStream's duplicate window covers publishes only."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy import Column, MetaData, String, Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.db import UtcDateTime
+from shared.events import utc_now
+
+
+def inbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "inbox",
+        metadata,
+        Column("consumer", String(200), primary_key=True),
+        Column("event_id", String(36), primary_key=True),
+        Column("processed_at", UtcDateTime(), nullable=False),
+    )
+
+
+class Inbox:
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    async def first_delivery(self, session: AsyncSession, *, consumer: str, event_id: UUID) -> bool:
+        """Record the event for this consumer; False when it was already recorded.
+
+        On PostgreSQL a concurrent twin blocks on the key until the first commits, then sees the row.
+        """
+        dialect = session.bind.dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = (
+            insert(self.table)
+            .values(consumer=consumer, event_id=str(event_id), processed_at=utc_now())
+            .on_conflict_do_nothing()
+        )
+        result = await session.execute(statement)
+        return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,257 @@
+"""Outbox: events are written in the same transaction as the change that causes them, and a relay
+inside the service publishes them with ``Nats-Msg-Id = event_id``. Losing NATS for a while loses
+nothing: rows wait until the relay can publish them.
+
+Claiming rows: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so replicas never publish the same row at
+once; a time-bound lease on SQLite, which has no row locks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from opentelemetry import propagate
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    event,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.db import Database, UtcDateTime
+from shared.events import Event, utc_now
+from shared.settings import OutboxSettings
+
+logger = logging.getLogger(__name__)
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "outbox",
+        metadata,
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("event_id", String(36), nullable=False, unique=True),
+        Column("subject", String(255), nullable=False),
+        Column("payload", Text, nullable=False),
+        # W3C trace context of the request that caused the event, so that its trace goes on in NATS.
+        Column("trace_headers", Text, nullable=False, default="{}"),
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("sent_at", UtcDateTime(), nullable=True, index=True),
+        Column("attempts", Integer, nullable=False, default=0),
+        Column("lease_owner", String(36), nullable=True),
+        Column("lease_until", UtcDateTime(), nullable=True),
+        Column("last_error", Text, nullable=True),
+    )
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    id: int
+    event_id: str
+    subject: str
+    payload: bytes
+    trace_headers: dict[str, str]
+
+
+Publish = Callable[[OutboxMessage], Awaitable[None]]
+
+
+class Outbox:
+    """Writes events beside the state change, and wakes the relay once the change commits."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_commit(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    async def add(self, session: AsyncSession, *events: Event) -> None:
+        trace_headers: dict[str, str] = {}
+        propagate.inject(trace_headers)
+        now = utc_now()
+        rows = [
+            {
+                "event_id": str(item.event_id),
+                "subject": item.subject,
+                "payload": item.model_dump_json(),
+                "trace_headers": json.dumps(trace_headers),
+                "created_at": now,
+                "attempts": 0,
+            }
+            for item in events
+        ]
+        await session.execute(self.table.insert(), rows)
+        for listener in self._listeners:
+            event.listen(session.sync_session, "after_commit", _call_ignoring_session(listener), once=True)
+
+    async def pending_count(self, session: AsyncSession) -> int:
+        statement = select(func.count()).select_from(self.table).where(self.table.c.sent_at.is_(None))
+        return int((await session.execute(statement)).scalar_one())
+
+
+def _call_ignoring_session(listener: Callable[[], None]) -> Callable[[Any], None]:
+    def call(_session: Any) -> None:
+        listener()
+
+    return call
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows in order, one batch at a time, until stopped."""
+
+    def __init__(
+        self, db: Database, outbox: Outbox, publish: Publish, settings: OutboxSettings | None = None
+    ) -> None:
+        self.db = db
+        self.table = outbox.table
+        self.publish = publish
+        self.settings = settings or OutboxSettings()
+        self.owner = str(uuid.uuid4())
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        outbox.on_commit(self.wake)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            self._wake.clear()
+            try:
+                published, complete = await self.relay_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("outbox relay pass failed")
+                published, complete = 0, False
+            if not complete:
+                failures += 1
+                # NATS or the database is away: back off, but not so far that recovery feels slow.
+                await self._sleep(min(0.2 * 2**failures, 5.0))
+                continue
+            failures = 0
+            if published < self.settings.batch_size:
+                await self._sleep(self.settings.idle_poll_seconds)
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    async def relay_once(self) -> tuple[int, bool]:
+        """Publish one batch; returns how many were published and whether all claimed rows went out."""
+        if self.db.is_postgres:
+            return await self._relay_locked()
+        return await self._relay_leased()
+
+    async def _relay_locked(self) -> tuple[int, bool]:
+        table = self.table
+        async with self.db.session() as session:
+            statement = (
+                select(table)
+                .where(table.c.sent_at.is_(None))
+                .order_by(table.c.id)
+                .limit(self.settings.batch_size)
+                .with_for_update(skip_locked=True)
+            )
+            messages = [_message(row) for row in (await session.execute(statement)).mappings()]
+            sent, error = await self._publish_all(messages)
+            await self._record(session, messages, sent, error)
+        return len(sent), error is None
+
+    async def _relay_leased(self) -> tuple[int, bool]:
+        table = self.table
+        now = utc_now()
+        async with self.db.session() as session:
+            claimable = (
+                select(table.c.id)
+                .where(table.c.sent_at.is_(None))
+                .where(or_(table.c.lease_until.is_(None), table.c.lease_until < now))
+                .order_by(table.c.id)
+                .limit(self.settings.batch_size)
+                .scalar_subquery()
+            )
+            statement = (
+                update(table)
+                .where(table.c.id.in_(claimable))
+                .values(lease_owner=self.owner, lease_until=now + timedelta(seconds=self.settings.lease_seconds))
+                .returning(*table.c)
+            )
+            rows = (await session.execute(statement)).mappings().all()
+        messages = sorted((_message(row) for row in rows), key=lambda message: message.id)
+        if not messages:
+            return 0, True
+        sent, error = await self._publish_all(messages)
+        async with self.db.session() as session:
+            await self._record(session, messages, sent, error)
+        return len(sent), error is None
+
+    async def _publish_all(self, messages: Sequence[OutboxMessage]) -> tuple[list[int], str | None]:
+        sent: list[int] = []
+        for message in messages:
+            try:
+                await self.publish(message)
+            except Exception as exc:  # any failure leaves the row for the next pass
+                logger.warning("outbox publish of %s failed: %r", message.subject, exc)
+                return sent, repr(exc)[:1000]
+            sent.append(message.id)
+        return sent, None
+
+    async def _record(
+        self, session: AsyncSession, messages: Sequence[OutboxMessage], sent: list[int], error: str | None
+    ) -> None:
+        table = self.table
+        if sent:
+            await session.execute(
+                update(table)
+                .where(table.c.id.in_(sent))
+                .values(sent_at=utc_now(), lease_owner=None, lease_until=None, attempts=table.c.attempts + 1)
+            )
+        unsent = [message.id for message in messages if message.id not in set(sent)]
+        if unsent:
+            await session.execute(
+                update(table)
+                .where(table.c.id.in_(unsent))
+                .values(lease_owner=None, lease_until=None, last_error=error, attempts=table.c.attempts + 1)
+            )
+
+
+def _message(row: Any) -> OutboxMessage:
+    return OutboxMessage(
+        id=int(row["id"]),
+        event_id=str(row["event_id"]),
+        subject=str(row["subject"]),
+        payload=str(row["payload"]).encode(),
+        trace_headers=json.loads(row["trace_headers"] or "{}"),
+    )

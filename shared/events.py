@@ -1,0 +1,194 @@
+"""Every event that crosses the bus, each in the one envelope.
+
+The envelope's ``version`` is the revision of the thing the event is about: the dossier's revision
+after the change (so projections can drop an out-of-order update), or the procedure's version number
+for catalog events. ``event_id`` doubles as the ``Nats-Msg-Id`` and as the inbox key.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import IntEnum
+from typing import Annotated, Literal
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DossierStatus(IntEnum):
+    """The national portal's status codes; ``portal_name`` is the code name it uses."""
+
+    RECEIVING = 1  # Mới đăng ký
+    NEW = 2  # Được tiếp nhận
+    DENIED = 3  # Không được tiếp nhận
+    PROCESSING = 4  # Đang xử lý
+    WAITING = 5  # Yêu cầu bổ sung
+    PAYING = 6  # Yêu cầu thực hiện nghĩa vụ tài chính
+    CANCELLED = 7  # Rút hồ sơ
+    UNRESOLVED = 8  # Dừng xử lý
+    RELEASING = 9  # Đã xử lý xong
+    DONE = 10  # Đã trả kết quả
+
+    @property
+    def portal_name(self) -> str:
+        return self.name.lower()
+
+    @property
+    def vietnamese_name(self) -> str:
+        return _VIETNAMESE_STATUS_NAMES[self]
+
+
+_VIETNAMESE_STATUS_NAMES = {
+    DossierStatus.RECEIVING: "Mới đăng ký",
+    DossierStatus.NEW: "Được tiếp nhận",
+    DossierStatus.DENIED: "Không được tiếp nhận",
+    DossierStatus.PROCESSING: "Đang xử lý",
+    DossierStatus.WAITING: "Yêu cầu bổ sung",
+    DossierStatus.PAYING: "Yêu cầu thực hiện nghĩa vụ tài chính",
+    DossierStatus.CANCELLED: "Rút hồ sơ",
+    DossierStatus.UNRESOLVED: "Dừng xử lý",
+    DossierStatus.RELEASING: "Đã xử lý xong",
+    DossierStatus.DONE: "Đã trả kết quả",
+}
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Applicant(Payload):
+    full_name: str
+    id_number: str
+    phone: str | None = None
+    email: str | None = None
+    address: str | None = None
+
+
+DocumentKind = Literal["digital", "scan", "reused"]
+
+
+class DocumentRef(Payload):
+    name: str
+    kind: DocumentKind = "digital"
+
+
+TimeUnit = Literal["working_day", "working_hour", "calendar_day"]
+CalendarKind = Literal["working", "calendar_days", "always"]
+
+
+class TimeLimit(Payload):
+    value: float
+    unit: TimeUnit
+
+
+class RequiredDocument(Payload):
+    name: str
+    required: bool = True
+    originals: int = 0
+    copies: int = 1
+
+
+class ProcedureStep(Payload):
+    name: str
+    unit_code: str
+    hours: float
+    counted: bool = True
+
+
+class ProcedureVersion(Payload):
+    """A procedure as published by processing, which owns the catalog."""
+
+    code: str
+    version: int
+    name: str
+    field: str
+    agency_code: str
+    agency_name: str
+    level: Literal["full", "partial"]
+    fee: str
+    time_limit: TimeLimit
+    total_hours: float
+    calendar: CalendarKind
+    documents: list[RequiredDocument]
+    steps: list[ProcedureStep]
+
+
+class Event(BaseModel):
+    """The envelope every event shares; subclasses fix ``type`` and add their payload."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    event_id: UUID = Field(default_factory=uuid4)
+    type: str
+    occurred_at: datetime = Field(default_factory=utc_now)
+    dossier_code: str | None = None
+    version: int = 1
+
+    @property
+    def subject(self) -> str:
+        return self.type
+
+
+class ProcedurePublished(Event):
+    type: Literal["catalog.procedure.published"] = "catalog.procedure.published"
+    procedure: ProcedureVersion
+
+
+class DossierSubmitted(Event):
+    type: Literal["dossier.submitted"] = "dossier.submitted"
+    dossier_code: str
+    procedure_code: str
+    procedure_version: int
+    agency_code: str
+    applicant: Applicant
+    documents: list[DocumentRef]
+    channel: Literal["online", "counter"]
+    submitted_at: datetime
+
+
+class DossierAccepted(Event):
+    type: Literal["dossier.accepted"] = "dossier.accepted"
+    dossier_code: str
+    procedure_code: str
+    procedure_name: str
+    agency_name: str
+    applicant: Applicant
+    received_at: datetime
+    accepted_at: datetime
+    due_at: datetime
+    accepted_by: str
+    late_acceptance: bool
+
+
+class DossierRefused(Event):
+    type: Literal["dossier.refused"] = "dossier.refused"
+    dossier_code: str
+    procedure_code: str
+    procedure_name: str
+    agency_name: str
+    applicant: Applicant
+    received_at: datetime
+    refused_at: datetime
+    refused_by: str
+    reason: str
+
+
+AnyEvent = Annotated[
+    ProcedurePublished | DossierSubmitted | DossierAccepted | DossierRefused,
+    Field(discriminator="type"),
+]
+_ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.model_fields["type"].default: cls
+    for cls in (ProcedurePublished, DossierSubmitted, DossierAccepted, DossierRefused)
+}
+
+
+def parse_event(raw: bytes | str) -> Event:
+    """Turn a message body into its event; raises ``pydantic.ValidationError`` on a bad body."""
+    return _ANY_EVENT.validate_json(raw)

@@ -1,0 +1,209 @@
+"""What every service is made of, wired in one fixed order:
+settings → telemetry → database → broker with middlewares → subscribers → HTTP app.
+
+A service hands over its tables, its event handlers and its routers; the runtime owns the start-up
+and shut-down order, the outbox relay, health checks and metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from faststream.nats import NatsBroker
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.trace import SpanProcessor
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from sqlalchemy import MetaData
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.bus.broker import create_broker
+from shared.bus.consumer import subscribe
+from shared.bus.inbox import Inbox, inbox_table
+from shared.bus.outbox import Outbox, OutboxMessage, OutboxRelay, outbox_table
+from shared.bus.streams import ConsumerSpec, ensure_consumer, ensure_streams, stream_for
+from shared.db import Database
+from shared.events import Event
+from shared.settings import (
+    DATABASE_SETTINGS,
+    CommonSettings,
+    DatabaseSettings,
+    NatsSettings,
+    OutboxSettings,
+    ServiceName,
+)
+from shared.telemetry import create_tracer_provider
+
+logger = logging.getLogger(__name__)
+
+E = TypeVar("E", bound=Event)
+EventHandler = Callable[[AsyncSession, E], Awaitable[None]]
+StartHook = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class RuntimeSettings:
+    """Everything a service reads from the environment, overridable in tests."""
+
+    common: CommonSettings = field(default_factory=CommonSettings)
+    nats: NatsSettings = field(default_factory=NatsSettings)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    database: DatabaseSettings | None = None
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        service: ServiceName,
+        metadata: MetaData,
+        settings: RuntimeSettings | None = None,
+        *,
+        span_processors: tuple[SpanProcessor, ...] = (),
+    ) -> None:
+        self.service = service
+        self.settings = settings or RuntimeSettings()
+        database = self.settings.database or DATABASE_SETTINGS[service]()
+        if database.database_url is None:
+            self.settings.common.ensure_data_dir()
+        self.tracer_provider = create_tracer_provider(service, extra_processors=span_processors)
+        self.db = Database(database.url(self.settings.common), schema=database.database_schema)
+        self.metadata = metadata
+        self.outbox = Outbox(outbox_table(metadata))
+        self.inbox = Inbox(inbox_table(metadata))
+        self.registry = CollectorRegistry()
+        self.broker: NatsBroker = create_broker(
+            self.settings.nats, service=service, tracer_provider=self.tracer_provider, registry=self.registry
+        )
+        self.relay = OutboxRelay(self.db, self.outbox, self._publish, self.settings.outbox)
+        self.consumers: list[ConsumerSpec] = []
+        self._start_hooks: list[StartHook] = []
+        self._outbox_pending = Gauge(
+            "motcua_outbox_pending", "Outbox events not yet published", registry=self.registry
+        )
+
+    # -- wiring -----------------------------------------------------------------------------
+    def on_start(self, hook: StartHook) -> None:
+        """Run ``hook`` once the tables exist and before the bus starts (seeding, caches)."""
+        self._start_hooks.append(hook)
+
+    def handle(self, event_type: type[E], handler: EventHandler[E]) -> ConsumerSpec:
+        """Consume ``event_type`` through this service's durable consumer for its subject.
+
+        The handler runs in one transaction with the inbox row, so a redelivery changes nothing.
+        """
+        subject: str = event_type.model_fields["type"].default
+        spec = ConsumerSpec(
+            service=self.service,
+            subject=subject,
+            max_deliver=self.settings.nats.max_deliver,
+            ack_wait_seconds=self.settings.nats.ack_wait_seconds,
+        )
+
+        async def run(event: Event) -> None:
+            if not isinstance(event, event_type):
+                raise TypeError(f"{spec.durable} got {event.type}")
+            async with self.db.session() as session:
+                if not await self.inbox.first_delivery(session, consumer=spec.durable, event_id=event.event_id):
+                    logger.info("%s skips %s %s: already handled", spec.durable, event.type, event.event_id)
+                    return
+                await handler(session, event)
+
+        subscribe(self.broker, spec, run, retry_delays=self.settings.nats.retry_delays_seconds)
+        self.consumers.append(spec)
+        return spec
+
+    async def _publish(self, message: OutboxMessage) -> None:
+        # Resume the trace of the request that wrote the row; the telemetry middleware starts the
+        # producer span from the current context.
+        token = otel_context.attach(propagate.extract(message.trace_headers))
+        try:
+            await self.broker.publish(
+                message.payload,
+                message.subject,
+                headers={"Nats-Msg-Id": message.event_id, "content-type": "application/json"},
+                stream=stream_for(message.subject).name,
+                timeout=self.settings.outbox.publish_timeout_seconds,
+            )
+        finally:
+            otel_context.detach(token)
+
+    # -- life cycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.db.create_all(self.metadata)
+        for hook in self._start_hooks:
+            await hook()
+        await self.broker.connect()
+        js = self.broker.config.connection_state.stream
+        await ensure_streams(js, replicas=self.settings.nats.stream_replicas)
+        for spec in self.consumers:
+            await ensure_consumer(js, spec)
+        await self.broker.start()
+        self.relay.start()
+        logger.info("%s started", self.service)
+
+    async def stop(self) -> None:
+        await self.relay.stop()
+        await self.broker.stop()
+        await self.db.dispose()
+        self.tracer_provider.shutdown()
+
+    @asynccontextmanager
+    async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    async def readiness(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        try:
+            await self.db.ping()
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unavailable: {exc.__class__.__name__}"
+        connection = self.broker.config.connection_state.connection if self.broker.running else None
+        checks["nats"] = "ok" if connection is not None and connection.is_connected else "unavailable"
+        return checks
+
+    def create_app(self, *, title: str, routers: Sequence[APIRouter], description: str = "") -> FastAPI:
+        app = FastAPI(title=title, description=description, version="0.1.0", lifespan=self.lifespan)
+        app.state.runtime = self
+        for router in routers:
+            app.include_router(router)
+
+        @app.get("/healthz", tags=["health"])
+        async def healthz() -> dict[str, str]:
+            return {"status": "ok", "service": self.service}
+
+        @app.get("/readyz", tags=["health"])
+        async def readyz() -> JSONResponse:
+            checks = await self.readiness()
+            ready = all(value == "ok" for value in checks.values())
+            return JSONResponse({"status": "ok" if ready else "unavailable", **checks}, 200 if ready else 503)
+
+        @app.get("/metrics", include_in_schema=False)
+        async def metrics() -> Response:
+            async with self.db.session() as session:
+                self._outbox_pending.set(await self.outbox.pending_count(session))
+            return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+        @app.exception_handler(ValueError)
+        async def value_error(_request: Request, exc: ValueError) -> JSONResponse:
+            return JSONResponse({"detail": str(exc)}, status_code=422)
+
+        FastAPIInstrumentor.instrument_app(
+            app, tracer_provider=self.tracer_provider, excluded_urls="healthz,readyz,metrics"
+        )
+        return app
+
+
+def runtime_of(request: Request) -> Any:
+    return request.app.state.runtime

@@ -1,0 +1,148 @@
+"""Settings, one pydantic-settings class per concern, all read from ``MOTCUA_*`` variables."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ServiceName = Literal["intake", "processing", "notify"]
+SERVICE_PORTS: dict[ServiceName, int] = {"intake": 8001, "processing": 8002, "notify": 8003}
+
+# The embedded nats-server listens beside, not on, 4222 so that it never collides with a system NATS.
+EMBEDDED_NATS_PORT = 4224
+
+
+class CommonSettings(BaseSettings):
+    """Where the embedded default keeps its files."""
+
+    model_config = SettingsConfigDict(env_prefix="MOTCUA_", extra="ignore")
+
+    data_dir: Path = Path("data")
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir
+
+
+class NatsSettings(BaseSettings):
+    """How services reach NATS JetStream."""
+
+    model_config = SettingsConfigDict(env_prefix="MOTCUA_NATS_", extra="ignore")
+
+    url: str = f"nats://127.0.0.1:{EMBEDDED_NATS_PORT}"
+    # 1 for the embedded single server, 3 for a production cluster.
+    stream_replicas: int = Field(default=1, ge=1, le=5)
+    max_deliver: int = Field(default=6, ge=2)
+    ack_wait_seconds: float = Field(default=30.0, gt=0)
+    retry_delays_seconds: list[float] = Field(default=[1.0, 5.0, 15.0, 30.0, 60.0])
+
+
+class DatabaseSettings(BaseSettings):
+    """One database per service: a SQLite file by default, or any PostgreSQL URL.
+
+    ``MOTCUA_INTAKE_DATABASE_URL`` (and the processing and notify twins) pick the database;
+    ``…_DATABASE_SCHEMA`` puts a service's tables in its own PostgreSQL schema, so that several
+    services can share one database.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore")
+    service: ClassVar[ServiceName]
+
+    database_url: str | None = None
+    database_schema: str | None = None
+
+    def url(self, common: CommonSettings) -> str:
+        if self.database_url:
+            return self.database_url
+        path = (common.data_dir / f"{self.service}.db").resolve()
+        return f"sqlite+aiosqlite:///{path}"
+
+
+class IntakeDatabaseSettings(DatabaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MOTCUA_INTAKE_", extra="ignore")
+    service: ClassVar[ServiceName] = "intake"
+
+
+class ProcessingDatabaseSettings(DatabaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MOTCUA_PROCESSING_", extra="ignore")
+    service: ClassVar[ServiceName] = "processing"
+
+
+class NotifyDatabaseSettings(DatabaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MOTCUA_NOTIFY_", extra="ignore")
+    service: ClassVar[ServiceName] = "notify"
+
+
+DATABASE_SETTINGS: dict[ServiceName, type[DatabaseSettings]] = {
+    "intake": IntakeDatabaseSettings,
+    "processing": ProcessingDatabaseSettings,
+    "notify": NotifyDatabaseSettings,
+}
+
+
+class AuthSettings(BaseSettings):
+    """Bearer tokens for staff: HS256 JWTs signed with ``MOTCUA_JWT_SECRET``.
+
+    Without a secret in the environment, the embedded default generates one into the data folder,
+    so that the services and ``motcua token`` agree on it.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MOTCUA_", extra="ignore")
+
+    jwt_secret: str | None = None
+    token_ttl_hours: float = 12.0
+
+    secret_file_name: ClassVar[str] = "jwt-secret"
+
+    @cached_property
+    def secret(self) -> str:
+        if self.jwt_secret:
+            return self.jwt_secret
+        common = CommonSettings()
+        path = common.ensure_data_dir() / self.secret_file_name
+        if not path.exists():
+            candidate = secrets.token_urlsafe(48)
+            try:
+                # O_EXCL: when several services start at once, the first one's secret wins.
+                with path.open("x", encoding="utf-8") as handle:
+                    handle.write(candidate)
+                path.chmod(0o600)
+            except FileExistsError:
+                pass
+        return path.read_text(encoding="utf-8").strip()
+
+
+class HttpSettings(BaseSettings):
+    """Where the services listen."""
+
+    model_config = SettingsConfigDict(env_prefix="MOTCUA_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    intake_port: int = SERVICE_PORTS["intake"]
+    processing_port: int = SERVICE_PORTS["processing"]
+    notify_port: int = SERVICE_PORTS["notify"]
+
+    def port(self, service: ServiceName) -> int:
+        ports: dict[ServiceName, int] = {
+            "intake": self.intake_port,
+            "processing": self.processing_port,
+            "notify": self.notify_port,
+        }
+        return ports[service]
+
+
+class OutboxSettings(BaseSettings):
+    """How the outbox relay hands events to NATS."""
+
+    model_config = SettingsConfigDict(env_prefix="MOTCUA_OUTBOX_", extra="ignore")
+
+    batch_size: int = Field(default=200, ge=1)
+    # The relay wakes on every commit; this is only the fallback for rows left by another replica.
+    idle_poll_seconds: float = Field(default=1.0, gt=0)
+    lease_seconds: float = Field(default=30.0, gt=0)
+    publish_timeout_seconds: float = Field(default=5.0, gt=0)
