@@ -76,7 +76,7 @@ class DocumentRef(Payload):
     kind: DocumentKind = "digital"
 
 
-TimeUnit = Literal["working_day", "working_hour", "calendar_day"]
+TimeUnit = Literal["working_day", "working_hour", "calendar_day", "minute"]
 CalendarKind = Literal["working", "calendar_days", "always"]
 
 

@@ -110,7 +110,9 @@ class ServiceRuntime:
             if not isinstance(event, event_type):
                 raise TypeError(f"{spec.durable} got {event.type}")
             async with self.db.session() as session:
-                if not await self.inbox.first_delivery(session, consumer=spec.durable, event_id=event.event_id):
+                if not await self.inbox.first_delivery(
+                    session, consumer=spec.durable, event_id=event.event_id
+                ):
                     logger.info("%s skips %s %s: already handled", spec.durable, event.type, event.event_id)
                     return
                 await handler(session, event)

@@ -15,7 +15,9 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 
-def create_tracer_provider(service: str, *, extra_processors: tuple[SpanProcessor, ...] = ()) -> TracerProvider:
+def create_tracer_provider(
+    service: str, *, extra_processors: tuple[SpanProcessor, ...] = ()
+) -> TracerProvider:
     provider = TracerProvider(resource=Resource.create({SERVICE_NAME: f"motcua-{service}"}))
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter

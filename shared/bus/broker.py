@@ -33,7 +33,7 @@ def create_broker(
         # Never give up on NATS: the outbox holds events until it is back.
         allow_reconnect=True,
         max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
+        reconnect_time_wait=1,
         connect_timeout=5,
         error_cb=_log_nats_error,
         middlewares=[

@@ -60,7 +60,5 @@ async def replay(js: JetStreamContext, letter: DeadLetter) -> None:
         if key not in {DEAD_SUBJECT, DEAD_CONSUMER, DEAD_ERROR, DEAD_DELIVERIES}
     }
     headers["Nats-Msg-Id"] = f"replay-{DEAD_LETTER.name}-{letter.sequence}"
-    await js.publish(
-        letter.subject, letter.body, stream=stream_for(letter.subject).name, headers=headers
-    )
+    await js.publish(letter.subject, letter.body, stream=stream_for(letter.subject).name, headers=headers)
     await js.delete_msg(DEAD_LETTER.name, letter.sequence)

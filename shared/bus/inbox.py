@@ -14,6 +14,8 @@ from shared.events import utc_now
 
 
 def inbox_table(metadata: MetaData) -> Table:
+    if "inbox" in metadata.tables:  # a second app of the same service in one process
+        return metadata.tables["inbox"]
     return Table(
         "inbox",
         metadata,
@@ -32,7 +34,7 @@ class Inbox:
 
         On PostgreSQL a concurrent twin blocks on the key until the first commits, then sees the row.
         """
-        dialect = session.bind.dialect.name
+        dialect = session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         statement = (
             insert(self.table)

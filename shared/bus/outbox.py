@@ -9,6 +9,7 @@ once; a time-bound lease on SQLite, which has no row locks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -42,6 +43,8 @@ logger = logging.getLogger(__name__)
 
 
 def outbox_table(metadata: MetaData) -> Table:
+    if "outbox" in metadata.tables:  # a second app of the same service in one process
+        return metadata.tables["outbox"]
     return Table(
         "outbox",
         metadata,
@@ -137,10 +140,8 @@ class OutboxRelay:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
 
     async def _run(self) -> None:
@@ -164,10 +165,8 @@ class OutboxRelay:
                 await self._sleep(self.settings.idle_poll_seconds)
 
     async def _sleep(self, seconds: float) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
 
     async def relay_once(self) -> tuple[int, bool]:
         """Publish one batch; returns how many were published and whether all claimed rows went out."""
@@ -205,7 +204,9 @@ class OutboxRelay:
             statement = (
                 update(table)
                 .where(table.c.id.in_(claimable))
-                .values(lease_owner=self.owner, lease_until=now + timedelta(seconds=self.settings.lease_seconds))
+                .values(
+                    lease_owner=self.owner, lease_until=now + timedelta(seconds=self.settings.lease_seconds)
+                )
                 .returning(*table.c)
             )
             rows = (await session.execute(statement)).mappings().all()

@@ -1,0 +1,231 @@
+"""``motcua``: run the embedded system, issue staff tokens and handle dead letters."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Sequence
+
+from shared.settings import (
+    EMBEDDED_NATS_PORT,
+    AuthSettings,
+    CommonSettings,
+    HttpSettings,
+    NatsSettings,
+    ProcessingDatabaseSettings,
+    ServiceName,
+)
+
+SERVICES: tuple[ServiceName, ...] = ("intake", "processing", "notify")
+
+
+def _serve(service: ServiceName, host: str, port: int) -> None:
+    import uvicorn
+
+    from shared.telemetry import configure_logging
+
+    configure_logging()
+    uvicorn.run(f"services.{service}.app:app_factory", factory=True, host=host, port=port, log_config=None)
+
+
+def _wait_ready(url: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def up(args: argparse.Namespace) -> int:
+    """Start nats-server with JetStream in the data folder, then the three services; Ctrl-C stops all."""
+    from shared.nats_server import NatsServer
+
+    common = CommonSettings()
+    data_dir = common.ensure_data_dir().resolve()
+    http = HttpSettings()
+    nats = NatsServer(data_dir / "nats", port=args.nats_port)
+    print(f"motcua: starting nats-server {nats.binary} on {nats.url} (JetStream in {nats.store_dir})")
+    nats.start()
+    env = {**os.environ, "MOTCUA_NATS_URL": nats.url, "MOTCUA_DATA_DIR": str(data_dir)}
+    # Make the secret once, before three services race to create it.
+    AuthSettings().secret  # noqa: B018
+    children: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        for service in SERVICES:
+            port = http.port(service)
+            command = [
+                sys.executable,
+                "-m",
+                "services.cli",
+                "serve",
+                service,
+                "--host",
+                http.host,
+                "--port",
+                str(port),
+            ]
+            children.append(subprocess.Popen(command, env=env, start_new_session=True))
+        for service in SERVICES:
+            url = f"http://{http.host}:{http.port(service)}"
+            ready = _wait_ready(f"{url}/readyz", timeout=60)
+            print(f"motcua: {service:<10} {url}  docs {url}/docs  {'ready' if ready else 'NOT READY'}")
+        print(f"motcua: data in {data_dir}; `motcua token demo-officer` prints a bearer token. Ctrl-C stops.")
+        while not stopping:
+            for child in children:
+                if child.poll() is not None:
+                    print(f"motcua: a service exited with {child.returncode}; stopping everything")
+                    stopping = True
+            time.sleep(0.3)
+    finally:
+        print("motcua: stopping")
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        nats.stop()
+        print("motcua: stopped")
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    http = HttpSettings()
+    _serve(args.service, args.host or http.host, args.port or http.port(args.service))
+    return 0
+
+
+async def _find_user(username: str) -> bool:
+    from services.processing.directory import find_person, seed_directory
+    from services.processing.models import metadata
+    from shared.db import Database
+
+    database = ProcessingDatabaseSettings()
+    common = CommonSettings()
+    if database.database_url is None:
+        common.ensure_data_dir()
+    db = Database(database.url(common), schema=database.database_schema)
+    try:
+        await db.create_all(metadata)
+        async with db.session() as session:
+            await seed_directory(session)
+            return await find_person(session, username=username) is not None
+    finally:
+        await db.dispose()
+
+
+def token(args: argparse.Namespace) -> int:
+    from shared.auth import issue_token
+
+    if not asyncio.run(_find_user(args.user)):
+        print(f"motcua: no active user {args.user!r} in the directory", file=sys.stderr)
+        return 1
+    auth = AuthSettings()
+    print(issue_token(args.user, secret=auth.secret, ttl_hours=args.ttl or auth.token_ttl_hours))
+    return 0
+
+
+async def _dlq(args: argparse.Namespace) -> int:
+    import nats
+
+    from shared.bus.dead_letter import list_dead_letters, replay
+
+    connection = await nats.connect(NatsSettings().url, connect_timeout=5, max_reconnect_attempts=1)
+    try:
+        js = connection.jetstream()
+        letters = await list_dead_letters(js)
+        if args.dlq_command == "list":
+            for letter in letters:
+                row = {
+                    "sequence": letter.sequence,
+                    "subject": letter.subject,
+                    "consumer": letter.consumer,
+                    "deliveries": letter.deliveries,
+                    "error": letter.error,
+                    "body": letter.body.decode(errors="replace")[:500],
+                }
+                print(json.dumps(row, ensure_ascii=False))
+            if not letters:
+                print("no dead letters", file=sys.stderr)
+            return 0
+        wanted = set(args.sequences)
+        chosen = [letter for letter in letters if args.all or letter.sequence in wanted]
+        missing = wanted - {letter.sequence for letter in chosen}
+        for letter in chosen:
+            await replay(js, letter)
+            print(f"replayed {letter.sequence} to {letter.subject}")
+        if missing:
+            print(f"no dead letter with sequence {sorted(missing)}", file=sys.stderr)
+            return 1
+        return 0
+    finally:
+        await connection.close()
+
+
+def dlq(args: argparse.Namespace) -> int:
+    if args.dlq_command == "replay" and not args.all and not args.sequences:
+        print("motcua dlq replay: give sequence numbers or --all", file=sys.stderr)
+        return 2
+    return asyncio.run(_dlq(args))
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="motcua", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("up", help="run nats-server and the three services (Ctrl-C stops)")
+    run.add_argument(
+        "--nats-port", type=int, default=int(os.environ.get("MOTCUA_NATS_PORT", EMBEDDED_NATS_PORT))
+    )
+    run.set_defaults(func=up)
+
+    one = commands.add_parser("serve", help="run one service")
+    one.add_argument("service", choices=SERVICES)
+    one.add_argument("--host")
+    one.add_argument("--port", type=int)
+    one.set_defaults(func=serve)
+
+    tok = commands.add_parser("token", help="print a bearer token for a user of the directory")
+    tok.add_argument("user")
+    tok.add_argument("--ttl", type=float, help="hours the token stays valid")
+    tok.set_defaults(func=token)
+
+    dead = commands.add_parser("dlq", help="dead-lettered messages")
+    dead_commands = dead.add_subparsers(dest="dlq_command", required=True)
+    dead_commands.add_parser("list", help="print each dead letter as a JSON line")
+    again = dead_commands.add_parser("replay", help="publish dead letters to their subject again")
+    again.add_argument("sequences", nargs="*", type=int)
+    again.add_argument("--all", action="store_true")
+    dead.set_defaults(func=dlq)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

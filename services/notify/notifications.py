@@ -1,0 +1,98 @@
+"""Turning events into stored notifications, and reading them back.
+
+Plain service functions over a session: no HTTP and no bus here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.notify.models import Channel, Notification, NotificationStatus, new_notification_id
+from services.notify.recipients import Recipient, recipients_for
+from services.notify.rendering import TemplateRenderer
+from shared.events import Event, utc_now
+
+
+def message_context(event: Event) -> dict[str, Any]:
+    """What a template sees: the event's fields as they are (datetimes stay datetimes, the
+    applicant is a mapping with ``full_name``, ``id_number``…)."""
+    return event.model_dump()
+
+
+def status_once_stored(channel: Channel) -> NotificationStatus:
+    # The inbox is the notification table itself: storing it is sending it.
+    return NotificationStatus.SENT if channel is Channel.INBOX else NotificationStatus.PENDING
+
+
+async def notify(*, session: AsyncSession, event: Event, renderer: TemplateRenderer) -> list[str]:
+    """Store one notification per recipient of ``event``; returns the ids of the new rows.
+
+    A recipient already notified of this event on the same channel is skipped, so a replayed
+    event changes nothing.
+    """
+    context = message_context(event)
+    created: list[str] = []
+    for recipient in recipients_for(event):
+        notification_id = await _record(
+            session=session, event=event, recipient=recipient, context=context, renderer=renderer
+        )
+        if notification_id is not None:
+            created.append(notification_id)
+    return created
+
+
+async def _record(
+    *,
+    session: AsyncSession,
+    event: Event,
+    recipient: Recipient,
+    context: dict[str, Any],
+    renderer: TemplateRenderer,
+) -> str | None:
+    """Insert the notification; None when this recipient already has it on this channel."""
+    message = renderer.render(event.type, recipient.language, context)
+    notification_id = new_notification_id()
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(Notification)
+        .values(
+            id=notification_id,
+            event_id=str(event.event_id),
+            event_type=event.type,
+            dossier_code=event.dossier_code,
+            recipient=recipient.address,
+            channel=recipient.channel.value,
+            language=recipient.language,
+            subject=message.subject,
+            body=message.body,
+            status=status_once_stored(recipient.channel).value,
+            created_at=utc_now(),
+        )
+        .on_conflict_do_nothing(index_elements=["event_id", "recipient", "channel"])
+    )
+    result = await session.execute(statement)
+    return notification_id if result.rowcount else None  # type: ignore[attr-defined]
+
+
+async def list_for_recipient(
+    *, session: AsyncSession, recipient: str, limit: int = 50, offset: int = 0
+) -> Sequence[Notification]:
+    """A recipient's notifications, newest first."""
+    statement = (
+        select(Notification)
+        .where(Notification.recipient == recipient)
+        .order_by(col(Notification.created_at).desc(), col(Notification.id).desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return (await session.exec(statement)).all()
+
+
+async def get(*, session: AsyncSession, notification_id: str) -> Notification | None:
+    return await session.get(Notification, notification_id)

@@ -1,0 +1,61 @@
+"""Message templates: plain-text Jinja2 files shipped in the package, one pair per event type
+and language: ``templates/{language}/{event_type}.subject.j2`` and ``….body.j2``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from shared.working_time import VN_TZ
+
+_NAME_PART = re.compile(r"^[a-z][a-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    subject: str
+    body: str
+
+
+def vn_datetime(value: datetime) -> str:
+    """An instant as Vietnamese offices write it, in Asia/Ho_Chi_Minh: ``09:32 ngày 03/11/2023``."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetimes are ambiguous; pass an aware datetime")
+    return value.astimezone(VN_TZ).strftime("%H:%M ngày %d/%m/%Y")
+
+
+def create_environment() -> Environment:
+    environment = Environment(
+        loader=PackageLoader("services.notify", "templates"),
+        # Plain text: nothing to escape, and a missing variable is a bug, not an empty string.
+        autoescape=False,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["vn_datetime"] = vn_datetime
+    return environment
+
+
+class TemplateRenderer:
+    """Renders the subject and body of a message for an event type in a language."""
+
+    def __init__(self, environment: Environment | None = None) -> None:
+        self.environment = environment or create_environment()
+
+    def render(self, event_type: str, language: str, context: Mapping[str, Any]) -> RenderedMessage:
+        """Raises ``jinja2.TemplateNotFound`` when there is no template for the pair, and
+        ``jinja2.UndefinedError`` when the context lacks a variable the template uses."""
+        for part in (event_type, language):
+            if not _NAME_PART.match(part):
+                raise ValueError(f"invalid template name part {part!r}")
+        prefix = f"{language}/{event_type}"
+        subject = self.environment.get_template(f"{prefix}.subject.j2").render(context)
+        body = self.environment.get_template(f"{prefix}.body.j2").render(context)
+        # A subject is one line whatever the template's layout.
+        return RenderedMessage(subject=" ".join(subject.split()), body=body.strip() + "\n")

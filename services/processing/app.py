@@ -1,0 +1,42 @@
+"""The processing service: catalog, directory, officers' work on dossiers."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from opentelemetry.sdk.trace import SpanProcessor
+
+from services.processing.api import router
+from services.processing.catalog import publish_catalog, seed_catalog
+from services.processing.directory import seed_directory
+from services.processing.handlers import register_handlers
+from services.processing.models import metadata
+from shared.runtime import RuntimeSettings, ServiceRuntime
+from shared.settings import AuthSettings
+
+
+def create_app(
+    settings: RuntimeSettings | None = None,
+    *,
+    auth: AuthSettings | None = None,
+    span_processors: tuple[SpanProcessor, ...] = (),
+) -> FastAPI:
+    runtime = ServiceRuntime("processing", metadata, settings, span_processors=span_processors)
+
+    async def seed() -> None:
+        async with runtime.db.session() as session:
+            await seed_directory(session)
+            await publish_catalog(session, runtime.outbox, seed_catalog())
+
+    runtime.on_start(seed)
+    register_handlers(runtime)
+    app = runtime.create_app(
+        title="motcua processing",
+        description="Officers' work on dossiers: reception, the procedure catalog and the directory.",
+        routers=[router],
+    )
+    app.state.auth = auth or AuthSettings()
+    return app
+
+
+def app_factory() -> FastAPI:
+    return create_app()
