@@ -15,7 +15,7 @@ from shared.runtime import ServiceRuntime
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     runtime: ServiceRuntime = request.app.state.runtime
-    async with runtime.db.session() as session:
+    async with runtime.db.reading() as session:
         yield session
 
 

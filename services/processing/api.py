@@ -29,7 +29,7 @@ def runtime_of(request: Request) -> ServiceRuntime:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with runtime_of(request).db.session() as session:
+    async with runtime_of(request).db.reading() as session:
         yield session
 
 

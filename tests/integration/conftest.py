@@ -1,0 +1,111 @@
+"""The whole system in one test process: intake, processing and notify, each a real ASGI app with its
+own database and its own connection to the test's nats-server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from services.intake.app import create_app as create_intake
+from services.notify.app import create_app as create_notify
+from services.processing.app import create_app as create_processing
+from shared.auth import issue_token
+from shared.runtime import ServiceRuntime
+from tests.conftest import RuntimeSettingsFactory, eventually
+
+SEED_PROCEDURES = 7
+
+APPLICANT = {
+    "full_name": "Nguyễn Văn An",
+    "id_number": "049090001234",
+    "phone": "0905123456",
+    "email": "an@example.vn",
+    "address": "12 Trần Phú, Hải Châu, Đà Nẵng",
+}
+
+
+def submission(procedure_code: str = "1.001193", **applicant: Any) -> dict[str, Any]:
+    return {
+        "procedure_code": procedure_code,
+        "applicant": {**APPLICANT, **applicant},
+        "documents": [{"name": "Tờ khai đăng ký khai sinh", "kind": "digital"}],
+        "channel": "online",
+    }
+
+
+@dataclass
+class System:
+    intake: httpx.AsyncClient
+    processing: httpx.AsyncClient
+    notify: httpx.AsyncClient
+    apps: dict[str, FastAPI]
+    spans: InMemorySpanExporter
+
+    def runtime(self, service: str) -> ServiceRuntime:
+        runtime: ServiceRuntime = self.apps[service].state.runtime
+        return runtime
+
+    @staticmethod
+    def auth(username: str) -> dict[str, str]:
+        token = issue_token(username, secret=os.environ["MOTCUA_JWT_SECRET"])
+        return {"Authorization": f"Bearer {token}"}
+
+    async def submit(self, body: dict[str, Any] | None = None, **headers: str) -> dict[str, Any]:
+        response = await self.intake.post("/api/v1/dossiers", json=body or submission(), headers=headers)
+        assert response.status_code == 201, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def registered(self, code: str) -> dict[str, Any]:
+        """Wait until processing has registered the dossier, and return processing's view of it."""
+
+        async def check() -> dict[str, Any]:
+            response = await self.processing.get(
+                f"/api/v1/dossiers/{code}", headers=self.auth("demo-officer")
+            )
+            assert response.status_code == 200, response.text
+            result: dict[str, Any] = response.json()
+            return result
+
+        return await eventually(check)
+
+
+@pytest.fixture
+async def system(runtime_settings: RuntimeSettingsFactory) -> AsyncIterator[System]:
+    spans = InMemorySpanExporter()
+    processors = (SimpleSpanProcessor(spans),)
+    apps = {
+        "processing": create_processing(runtime_settings("processing"), span_processors=processors),
+        "intake": create_intake(runtime_settings("intake"), span_processors=processors),
+        "notify": create_notify(runtime_settings("notify"), span_processors=processors),
+    }
+    async with AsyncExitStack() as stack:
+        clients: dict[str, httpx.AsyncClient] = {}
+        for name, app in apps.items():
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            clients[name] = await stack.enter_async_context(
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{name}")
+            )
+        result = System(
+            intake=clients["intake"],
+            processing=clients["processing"],
+            notify=clients["notify"],
+            apps=apps,
+            spans=spans,
+        )
+
+        async def catalog_reached_intake() -> None:
+            response = await result.intake.get("/api/v1/procedures")
+            assert len(response.json()) == SEED_PROCEDURES
+
+        await eventually(catalog_reached_intake)
+        yield result
