@@ -36,6 +36,7 @@ class Database:
             connect_args["server_settings"] = {"search_path": schema}
         if self.is_sqlite:
             connect_args["timeout"] = 30
+            engine_args.update(pool_size=10, max_overflow=40)
         else:
             engine_args.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(

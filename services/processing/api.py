@@ -39,7 +39,6 @@ RuntimeDep = Annotated[ServiceRuntime, Depends(runtime_of)]
 
 async def current_actor(
     request: Request,
-    session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> domain.Actor:
     unauthorized = {"WWW-Authenticate": "Bearer"}
@@ -50,7 +49,10 @@ async def current_actor(
         username = verify_token(credentials.credentials, secret=auth.secret)
     except InvalidToken as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), headers=unauthorized) from exc
-    person = await directory.find_person(session, username=username)
+    # A short session of its own: holding one for the whole request would take a second pooled
+    # connection beside the action's own, and under load the pool runs dry.
+    async with runtime_of(request).db.reading() as session:
+        person = await directory.find_person(session, username=username)
     if person is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, f"unknown or inactive user {username}", headers=unauthorized

@@ -25,7 +25,10 @@ class DeadLetter:
 async def list_dead_letters(js: JetStreamContext, *, limit: int = 1000) -> list[DeadLetter]:
     info = await js.stream_info(DEAD_LETTER.name)
     letters: list[DeadLetter] = []
-    sequence = info.state.first_seq
+    if info.state.messages == 0:
+        # A stream that never held a message reports first_seq 0, which get_msg refuses.
+        return letters
+    sequence = max(info.state.first_seq, 1)
     while sequence <= info.state.last_seq and len(letters) < limit:
         try:
             raw = await js.get_msg(DEAD_LETTER.name, seq=sequence)

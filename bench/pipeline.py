@@ -1,0 +1,178 @@
+"""Benchmark of the first slice: N citizens submit at once, an officer accepts each dossier as soon as
+processing has registered it, and the clock stops when notify holds the citizen's receipt.
+
+Prints JSON: throughput (dossiers/s, first submit to last receipt) and p50/p99 latencies of the submit
+request and of submit-to-receipt. Runs against a running system, or starts one with ``--start``:
+
+    python bench/pipeline.py --start --database sqlite -n 200
+    python bench/pipeline.py --start --database postgres -n 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from shared.auth import issue_token
+from shared.nats_server import free_port
+from shared.settings import AuthSettings
+
+POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+SERVICES = ("intake", "processing", "notify")
+
+
+def citizen_id(number: int) -> str:
+    # Province 001, born 1990 (century digit 0), then a unique six-digit serial.
+    return f"001090{number:06d}"
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def one_dossier(
+    number: int, clients: dict[str, httpx.AsyncClient], headers: dict[str, str], poll: float
+) -> tuple[float, float]:
+    id_number = citizen_id(number)
+    body = {
+        "procedure_code": "1.001193",
+        "applicant": {
+            "full_name": f"Công dân {number}",
+            "id_number": id_number,
+            "phone": "0905123456",
+            "address": "Hải Châu, Đà Nẵng",
+        },
+        "documents": [{"name": "Tờ khai đăng ký khai sinh"}],
+    }
+    started = time.perf_counter()
+    response = await clients["intake"].post("/api/v1/dossiers", json=body)
+    response.raise_for_status()
+    submitted = time.perf_counter()
+    code = response.json()["code"]
+    while True:
+        accepted = await clients["processing"].post(f"/api/v1/dossiers/{code}/accept", headers=headers)
+        if accepted.status_code == 200:
+            break
+        if accepted.status_code != 404:
+            raise RuntimeError(f"accept {code}: {accepted.status_code} {accepted.text}")
+        await asyncio.sleep(poll)  # not registered yet
+    while True:
+        found = await clients["notify"].get("/api/v1/notifications", params={"recipient": id_number})
+        if any(row["dossier_code"] == code for row in found.json()):
+            return submitted - started, time.perf_counter() - started
+        await asyncio.sleep(poll)
+
+
+async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, object]:
+    headers = {"Authorization": f"Bearer {issue_token('demo-officer', secret=AuthSettings().secret)}"}
+    limits = httpx.Limits(max_connections=args.concurrency * 2)
+    clients = {name: httpx.AsyncClient(base_url=url, timeout=60, limits=limits) for name, url in urls.items()}
+    semaphore = asyncio.Semaphore(args.concurrency)
+
+    async def bounded(number: int) -> tuple[float, float]:
+        async with semaphore:
+            return await one_dossier(number, clients, headers, args.poll)
+
+    try:
+        began = time.perf_counter()
+        results = await asyncio.gather(*(bounded(args.offset + number) for number in range(args.n)))
+        elapsed = time.perf_counter() - began
+    finally:
+        for client in clients.values():
+            await client.aclose()
+    submit = [result[0] * 1000 for result in results]
+    receipt = [result[1] * 1000 for result in results]
+    return {
+        "database": args.database,
+        "dossiers": args.n,
+        "concurrency": args.concurrency,
+        "elapsed_s": round(elapsed, 2),
+        "throughput_dossiers_per_s": round(args.n / elapsed, 1),
+        "submit_ms": {"p50": round(statistics.median(submit), 1), "p99": round(percentile(submit, 0.99), 1)},
+        "submit_to_receipt_ms": {
+            "p50": round(statistics.median(receipt), 1),
+            "p99": round(percentile(receipt, 0.99), 1),
+        },
+    }
+
+
+@contextmanager
+def started_system(database: str) -> Iterator[dict[str, str]]:
+    """``motcua up`` in a fresh data folder on free ports, stopped with Ctrl-C's signal afterwards."""
+    data_dir = Path(tempfile.mkdtemp(prefix="motcua-bench-"))
+    ports = {service: free_port() for service in SERVICES}
+    env = {
+        **os.environ,
+        "MOTCUA_DATA_DIR": str(data_dir),
+        "MOTCUA_NATS_PORT": str(free_port()),
+        **{f"MOTCUA_{service.upper()}_PORT": str(port) for service, port in ports.items()},
+    }
+    if database == "postgres":
+        suffix = data_dir.name.replace("-", "_")
+        for service in SERVICES:
+            env[f"MOTCUA_{service.upper()}_DATABASE_URL"] = os.environ.get(
+                "MOTCUA_BENCH_POSTGRES_URL", POSTGRES_URL
+            )
+            env[f"MOTCUA_{service.upper()}_DATABASE_SCHEMA"] = f"{suffix}_{service}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "up"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if "Ctrl-C stops" in line:
+            break
+        if "NOT READY" in line or process.poll() is not None:
+            process.kill()
+            raise RuntimeError(f"the system did not start: {line.strip()}")
+    os.environ["MOTCUA_DATA_DIR"] = str(data_dir)  # so that the token uses the system's secret
+    try:
+        yield {service: f"http://127.0.0.1:{port}" for service, port in ports.items()}
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-n", type=int, default=200, help="dossiers to submit")
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--poll", type=float, default=0.05, help="seconds between status polls")
+    parser.add_argument("--offset", type=int, default=0, help="first citizen serial (keeps CCCDs apart)")
+    parser.add_argument("--start", action="store_true", help="start a system of its own with `motcua up`")
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--intake", default="http://127.0.0.1:8001")
+    parser.add_argument("--processing", default="http://127.0.0.1:8002")
+    parser.add_argument("--notify", default="http://127.0.0.1:8003")
+    args = parser.parse_args()
+    if args.start:
+        with started_system(args.database) as urls:
+            result = asyncio.run(run(args, urls))
+    else:
+        urls = {"intake": args.intake, "processing": args.processing, "notify": args.notify}
+        result = asyncio.run(run(args, urls))
+    print(json.dumps(result, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
