@@ -32,7 +32,16 @@ def _serve(service: ServiceName, host: str, port: int) -> None:
     from shared.telemetry import configure_logging
 
     configure_logging()
-    uvicorn.run(f"services.{service}.app:app_factory", factory=True, host=host, port=port, log_config=None)
+    uvicorn.run(
+        f"services.{service}.app:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        log_config=None,
+        # Longer than the usual proxy idle timeout, so a kept-alive connection is never closed
+        # under a client that is about to reuse it.
+        timeout_keep_alive=75,
+    )
 
 
 def _wait_ready(url: str, timeout: float) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -44,6 +45,7 @@ class Database:
         )
         if self.is_sqlite:
             _configure_sqlite(self.engine)
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self.read_sessions = async_sessionmaker(
             self.engine.execution_options(**{_READ_ONLY: True}), class_=AsyncSession, expire_on_commit=False
@@ -58,9 +60,22 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A unit of work: committed when the block ends normally, rolled back otherwise."""
-        async with self.sessions() as session, session.begin():
+        """A unit of work: committed when the block ends normally, rolled back otherwise.
+
+        SQLite has one writer at a time. Writers of this process queue on an asyncio lock rather
+        than on SQLite's busy handler, which sleeps in growing steps and wastes most of the wait;
+        the busy timeout is left for writers in other processes.
+        """
+        async with self._writer_turn(), self.sessions() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def _writer_turn(self) -> AsyncIterator[None]:
+        if self._write_lock is None:
+            yield
+            return
+        async with self._write_lock:
+            yield
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
