@@ -129,32 +129,44 @@ class OutboxRelay:
         self.owner = str(uuid.uuid4())
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         outbox.on_commit(self.wake)
 
     def wake(self) -> None:
         self._wake.set()
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
-    async def stop(self) -> None:
-        if self._task is not None:
+    async def stop(self, *, grace_seconds: float = 10.0) -> None:
+        """Let the current pass finish, then end. Cancelling mid-pass is only the last resort: a
+        cancellation that lands inside the database or NATS client can be swallowed there (seen on
+        PostgreSQL), and the relay would then run on forever."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            async with asyncio.timeout(grace_seconds):
+                await asyncio.shield(self._task)
+        except TimeoutError:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            self._task = None
+        self._task = None
 
     async def _run(self) -> None:
         failures = 0
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 published, complete = await self.relay_once()
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 logger.exception("outbox relay pass failed")
                 published, complete = 0, False
+            if self._stopping:
+                return
             if not complete:
                 failures += 1
                 # NATS or the database is away: back off, but not so far that recovery feels slow.
@@ -165,8 +177,11 @@ class OutboxRelay:
                 await self._sleep(self.settings.idle_poll_seconds)
 
     async def _sleep(self, seconds: float) -> None:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives
+        # as the wake-up fires, and the relay would then never stop.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
 
     async def relay_once(self) -> tuple[int, bool]:
         """Publish one batch; returns how many were published and whether all claimed rows went out."""
