@@ -64,13 +64,15 @@ async def one_dossier(
     response.raise_for_status()
     submitted = time.perf_counter()
     code = response.json()["code"]
+    # The officer sees the dossier once processing has registered it, then accepts it.
     while True:
-        accepted = await clients["processing"].post(f"/api/v1/dossiers/{code}/accept", headers=headers)
-        if accepted.status_code == 200:
+        seen = await clients["processing"].get(f"/api/v1/dossiers/{code}", headers=headers)
+        if seen.status_code != 404:
             break
-        if accepted.status_code != 404:
-            raise RuntimeError(f"accept {code}: {accepted.status_code} {accepted.text}")
-        await asyncio.sleep(poll)  # not registered yet
+        await asyncio.sleep(poll)
+    accepted = await clients["processing"].post(f"/api/v1/dossiers/{code}/accept", headers=headers)
+    if accepted.status_code != 200:
+        raise RuntimeError(f"accept {code}: {accepted.status_code} {accepted.text}")
     while True:
         found = await clients["notify"].get("/api/v1/notifications", params={"recipient": id_number})
         if any(row["dossier_code"] == code for row in found.json()):

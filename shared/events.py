@@ -150,28 +150,27 @@ class DossierSubmitted(Event):
     submitted_at: datetime
 
 
-class DossierAccepted(Event):
-    type: Literal["dossier.accepted"] = "dossier.accepted"
+class CitizenNotice(Event):
+    """An event about a dossier that its applicant hears of: it carries what a message needs."""
+
     dossier_code: str
     procedure_code: str
     procedure_name: str
     agency_name: str
     applicant: Applicant
     received_at: datetime
+
+
+class DossierAccepted(CitizenNotice):
+    type: Literal["dossier.accepted"] = "dossier.accepted"
     accepted_at: datetime
     due_at: datetime
     accepted_by: str
     late_acceptance: bool
 
 
-class DossierRefused(Event):
+class DossierRefused(CitizenNotice):
     type: Literal["dossier.refused"] = "dossier.refused"
-    dossier_code: str
-    procedure_code: str
-    procedure_name: str
-    agency_name: str
-    applicant: Applicant
-    received_at: datetime
     refused_at: datetime
     refused_by: str
     reason: str

@@ -3,35 +3,19 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from sqlalchemy.exc import IntegrityError
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.intake import dossiers
 from services.intake.models import Dossier
 from shared.events import ProcedureVersion
-from shared.runtime import ServiceRuntime
+from shared.http import RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/api/v1")
 
 NOT_FOUND = "no dossier with this code and CCCD number"
-
-
-def runtime_of(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with runtime_of(request).db.reading() as session:
-        yield session
-
-
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
-RuntimeDep = Annotated[ServiceRuntime, Depends(runtime_of)]
 
 
 def _invalid(loc: tuple[str, ...], message: str) -> HTTPException:

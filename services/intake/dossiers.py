@@ -229,33 +229,36 @@ async def store_procedure(session: AsyncSession, *, event: ProcedurePublished) -
     )
 
 
-async def _newer_copy(session: AsyncSession, *, code: str, revision: int) -> Dossier | None:
-    """The dossier when the event is newer than the copy; None for an out-of-order or unknown one."""
+async def _apply(session: AsyncSession, *, code: str, revision: int, **changes: Any) -> None:
+    """Bring the status copy up to processing's ``revision``; an older or repeated event is ignored."""
     dossier = await session.get(Dossier, code)
     if dossier is None or revision <= dossier.revision:
-        return None
-    return dossier
+        return
+    for name, value in changes.items():
+        setattr(dossier, name, value)
+    dossier.revision = revision
+    session.add(dossier)
 
 
 async def apply_accepted(session: AsyncSession, *, event: DossierAccepted) -> None:
-    dossier = await _newer_copy(session, code=event.dossier_code, revision=event.version)
-    if dossier is None:
-        return
-    dossier.status = DossierStatus.NEW
-    dossier.accepted_at = event.accepted_at
-    dossier.due_at = event.due_at
-    dossier.revision = event.version
-    session.add(dossier)
+    await _apply(
+        session,
+        code=event.dossier_code,
+        revision=event.version,
+        status=DossierStatus.NEW,
+        accepted_at=event.accepted_at,
+        due_at=event.due_at,
+    )
 
 
 async def apply_refused(session: AsyncSession, *, event: DossierRefused) -> None:
-    dossier = await _newer_copy(session, code=event.dossier_code, revision=event.version)
-    if dossier is None:
-        return
-    dossier.status = DossierStatus.DENIED
-    dossier.status_note = event.reason
-    dossier.revision = event.version
-    session.add(dossier)
+    await _apply(
+        session,
+        code=event.dossier_code,
+        revision=event.version,
+        status=DossierStatus.DENIED,
+        status_note=event.reason,
+    )
 
 
 def public_view(dossier: Dossier) -> dict[str, Any]:

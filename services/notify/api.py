@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from sqlmodel.ext.asyncio.session import AsyncSession
+from fastapi import APIRouter, HTTPException, Query, status
 
 from services.notify import notifications
 from services.notify.models import Notification, NotificationPublic
-from shared.runtime import ServiceRuntime
-
-
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    runtime: ServiceRuntime = request.app.state.runtime
-    async with runtime.db.reading() as session:
-        yield session
-
-
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+from shared.http import SessionDep
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"])
 

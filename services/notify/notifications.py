@@ -8,13 +8,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notify.models import Channel, Notification, NotificationStatus, new_notification_id
 from services.notify.recipients import Recipient, recipients_for
 from services.notify.rendering import TemplateRenderer
+from shared.db import insert_ignoring_duplicates
 from shared.events import Event, utc_now
 
 
@@ -57,10 +57,8 @@ async def _record(
     """Insert the notification; None when this recipient already has it on this channel."""
     message = renderer.render(event.type, recipient.language, context)
     notification_id = new_notification_id()
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
-        insert(Notification)
+        insert_ignoring_duplicates(session, Notification)
         .values(
             id=notification_id,
             event_id=str(event.event_id),

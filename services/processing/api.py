@@ -2,39 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.processing import catalog, directory, domain, dossiers
 from services.processing.models import Dossier, DossierHistory
 from shared.auth import InvalidToken, verify_token
 from shared.events import DossierStatus, ProcedureVersion, utc_now
-from shared.runtime import ServiceRuntime
+from shared.http import RuntimeDep, SessionDep, runtime_of
 from shared.settings import AuthSettings
 from shared.working_time import VN_TZ
 
 router = APIRouter(prefix="/api/v1")
 _bearer = HTTPBearer(auto_error=False)
-
-
-def runtime_of(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with runtime_of(request).db.reading() as session:
-        yield session
-
-
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
-RuntimeDep = Annotated[ServiceRuntime, Depends(runtime_of)]
 
 
 async def current_actor(

@@ -101,27 +101,61 @@ async def load_for_update(session: AsyncSession, *, code: str) -> Dossier:
     return dossier
 
 
-def _history(
-    dossier: Dossier, actor: domain.Actor, action: str, before: int, note: str | None
-) -> DossierHistory:
-    return DossierHistory(
-        dossier_code=dossier.code,
-        at=utc_now(),
-        action=action,
-        actor=actor.username,
-        actor_role=actor.role,
-        from_status=before,
-        to_status=dossier.status,
-        note=note,
+async def _acted_on(
+    session: AsyncSession, *, code: str, actor: domain.Actor
+) -> tuple[Dossier, ProcedureVersion]:
+    """The dossier, locked for the change, once the actor is known to have it in scope."""
+    dossier = await load_for_update(session, code=code)
+    domain.check_scope(actor, agency_code=dossier.agency_code, unit_code=dossier.current_unit_code)
+    return dossier, await procedure_of(session, dossier)
+
+
+def _transition(
+    session: AsyncSession,
+    dossier: Dossier,
+    *,
+    actor: domain.Actor,
+    action: str,
+    to_status: DossierStatus,
+    at: datetime,
+    note: str | None,
+) -> None:
+    """Move the dossier to ``to_status``, bump its revision and write the audit row."""
+    before = dossier.status
+    dossier.status = to_status
+    dossier.revision += 1
+    session.add(dossier)
+    session.add(
+        DossierHistory(
+            dossier_code=dossier.code,
+            at=at,
+            action=action,
+            actor=actor.username,
+            actor_role=actor.role,
+            from_status=before,
+            to_status=to_status,
+            note=note,
+        )
     )
+
+
+def _notice_fields(dossier: Dossier, procedure: ProcedureVersion) -> dict[str, Any]:
+    """What every citizen-facing event about this dossier carries (see ``CitizenNotice``)."""
+    return {
+        "dossier_code": dossier.code,
+        "version": dossier.revision,
+        "procedure_code": procedure.code,
+        "procedure_name": procedure.name,
+        "agency_name": procedure.agency_name,
+        "applicant": Applicant.model_validate(dossier.applicant),
+        "received_at": dossier.submitted_at,
+    }
 
 
 async def accept(
     session: AsyncSession, outbox: Outbox, *, code: str, actor: domain.Actor, note: str | None
 ) -> Dossier:
-    dossier = await load_for_update(session, code=code)
-    domain.check_scope(actor, agency_code=dossier.agency_code, unit_code=dossier.current_unit_code)
-    procedure = await procedure_of(session, dossier)
+    dossier, procedure = await _acted_on(session, code=code, actor=actor)
     now = utc_now()
     decision = domain.accept(
         status=DossierStatus(dossier.status),
@@ -130,25 +164,17 @@ async def accept(
         procedure=procedure,
         calendar=await calendar_of(session, procedure),
     )
-    before = dossier.status
-    dossier.status = DossierStatus.NEW
     dossier.decided_at = now
     dossier.decided_by = actor.username
     dossier.due_at = decision.due_at
     dossier.late_acceptance = decision.late
-    dossier.revision += 1
-    session.add(dossier)
-    session.add(_history(dossier, actor, "accept", before, note))
+    _transition(
+        session, dossier, actor=actor, action="accept", to_status=DossierStatus.NEW, at=now, note=note
+    )
     await outbox.add(
         session,
         DossierAccepted(
-            dossier_code=dossier.code,
-            version=dossier.revision,
-            procedure_code=procedure.code,
-            procedure_name=procedure.name,
-            agency_name=procedure.agency_name,
-            applicant=Applicant.model_validate(dossier.applicant),
-            received_at=dossier.submitted_at,
+            **_notice_fields(dossier, procedure),
             accepted_at=now,
             due_at=decision.due_at,
             accepted_by=actor.username,
@@ -161,32 +187,19 @@ async def accept(
 async def refuse(
     session: AsyncSession, outbox: Outbox, *, code: str, actor: domain.Actor, reason: str
 ) -> Dossier:
-    dossier = await load_for_update(session, code=code)
-    domain.check_scope(actor, agency_code=dossier.agency_code, unit_code=dossier.current_unit_code)
-    procedure = await procedure_of(session, dossier)
+    dossier, procedure = await _acted_on(session, code=code, actor=actor)
     reason = domain.refuse(status=DossierStatus(dossier.status), reason=reason)
     now = utc_now()
-    before = dossier.status
-    dossier.status = DossierStatus.DENIED
     dossier.decided_at = now
     dossier.decided_by = actor.username
     dossier.refusal_reason = reason
-    dossier.revision += 1
-    session.add(dossier)
-    session.add(_history(dossier, actor, "refuse", before, reason))
+    _transition(
+        session, dossier, actor=actor, action="refuse", to_status=DossierStatus.DENIED, at=now, note=reason
+    )
     await outbox.add(
         session,
         DossierRefused(
-            dossier_code=dossier.code,
-            version=dossier.revision,
-            procedure_code=procedure.code,
-            procedure_name=procedure.name,
-            agency_name=procedure.agency_name,
-            applicant=Applicant.model_validate(dossier.applicant),
-            received_at=dossier.submitted_at,
-            refused_at=now,
-            refused_by=actor.username,
-            reason=reason,
+            **_notice_fields(dossier, procedure), refused_at=now, refused_by=actor.username, reason=reason
         ),
     )
     return dossier

@@ -6,10 +6,9 @@ from __future__ import annotations
 from uuid import UUID
 
 from sqlalchemy import Column, MetaData, String, Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.db import UtcDateTime
+from shared.db import UtcDateTime, insert_ignoring_duplicates
 from shared.events import utc_now
 
 
@@ -34,10 +33,8 @@ class Inbox:
 
         On PostgreSQL a concurrent twin blocks on the key until the first commits, then sees the row.
         """
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         statement = (
-            insert(self.table)
+            insert_ignoring_duplicates(session, self.table)
             .values(consumer=consumer, event_id=str(event_id), processed_at=utc_now())
             .on_conflict_do_nothing()
         )
