@@ -39,7 +39,7 @@ from shared.settings import (
     OutboxSettings,
     ServiceName,
 )
-from shared.telemetry import create_tracer_provider
+from shared.telemetry import create_tracer_provider, current_dossier
 
 logger = logging.getLogger(__name__)
 
@@ -109,13 +109,20 @@ class ServiceRuntime:
         async def run(event: Event) -> None:
             if not isinstance(event, event_type):
                 raise TypeError(f"{spec.durable} got {event.type}")
-            async with self.db.session() as session:
-                if not await self.inbox.first_delivery(
-                    session, consumer=spec.durable, event_id=event.event_id
-                ):
-                    logger.info("%s skips %s %s: already handled", spec.durable, event.type, event.event_id)
-                    return
-                await handler(session, event)
+            token = current_dossier.set(event.dossier_code or "-")
+            try:
+                async with self.db.session() as session:
+                    first = await self.inbox.first_delivery(
+                        session, consumer=spec.durable, event_id=event.event_id
+                    )
+                    if not first:
+                        logger.info(
+                            "%s skips %s %s: already handled", spec.durable, event.type, event.event_id
+                        )
+                        return
+                    await handler(session, event)
+            finally:
+                current_dossier.reset(token)
 
         subscribe(self.broker, spec, run, retry_delays=self.settings.nats.retry_delays_seconds)
         self.consumers.append(spec)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from contextvars import ContextVar
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -28,12 +29,17 @@ def create_tracer_provider(
     return provider
 
 
+# The dossier the current task is working on, for the logs.
+current_dossier: ContextVar[str] = ContextVar("current_dossier", default="-")
+
+
 class TraceContextFilter(logging.Filter):
-    """Puts the current trace id on every log record, so logs and traces meet."""
+    """Puts the current trace id and dossier code on every log record, so logs and traces meet."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         context = trace.get_current_span().get_span_context()
         record.trace_id = format(context.trace_id, "032x") if context.is_valid else "-"
+        record.dossier = current_dossier.get()
         return True
 
 
@@ -41,7 +47,9 @@ def configure_logging(level: int = logging.INFO) -> None:
     handler = logging.StreamHandler()
     handler.addFilter(TraceContextFilter())
     handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s [trace=%(trace_id)s] %(message)s")
+        logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s [trace=%(trace_id)s dossier=%(dossier)s] %(message)s"
+        )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
