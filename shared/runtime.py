@@ -7,6 +7,7 @@ and shut-down order, the outbox relay, health checks and metrics.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -84,6 +85,7 @@ class ServiceRuntime:
         self.relay = OutboxRelay(self.db, self.outbox, self._publish, self.settings.outbox)
         self.consumers: list[ConsumerSpec] = []
         self._start_hooks: list[StartHook] = []
+        self._bus_task: asyncio.Task[None] | None = None
         self._outbox_pending = Gauge(
             "motcua_outbox_pending", "Outbox events not yet published", registry=self.registry
         )
@@ -145,19 +147,42 @@ class ServiceRuntime:
 
     # -- life cycle ---------------------------------------------------------------------------
     async def start(self) -> None:
+        """Open the database, then the bus. Without NATS the service still starts and serves after a
+        short wait: the outbox keeps what it must publish, and the bus comes up in the background
+        once NATS does (the NATS client retries the connection by itself)."""
         await self.db.create_all(self.metadata)
         for hook in self._start_hooks:
             await hook()
-        await self.broker.connect()
-        js = self.broker.config.connection_state.stream
-        await ensure_streams(js, replicas=self.settings.nats.stream_replicas)
-        for spec in self.consumers:
-            await ensure_consumer(js, spec)
-        await self.broker.start()
         self.relay.start()
+        self._bus_task = asyncio.create_task(self._start_bus(), name="bus-start")
+        done, _ = await asyncio.wait({self._bus_task}, timeout=self.settings.nats.start_wait_seconds)
+        if not done:
+            logger.warning("%s: NATS is unreachable; serving, and connecting in the background", self.service)
         logger.info("%s started", self.service)
 
+    async def _start_bus(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self.broker.connect()
+                js = self.broker.config.connection_state.stream
+                await ensure_streams(js, replicas=self.settings.nats.stream_replicas)
+                for spec in self.consumers:
+                    await ensure_consumer(js, spec)
+                await self.broker.start()
+            except Exception as exc:
+                logger.warning("%s: bus not up yet (%r); retrying in %.1fs", self.service, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+            else:
+                self.relay.wake()
+                logger.info("%s: bus up", self.service)
+                return
+
     async def stop(self) -> None:
+        if self._bus_task is not None and not self._bus_task.done():
+            self._bus_task.cancel()
+            await asyncio.wait({self._bus_task}, timeout=5)
         await self.relay.stop()
         await self.broker.stop()
         await self.db.dispose()

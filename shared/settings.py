@@ -40,6 +40,8 @@ class NatsSettings(BaseSettings):
     max_deliver: int = Field(default=6, ge=2)
     ack_wait_seconds: float = Field(default=30.0, gt=0)
     retry_delays_seconds: list[float] = Field(default=[1.0, 5.0, 15.0, 30.0, 60.0])
+    # How long a starting service waits for NATS before it serves without it.
+    start_wait_seconds: float = Field(default=10.0, ge=0)
 
 
 class DatabaseSettings(BaseSettings):

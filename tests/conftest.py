@@ -134,6 +134,7 @@ def runtime_settings(
                 max_deliver=3,
                 ack_wait_seconds=5,
                 retry_delays_seconds=[0.2, 0.4, 0.8],
+                start_wait_seconds=2,
             ),
             outbox=OutboxSettings(idle_poll_seconds=0.2),
             database=database_settings(service),

@@ -152,3 +152,45 @@ async def test_two_processing_replicas_share_the_work_and_register_each_dossier_
                 select(func.count()).select_from(DossierHistory).where(DossierHistory.action == "submitted")  # type: ignore[arg-type]
             )
             assert history.scalar_one() == 40
+
+
+async def test_service_started_while_nats_is_down_serves_and_catches_up(
+    nats_server: NatsServer, runtime_settings: RuntimeSettingsFactory
+) -> None:
+    nats_server.stop()
+    processing = create_processing(runtime_settings("processing"))
+    intake = create_intake(runtime_settings("intake"))
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(processing.router.lifespan_context(processing))
+        client = await stack.enter_async_context(
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=processing), base_url="http://processing")
+        )
+        assert (await client.get("/healthz")).status_code == 200
+        not_ready = await client.get("/readyz")
+        assert not_ready.status_code == 503 and not_ready.json()["nats"] == "unavailable"
+        catalog = await client.get("/api/v1/procedures")
+        assert len(catalog.json()) == SEED_PROCEDURES
+
+        nats_server.start()
+
+        async def ready() -> None:
+            assert (await client.get("/readyz")).status_code == 200
+
+        await eventually(ready, timeout=30)
+        # The catalog processing published into its outbox while NATS was away reaches intake.
+        await stack.enter_async_context(intake.router.lifespan_context(intake))
+        intake_client = await stack.enter_async_context(
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=intake), base_url="http://intake")
+        )
+
+        async def catalog_arrived() -> None:
+            assert len((await intake_client.get("/api/v1/procedures")).json()) == SEED_PROCEDURES
+
+        await eventually(catalog_arrived, timeout=30)
+        code = await submit(intake_client)
+        officer = System.auth("demo-officer")
+
+        async def registered() -> None:
+            assert (await client.get(f"/api/v1/dossiers/{code}", headers=officer)).status_code == 200
+
+        await eventually(registered)
