@@ -9,11 +9,12 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator, event, text
+from sqlalchemy import Column, DateTime, MetaData, TypeDecorator, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection, Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlmodel import Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 _READ_ONLY = "motcua_read_only"
@@ -137,3 +138,9 @@ def insert_ignoring_duplicates(session: AsyncSession, table: Any) -> Any:
     ``.on_conflict_do_nothing()``. Both dialects we run on spell it the same way."""
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def moment_field(*, optional: bool = False, index: bool = False) -> Any:
+    """A SQLModel field holding an aware UTC datetime (``None`` by default when optional)."""
+    column = Column(UtcDateTime(), nullable=optional, index=index)
+    return Field(default=None, sa_column=column) if optional else Field(sa_column=column)

@@ -99,8 +99,15 @@ class ProcedureStep(Payload):
     counted: bool = True
 
 
+SupplementPolicy = Literal["pause", "restart"]
+
+
 class ProcedureVersion(Payload):
-    """A procedure as published by processing, which owns the catalog."""
+    """A procedure as published by processing, which owns the catalog.
+
+    ``supplement_policy``: while the citizen completes the dossier (bổ sung), the clock either
+    pauses, or the whole time limit starts again once the supplement arrives.
+    """
 
     code: str
     version: int
@@ -115,6 +122,11 @@ class ProcedureVersion(Payload):
     calendar: CalendarKind
     documents: list[RequiredDocument]
     steps: list[ProcedureStep]
+    supplement_policy: SupplementPolicy = "pause"
+    # Working days the citizen has to send a requested supplement, unless the officer sets a date.
+    supplement_days: float = 5
+    # Working hours without any action on an assigned step before it counts as stalled.
+    stall_hours: float = 8
 
 
 class Event(BaseModel):
@@ -176,16 +188,147 @@ class DossierRefused(CitizenNotice):
     reason: str
 
 
+Timeliness = Literal["early", "on_time", "late"]
+Rating = Literal["very_satisfied", "satisfied", "dissatisfied"]
+
+
+class DossierStepAssigned(Event):
+    """A step of the internal workflow started for a unit (and an officer, once claimed)."""
+
+    type: Literal["dossier.step.assigned"] = "dossier.step.assigned"
+    dossier_code: str
+    procedure_code: str
+    step_index: int
+    step_name: str
+    agency_code: str
+    unit_code: str
+    assignee: str | None
+    started_at: datetime
+    due_at: datetime | None
+
+
+class DossierStepCompleted(Event):
+    type: Literal["dossier.step.completed"] = "dossier.step.completed"
+    dossier_code: str
+    step_index: int
+    step_name: str
+    unit_code: str
+    completed_by: str
+    completed_at: datetime
+    used_hours: float
+    allotted_hours: float
+
+
+class DossierSupplementRequested(CitizenNotice):
+    type: Literal["dossier.supplement.requested"] = "dossier.supplement.requested"
+    reason: str
+    items: list[str]
+    deadline_at: datetime
+    requested_by: str
+
+
+class DossierSupplementProvided(Event):
+    """The citizen sent what was asked for (from intake)."""
+
+    type: Literal["dossier.supplement.provided"] = "dossier.supplement.provided"
+    dossier_code: str
+    documents: list[DocumentRef]
+    note: str | None = None
+    provided_at: datetime
+
+
+class DossierWithdrawalRequested(Event):
+    """The citizen asks to withdraw the dossier (from intake)."""
+
+    type: Literal["dossier.withdrawal.requested"] = "dossier.withdrawal.requested"
+    dossier_code: str
+    reason: str | None = None
+    requested_at: datetime
+
+
+class DossierWithdrawn(CitizenNotice):
+    type: Literal["dossier.withdrawn"] = "dossier.withdrawn"
+    withdrawn_at: datetime
+    reason: str | None = None
+
+
+class DossierResolved(CitizenNotice):
+    """Approved with a result document, or rejected with a reason; classified against the due date."""
+
+    type: Literal["dossier.resolved"] = "dossier.resolved"
+    outcome: Literal["approved", "rejected"]
+    result: DocumentRef | None = None
+    reason: str | None = None
+    resolved_at: datetime
+    resolved_by: str
+    due_at: datetime
+    timeliness: Timeliness
+
+
+class DossierResultReturned(CitizenNotice):
+    type: Literal["dossier.result.returned"] = "dossier.result.returned"
+    returned_at: datetime
+    returned_by: str
+
+
+class DossierRescheduled(CitizenNotice):
+    """The apology letter (phiếu xin lỗi và hẹn lại ngày trả kết quả) with the new appointment."""
+
+    type: Literal["dossier.rescheduled"] = "dossier.rescheduled"
+    reason: str
+    previous_due_at: datetime
+    new_due_at: datetime
+    rescheduled_by: str
+    unit_code: str
+
+
+class DossierRated(Event):
+    """The citizen's satisfaction rating (from intake)."""
+
+    type: Literal["dossier.rated"] = "dossier.rated"
+    dossier_code: str
+    rating: Rating
+    reason: str | None = None
+    rated_at: datetime
+
+
+_EVENT_CLASSES: tuple[type[Event], ...] = (
+    ProcedurePublished,
+    DossierSubmitted,
+    DossierAccepted,
+    DossierRefused,
+    DossierStepAssigned,
+    DossierStepCompleted,
+    DossierSupplementRequested,
+    DossierSupplementProvided,
+    DossierWithdrawalRequested,
+    DossierWithdrawn,
+    DossierResolved,
+    DossierResultReturned,
+    DossierRescheduled,
+    DossierRated,
+)
+
 AnyEvent = Annotated[
-    ProcedurePublished | DossierSubmitted | DossierAccepted | DossierRefused,
+    ProcedurePublished
+    | DossierSubmitted
+    | DossierAccepted
+    | DossierRefused
+    | DossierStepAssigned
+    | DossierStepCompleted
+    | DossierSupplementRequested
+    | DossierSupplementProvided
+    | DossierWithdrawalRequested
+    | DossierWithdrawn
+    | DossierResolved
+    | DossierResultReturned
+    | DossierRescheduled
+    | DossierRated,
     Field(discriminator="type"),
 ]
 _ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
 
-EVENT_TYPES: dict[str, type[Event]] = {
-    cls.model_fields["type"].default: cls
-    for cls in (ProcedurePublished, DossierSubmitted, DossierAccepted, DossierRefused)
-}
+EVENT_TYPES: dict[str, type[Event]] = {cls.model_fields["type"].default: cls for cls in _EVENT_CLASSES}
 
 
 def parse_event(raw: bytes | str) -> Event:

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.intake import dossiers
+from services.intake import projection
 from shared.events import DossierAccepted, DossierRefused, ProcedurePublished
 from shared.runtime import ServiceRuntime
 
 
 async def on_procedure_published(session: AsyncSession, event: ProcedurePublished) -> None:
-    await dossiers.store_procedure(session, event=event)
+    await projection.store_procedure(session, event=event)
 
 
 async def on_accepted(session: AsyncSession, event: DossierAccepted) -> None:
-    await dossiers.apply_accepted(session, event=event)
+    await projection.apply_accepted(session, event=event)
 
 
 async def on_refused(session: AsyncSession, event: DossierRefused) -> None:
-    await dossiers.apply_refused(session, event=event)
+    await projection.apply_refused(session, event=event)
 
 
 def register_handlers(runtime: ServiceRuntime) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Column, Text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from shared.db import UtcDateTime
+from shared.db import moment_field
 
 
 class IntakeModel(SQLModel, registry=registry()):
@@ -55,11 +55,35 @@ class Dossier(IntakeModel, table=True):
     address: str | None = None
     documents: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
     channel: str = Field(max_length=20)
-    submitted_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
-    accepted_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime(), nullable=True))
-    due_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime(), nullable=True))
+    submitted_at: datetime = moment_field()
+    accepted_at: datetime | None = moment_field(optional=True)
+    due_at: datetime | None = moment_field(optional=True)
     status_note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    current_step: str | None = None
+    supplement_items: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    supplement_deadline_at: datetime | None = moment_field(optional=True)
+    resolved_at: datetime | None = moment_field(optional=True)
+    result_name: str | None = None
+    timeliness: str | None = Field(default=None, max_length=20)
+    returned_at: datetime | None = moment_field(optional=True)
+    withdrawal_requested_at: datetime | None = moment_field(optional=True)
+    rating: str | None = Field(default=None, max_length=20)
+    rating_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    rated_at: datetime | None = moment_field(optional=True)
     # The revision of processing's dossier this copy reflects; older events are ignored.
     revision: int = 1
     idempotency_key: str | None = Field(default=None, unique=True, max_length=255)
     request_fingerprint: str | None = Field(default=None, max_length=64)
+
+
+class DossierTimeline(IntakeModel, table=True):
+    """What the citizen sees of the dossier's history: one row per change they hear of."""
+
+    __tablename__ = "dossier_timeline"
+
+    id: int | None = Field(default=None, primary_key=True)
+    dossier_code: str = Field(foreign_key="dossier.code", index=True, max_length=40)
+    at: datetime = moment_field()
+    event_type: str = Field(max_length=60)
+    status: int
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from shared.db import UtcDateTime
+from shared.db import moment_field
 
 
 class ProcessingModel(SQLModel, registry=registry()):
@@ -55,7 +55,7 @@ class Procedure(ProcessingModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(index=True, max_length=40)
     version: int
-    published_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    published_at: datetime = moment_field()
     body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
 
 
@@ -79,13 +79,13 @@ class Dossier(ProcessingModel, table=True):
     applicant: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     documents: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
     channel: str = Field(max_length=20)
-    submitted_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
-    registered_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
-    acceptance_due_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False, index=True))
-    decided_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime(), nullable=True))
+    submitted_at: datetime = moment_field()
+    registered_at: datetime = moment_field()
+    acceptance_due_at: datetime = moment_field(index=True)
+    decided_at: datetime | None = moment_field(optional=True)
     decided_by: str | None = None
     late_acceptance: bool | None = None
-    due_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime(), nullable=True, index=True))
+    due_at: datetime | None = moment_field(optional=True, index=True)
     refusal_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     # Goes up with every change; it is also the ``version`` of the events the change emits.
     revision: int = 1
@@ -98,7 +98,7 @@ class DossierHistory(ProcessingModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     dossier_code: str = Field(foreign_key="dossier.code", index=True)
-    at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    at: datetime = moment_field()
     action: str = Field(max_length=40)
     actor: str = Field(max_length=80)
     actor_role: str = Field(max_length=20)
