@@ -142,5 +142,5 @@ def insert_ignoring_duplicates(session: AsyncSession, table: Any) -> Any:
 
 def moment_field(*, optional: bool = False, index: bool = False) -> Any:
     """A SQLModel field holding an aware UTC datetime (``None`` by default when optional)."""
-    column = Column(UtcDateTime(), nullable=optional, index=index)
+    column: Column[datetime] = Column(UtcDateTime(), nullable=optional, index=index)
     return Field(default=None, sa_column=column) if optional else Field(sa_column=column)
