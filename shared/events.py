@@ -72,8 +72,15 @@ DocumentKind = Literal["digital", "scan", "reused"]
 
 
 class DocumentRef(Payload):
+    """A document of a dossier: a digital original, a scan (digitised), or reused from an earlier
+    dossier of the same citizen. Uploaded content is stored by its sha256."""
+
     name: str
     kind: DocumentKind = "digital"
+    sha256: str | None = None
+    media_type: str | None = None
+    size: int | None = None
+    reused_from: str | None = None
 
 
 TimeUnit = Literal["working_day", "working_hour", "calendar_day", "minute"]
@@ -205,6 +212,9 @@ class DossierStepAssigned(Event):
     assignee: str | None
     started_at: datetime
     due_at: datetime | None
+    # Where the dossier as a whole stands, for the citizen's status copy.
+    dossier_status: int
+    dossier_due_at: datetime | None
 
 
 class DossierStepCompleted(Event):

@@ -5,48 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
-from services.processing import catalog, directory, domain, dossiers
+from services.processing import catalog, domain, dossiers
+from services.processing.auth import ActorDep
 from services.processing.models import Dossier, DossierHistory
-from shared.auth import InvalidToken, verify_token
 from shared.events import DossierStatus, ProcedureVersion, utc_now
-from shared.http import RuntimeDep, SessionDep, runtime_of
-from shared.settings import AuthSettings
+from shared.http import RuntimeDep, SessionDep
 from shared.working_time import VN_TZ
 
 router = APIRouter(prefix="/api/v1")
-_bearer = HTTPBearer(auto_error=False)
-
-
-async def current_actor(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> domain.Actor:
-    unauthorized = {"WWW-Authenticate": "Bearer"}
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required", headers=unauthorized)
-    auth: AuthSettings = request.app.state.auth
-    try:
-        username = verify_token(credentials.credentials, secret=auth.secret)
-    except InvalidToken as exc:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), headers=unauthorized) from exc
-    # A short session of its own: holding one for the whole request would take a second pooled
-    # connection beside the action's own, and under load the pool runs dry.
-    async with runtime_of(request).db.reading() as session:
-        person = await directory.find_person(session, username=username)
-    if person is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, f"unknown or inactive user {username}", headers=unauthorized
-        )
-    return domain.Actor(
-        username=person.username, role=person.role, agency_code=person.agency_code, unit_code=person.unit_code
-    )
-
-
-ActorDep = Annotated[domain.Actor, Depends(current_actor)]
 
 
 class NoteIn(BaseModel):
