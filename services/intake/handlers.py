@@ -2,26 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.intake import projection
-from shared.events import DossierAccepted, DossierRefused, ProcedurePublished
+from shared.events import (
+    DossierAccepted,
+    DossierRefused,
+    DossierRescheduled,
+    DossierResolved,
+    DossierResultReturned,
+    DossierStepAssigned,
+    DossierSupplementRequested,
+    DossierWithdrawn,
+    ProcedurePublished,
+)
 from shared.runtime import ServiceRuntime
 
+_PROJECTIONS: list[tuple[type[Any], Callable[..., Awaitable[None]]]] = [
+    (ProcedurePublished, projection.store_procedure),
+    (DossierAccepted, projection.apply_accepted),
+    (DossierRefused, projection.apply_refused),
+    (DossierStepAssigned, projection.apply_step_assigned),
+    (DossierSupplementRequested, projection.apply_supplement_requested),
+    (DossierWithdrawn, projection.apply_withdrawn),
+    (DossierResolved, projection.apply_resolved),
+    (DossierResultReturned, projection.apply_result_returned),
+    (DossierRescheduled, projection.apply_rescheduled),
+]
 
-async def on_procedure_published(session: AsyncSession, event: ProcedurePublished) -> None:
-    await projection.store_procedure(session, event=event)
 
+def _handler(apply: Callable[..., Awaitable[None]]) -> Callable[[AsyncSession, Any], Awaitable[None]]:
+    async def handle(session: AsyncSession, event: Any) -> None:
+        await apply(session, event=event)
 
-async def on_accepted(session: AsyncSession, event: DossierAccepted) -> None:
-    await projection.apply_accepted(session, event=event)
-
-
-async def on_refused(session: AsyncSession, event: DossierRefused) -> None:
-    await projection.apply_refused(session, event=event)
+    return handle
 
 
 def register_handlers(runtime: ServiceRuntime) -> None:
-    runtime.handle(ProcedurePublished, on_procedure_published)
-    runtime.handle(DossierAccepted, on_accepted)
-    runtime.handle(DossierRefused, on_refused)
+    for event_type, apply in _PROJECTIONS:
+        runtime.handle(event_type, _handler(apply))

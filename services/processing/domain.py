@@ -1,6 +1,8 @@
-"""Dossier rules that need no transport: the state machine for reception and the deadline maths.
+"""Dossier rules that need no transport: the state machine and the deadline maths.
 
-Plain Python; routes and event handlers call in here and persist what comes out.
+Plain Python; routes and event handlers call in here and persist what comes out. Statuses are the
+national portal's (see ``shared.events.DossierStatus``). A procedure's last step returns the result
+(trả kết quả); the step before it ends processing with ``approve`` or ``reject``.
 """
 
 from __future__ import annotations
@@ -9,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from shared.events import CalendarKind, DossierStatus, ProcedureVersion
-from shared.working_time import HOURS_PER_DAY, CalendarMode, WorkingCalendar
+from shared.events import CalendarKind, DossierStatus, ProcedureVersion, Timeliness
+from shared.working_time import HOURS_PER_DAY, VN_TZ, CalendarMode, WorkingCalendar
 
 # An online submission must be accepted or refused within one working day (later is late acceptance).
 ACCEPTANCE_HOURS = HOURS_PER_DAY
@@ -20,6 +22,12 @@ _MODES: dict[CalendarKind, CalendarMode] = {
     "calendar_days": CalendarMode.CALENDAR_DAYS,
     "always": CalendarMode.ALWAYS,
 }
+
+S = DossierStatus
+# Where a dossier is still being worked on, and a step is running.
+IN_PROGRESS = frozenset({S.NEW, S.PROCESSING})
+# Until these, the citizen may still withdraw.
+WITHDRAWABLE = frozenset({S.RECEIVING, S.NEW, S.PROCESSING, S.WAITING, S.PAYING})
 
 
 class InvalidTransition(Exception):
@@ -38,6 +46,44 @@ def acceptance_deadline(submitted_at: datetime, calendar: WorkingCalendar) -> da
     return calendar.deadline_after(submitted_at, ACCEPTANCE_HOURS)
 
 
+def describe(status: DossierStatus) -> str:
+    return f"{status.portal_name} ({status.vietnamese_name})"
+
+
+def require(status: DossierStatus, allowed: frozenset[DossierStatus], action: str) -> None:
+    if status not in allowed:
+        names = ", ".join(describe(item) for item in sorted(allowed))
+        raise InvalidTransition(
+            f"cannot {action} a dossier that is {describe(status)}; allowed from: {names}"
+        )
+
+
+def require_revision(current: int, expected: int | None) -> None:
+    """Optimistic concurrency: the client acts on the revision it saw, or not at all."""
+    if expected is not None and expected != current:
+        raise InvalidTransition(
+            f"the dossier changed since you loaded it (revision {expected}, now {current}); reload it"
+        )
+
+
+# -- the workflow's shape --------------------------------------------------------------------------
+def last_processing_step(procedure: ProcedureVersion) -> int:
+    """The step that ends processing with approve or reject (the one before returning the result)."""
+    return max(len(procedure.steps) - 2, 0)
+
+
+def return_step(procedure: ProcedureVersion) -> int | None:
+    return len(procedure.steps) - 1 if len(procedure.steps) > 1 else None
+
+
+def step_deadline(
+    procedure: ProcedureVersion, index: int, start: datetime, calendar: WorkingCalendar
+) -> datetime | None:
+    step = procedure.steps[index]
+    return calendar.deadline_after(start, step.hours) if step.counted else None
+
+
+# -- reception --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Acceptance:
     due_at: datetime
@@ -53,29 +99,144 @@ def accept(
     calendar: WorkingCalendar,
 ) -> Acceptance:
     """Accept a new dossier: its due date runs from now for the procedure's whole time limit."""
-    _require_new(status, "accepted")
+    require(status, frozenset({S.RECEIVING}), "accept")
     return Acceptance(
         due_at=calendar.deadline_after(now, procedure.total_hours),
         late=now > acceptance_due_at,
     )
 
 
-def refuse(*, status: DossierStatus, reason: str) -> str:
-    _require_new(status, "refused")
-    reason = reason.strip()
-    if not reason:
-        raise ValueError("a refusal needs a reason the citizen can read")
-    return reason
+def refuse(
+    *, status: DossierStatus, reason: str, now: datetime, supplement_deadline_at: datetime | None
+) -> str:
+    """Refuse a new dossier, or one whose supplement never came by its deadline."""
+    if status is S.WAITING:
+        if supplement_deadline_at is None or now <= supplement_deadline_at:
+            raise InvalidTransition(
+                "a dossier waiting for a supplement can be refused only after its deadline passed"
+            )
+    else:
+        require(status, frozenset({S.RECEIVING}), "refuse")
+    return required_text(reason, "a refusal needs a reason the citizen can read")
 
 
-def _require_new(status: DossierStatus, action: str) -> None:
-    if status is not DossierStatus.RECEIVING:
+def required_text(value: str | None, message: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise ValueError(message)
+    return value
+
+
+# -- steps ------------------------------------------------------------------------------------------
+def check_forward(*, status: DossierStatus, step_index: int, procedure: ProcedureVersion) -> int:
+    """The next step's index; the last processing step ends with approve or reject instead."""
+    require(status, IN_PROGRESS, "forward")
+    if step_index >= last_processing_step(procedure):
+        raise InvalidTransition("this is the last processing step: approve or reject the dossier instead")
+    return step_index + 1
+
+
+def check_resolve(
+    *, status: DossierStatus, step_index: int, procedure: ProcedureVersion, action: str
+) -> None:
+    require(status, IN_PROGRESS, action)
+    if action == "approve" and step_index != last_processing_step(procedure):
+        step = procedure.steps[last_processing_step(procedure)]
         raise InvalidTransition(
-            f"only a newly submitted dossier can be {action}; this one is {status.portal_name} "
-            f"({status.vietnamese_name})"
+            f"a dossier is approved at its last processing step ({step.name}); forward it there"
         )
 
 
+def timeliness(*, resolved_at: datetime, due_at: datetime, rescheduled: bool) -> Timeliness:
+    """Early before the due date, on time on it, late after it; an apology letter means late."""
+    if rescheduled or resolved_at > due_at:
+        return "late"
+    if resolved_at.astimezone(VN_TZ).date() < due_at.astimezone(VN_TZ).date():
+        return "early"
+    return "on_time"
+
+
+# -- supplements (bổ sung) -----------------------------------------------------------------------------
+def check_supplement_request(
+    *, status: DossierStatus, items: list[str], deadline_at: datetime | None, now: datetime
+) -> list[str]:
+    require(status, IN_PROGRESS, "request a supplement for")
+    cleaned = [item.strip() for item in items if item.strip()]
+    if not cleaned:
+        raise ValueError("say what is missing: items must name at least one document or fact")
+    if deadline_at is not None and deadline_at <= now:
+        raise ValueError("the supplement deadline must be in the future")
+    return cleaned
+
+
+@dataclass(frozen=True)
+class Resumption:
+    """How the clocks move when the supplement arrives."""
+
+    paused_hours: float
+    dossier_due_at: datetime | None
+    step_due_at: datetime | None
+    restart_step: bool
+
+
+def resume(
+    *,
+    policy: str,
+    paused_at: datetime,
+    now: datetime,
+    dossier_due_at: datetime | None,
+    step_due_at: datetime | None,
+    procedure: ProcedureVersion,
+    step_hours: float,
+    calendar: WorkingCalendar,
+) -> Resumption:
+    """``pause``: both due dates move by exactly the working time spent waiting.
+    ``restart``: the whole time limit, and the current step's allotment, start again now."""
+    if policy == "restart":
+        return Resumption(
+            paused_hours=0,
+            dossier_due_at=calendar.deadline_after(now, procedure.total_hours),
+            step_due_at=calendar.deadline_after(now, step_hours),
+            restart_step=True,
+        )
+    waited = calendar.working_hours_between(paused_at, now)
+
+    def moved(due: datetime | None) -> datetime | None:
+        return None if due is None else calendar.deadline_after(due, waited)
+
+    return Resumption(
+        paused_hours=waited,
+        dossier_due_at=moved(dossier_due_at),
+        step_due_at=moved(step_due_at),
+        restart_step=False,
+    )
+
+
+# -- apology letter ----------------------------------------------------------------------------------
+def check_reschedule(
+    *,
+    status: DossierStatus,
+    now: datetime,
+    due_at: datetime | None,
+    new_due_at: datetime,
+    rescheduled: bool,
+    calendar: WorkingCalendar,
+) -> None:
+    """One new appointment, asked before the due date passes, on a later working day."""
+    require(status, frozenset({S.NEW, S.PROCESSING, S.WAITING}), "reschedule")
+    if rescheduled:
+        raise InvalidTransition("the appointment was already moved once; a dossier gets one apology letter")
+    if due_at is None or now >= due_at:
+        raise InvalidTransition("an apology letter must be issued before the due date passes")
+    if new_due_at.tzinfo is None:
+        raise ValueError("new_due_at needs a timezone, e.g. 2023-11-10T16:00:00+07:00")
+    if new_due_at <= due_at:
+        raise ValueError("the new appointment must be later than the current due date")
+    if not calendar.is_working_day(new_due_at.astimezone(calendar.tz).date()):
+        raise ValueError("the new appointment falls on a day off")
+
+
+# -- who may act -----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Actor:
     username: str
@@ -93,3 +254,9 @@ def check_scope(actor: Actor, *, agency_code: str, unit_code: str) -> None:
     if actor.role in {"officer", "manager"} and actor.unit_code == unit_code:
         return
     raise AccessDenied(f"{actor.username} ({actor.role}) has no access to dossiers of unit {unit_code}")
+
+
+def check_claimed_by(actor: Actor, assignee: str | None) -> None:
+    """An officer does not take over a step a colleague claimed; heads and admins may."""
+    if assignee is not None and assignee != actor.username and actor.role == "officer":
+        raise InvalidTransition(f"the current step is claimed by {assignee}")

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.processing import dossiers
-from shared.events import DossierSubmitted
+from shared.bus.outbox import Outbox
+from shared.events import (
+    DossierRated,
+    DossierSubmitted,
+    DossierSupplementProvided,
+    DossierWithdrawalRequested,
+)
 from shared.runtime import ServiceRuntime
 
 logger = logging.getLogger(__name__)
@@ -19,5 +26,17 @@ async def on_submitted(session: AsyncSession, event: DossierSubmitted) -> None:
         logger.info("dossier %s registered, acceptance due %s", dossier.code, dossier.acceptance_due_at)
 
 
+def _with_outbox(
+    outbox: Outbox, operation: Callable[..., Awaitable[None]]
+) -> Callable[[AsyncSession, object], Awaitable[None]]:
+    async def handle(session: AsyncSession, event: object) -> None:
+        await operation(session, outbox, event=event)
+
+    return handle
+
+
 def register_handlers(runtime: ServiceRuntime) -> None:
     runtime.handle(DossierSubmitted, on_submitted)
+    runtime.handle(DossierSupplementProvided, _with_outbox(runtime.outbox, dossiers.supplement_provided))
+    runtime.handle(DossierWithdrawalRequested, _with_outbox(runtime.outbox, dossiers.withdraw))
+    runtime.handle(DossierRated, _with_outbox(runtime.outbox, dossiers.rate))

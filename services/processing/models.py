@@ -74,7 +74,10 @@ class Dossier(ProcessingModel, table=True):
     procedure_code: str = Field(index=True, max_length=40)
     procedure_version: int
     agency_code: str = Field(index=True, max_length=40)
+    # Where the dossier is now: the unit (and its agency) of the current step, or the receiving unit.
     current_unit_code: str = Field(index=True, max_length=40)
+    current_agency_code: str = Field(index=True, max_length=40)
+    current_step_index: int | None = None
     status: int = Field(index=True)
     applicant: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     documents: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
@@ -87,8 +90,49 @@ class Dossier(ProcessingModel, table=True):
     late_acceptance: bool | None = None
     due_at: datetime | None = moment_field(optional=True, index=True)
     refusal_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    # Goes up with every change; it is also the ``version`` of the events the change emits.
+    # Supplement (bổ sung): when it was asked for, by when, what, and the status to go back to.
+    paused_at: datetime | None = moment_field(optional=True)
+    status_before_pause: int | None = None
+    supplement_deadline_at: datetime | None = moment_field(optional=True)
+    supplement_items: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    rescheduled: bool = False
+    resolved_at: datetime | None = moment_field(optional=True)
+    outcome: str | None = Field(default=None, max_length=20)
+    result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    rejection_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    timeliness: str | None = Field(default=None, max_length=20)
+    returned_at: datetime | None = moment_field(optional=True)
+    withdrawn_at: datetime | None = moment_field(optional=True)
+    rating: str | None = Field(default=None, max_length=20)
+    rating_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    last_action_at: datetime | None = moment_field(optional=True)
+    # Goes up with every change; it is also the ``version`` of the events the change emits, and
+    # what a client sends back (``expected_revision`` / ``If-Match``) to act on what it saw.
     revision: int = 1
+
+
+class DossierStep(ProcessingModel, table=True):
+    """One step of a dossier's internal workflow (quy trình nội bộ) and its clock."""
+
+    __tablename__ = "dossier_step"
+    __table_args__ = (UniqueConstraint("dossier_code", "step_index"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dossier_code: str = Field(foreign_key="dossier.code", index=True, max_length=40)
+    step_index: int
+    name: str
+    unit_code: str = Field(max_length=40)
+    agency_code: str = Field(max_length=40)
+    allotted_hours: float
+    counted: bool = True
+    assignee: str | None = Field(default=None, index=True, max_length=80)
+    started_at: datetime = moment_field()
+    due_at: datetime | None = moment_field(optional=True)
+    # Working hours the clock stood still while the citizen completed the dossier.
+    paused_hours: float = 0
+    completed_at: datetime | None = moment_field(optional=True)
+    completed_by: str | None = None
+    used_hours: float | None = None
 
 
 class DossierHistory(ProcessingModel, table=True):

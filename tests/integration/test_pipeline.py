@@ -226,7 +226,7 @@ async def test_officer_actions_need_a_valid_token_and_the_right_unit(system: Sys
     )
     assert sorted([first.status_code, second.status_code]) == [200, 409]
     loser = first if first.status_code == 409 else second
-    assert "only a newly submitted dossier" in loser.json()["detail"]
+    assert "cannot accept a dossier that is new" in loser.json()["detail"]
     detail = await system.registered(code)
     assert [row["action"] for row in detail["history"]] == ["submitted", "accept"]
 
