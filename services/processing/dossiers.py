@@ -393,6 +393,7 @@ async def forward(
 ) -> Dossier:
     """Complete the current step; the next one starts for its unit, possibly in another agency."""
     change = await _change(session, outbox, code=code, actor=actor, expected_revision=expected_revision)
+    domain.require(change.status, domain.IN_PROGRESS, "forward")
     step = await change.current_step()
     domain.check_claimed_by(actor, step.assignee)
     following = domain.check_forward(
@@ -493,6 +494,7 @@ async def _resolve(
     """End processing: the result or the rejection is ready, and the return step starts."""
     dossier = change.dossier
     outcome = _OUTCOMES[action]
+    domain.require(change.status, domain.IN_PROGRESS, action)
     step = await change.current_step()
     domain.check_claimed_by(change.actor, step.assignee)
     domain.check_resolve(

@@ -18,11 +18,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from services.intake.app import create_app as create_intake
 from services.notify.app import create_app as create_notify
 from services.processing.app import create_app as create_processing
+from services.processing.catalog import seed_catalog
 from shared.auth import issue_token
 from shared.runtime import ServiceRuntime
 from tests.conftest import RuntimeSettingsFactory, eventually
 
-SEED_PROCEDURES = 7
+SEED_PROCEDURES = len(seed_catalog())
 
 APPLICANT = {
     "full_name": "Nguyễn Văn An",
@@ -69,9 +70,7 @@ class System:
         """Wait until processing has registered the dossier, and return processing's view of it."""
 
         async def check() -> dict[str, Any]:
-            response = await self.processing.get(
-                f"/api/v1/dossiers/{code}", headers=self.auth("demo-officer")
-            )
+            response = await self.processing.get(f"/api/v1/dossiers/{code}", headers=self.auth("demo-admin"))
             assert response.status_code == 200, response.text
             result: dict[str, Any] = response.json()
             return result
