@@ -1,11 +1,12 @@
-"""Intake's own tables: the catalog read copy, the citizens' dossiers and the daily code sequence."""
+"""Intake's own tables: the catalog read copy, the citizens' dossiers with their documents and
+timeline, the stored files and the daily code sequence."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text
+from sqlalchemy import JSON, BigInteger, Column, Text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -87,3 +88,38 @@ class DossierTimeline(IntakeModel, table=True):
     event_type: str = Field(max_length=60)
     status: int
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class StoredFile(IntakeModel, table=True):
+    """Uploaded content, kept once per sha256 under ``{data_dir}/files/{sha256[:2]}/{sha256}``."""
+
+    __tablename__ = "stored_file"
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    media_type: str = Field(max_length=100)
+    created_at: datetime = moment_field()
+
+
+class DossierDocument(IntakeModel, table=True):
+    """A document of a dossier, sent with the submission or later as a supplement (bổ sung).
+
+    ``kind``: ``digital`` (a digital original), ``scan`` (digitised paper) or ``reused`` from an
+    earlier dossier of the same citizen (``reused_from``), whose stored content it shares. A document
+    sent without a file (paper handed in at the desk) has no ``sha256``.
+    """
+
+    __tablename__ = "dossier_document"
+
+    id: int | None = Field(default=None, primary_key=True)
+    dossier_code: str = Field(foreign_key="dossier.code", index=True, max_length=40)
+    origin: str = Field(default="submission", max_length=20)
+    position: int
+    name: str = Field(max_length=300)
+    kind: str = Field(max_length=20)
+    sha256: str | None = Field(default=None, foreign_key="stored_file.sha256", index=True, max_length=64)
+    media_type: str | None = Field(default=None, max_length=100)
+    size: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    original_filename: str | None = Field(default=None, max_length=255)
+    reused_from: str | None = Field(default=None, max_length=40)
+    added_at: datetime = moment_field()

@@ -1,0 +1,244 @@
+"""Uploaded documents: what content is allowed, how big it may be, and where it is kept.
+
+Content is judged by its first bytes (magic numbers), never by the file name or the type the client
+claims: a ``.pdf`` that starts with ``MZ`` is a Windows program. Files are stored once per content,
+under ``{data_dir}/files/{sha256[:2]}/{sha256}``.
+
+Checking and storing are two passes over the upload (which the HTTP layer has already spooled to a
+temporary file): :func:`inspect_upload` reads it in chunks to sniff, measure and hash it, and writes
+nothing; :class:`FileStore` writes it only after every rule of the dossier has passed. So rejected
+content never reaches the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+# Enough for every signature below; also what is shown of unknown content in an error.
+SNIFF_BYTES = 16
+
+PDF = "application/pdf"
+PNG = "image/png"
+JPEG = "image/jpeg"
+TIFF = "image/tiff"
+
+_ALLOWED_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF-", PDF),
+    (b"\x89PNG\r\n\x1a\n", PNG),
+    (b"\xff\xd8\xff", JPEG),
+    (b"II*\x00", TIFF),
+    (b"MM\x00*", TIFF),
+)
+
+# What common refused content is, to tell the citizen what we saw instead of "unknown".
+_REFUSED_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"MZ", "a Windows executable"),
+    (b"\x7fELF", "a Linux executable"),
+    (b"\xcf\xfa\xed\xfe", "a macOS executable"),
+    (b"#!", "a script"),
+    (b"PK\x03\x04", "a ZIP archive (or a DOCX/XLSX/ODT document)"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Microsoft Office document"),
+    (b"Rar!\x1a\x07", "a RAR archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"GIF8", "a GIF image"),
+    (b"RIFF", "a RIFF file (WebP image, WAV or AVI)"),
+    (b"{\\rtf", "an RTF document"),
+)
+
+_MEDIA_TYPE_NAMES = {PDF: "PDF", PNG: "PNG", JPEG: "JPEG", TIFF: "TIFF"}
+
+
+class FileSettings(BaseSettings):
+    """Limits on uploaded documents (``MOTCUA_INTAKE_FILES_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="MOTCUA_INTAKE_FILES_", extra="ignore")
+
+    max_file_bytes: int = Field(default=10 * MIB, gt=0)
+    max_dossier_bytes: int = Field(default=50 * MIB, gt=0)
+    # TIFF is what many office scanners produce; a province may want PDF/PNG/JPEG only.
+    allow_tiff: bool = True
+    chunk_bytes: int = Field(default=256 * 1024, ge=SNIFF_BYTES)
+
+    @property
+    def allowed_media_types(self) -> frozenset[str]:
+        allowed = {PDF, PNG, JPEG}
+        if self.allow_tiff:
+            allowed.add(TIFF)
+        return frozenset(allowed)
+
+    def request_budget(self) -> int:
+        """How many bytes a whole multipart request may carry: the files plus room for the dossier
+        JSON and the part headers. The limits per file and per dossier are checked on the files."""
+        return self.max_dossier_bytes + 2 * MIB
+
+
+def sniff(head: bytes) -> str | None:
+    """The media type of an allowed kind of content from its first bytes, or ``None``."""
+    for signature, media_type in _ALLOWED_SIGNATURES:
+        if head.startswith(signature):
+            return media_type
+    return None
+
+
+def describe(head: bytes) -> str:
+    """What the first bytes look like, in words for an error message."""
+    if not head:
+        return "an empty file"
+    media_type = sniff(head)
+    if media_type is not None:
+        return f"a {_MEDIA_TYPE_NAMES[media_type]} file"
+    for signature, name in _REFUSED_SIGNATURES:
+        if head.startswith(signature):
+            return name
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<script")):
+        return "an HTML page"
+    if text.startswith(b"<?xml") or text.startswith(b"<svg"):
+        return "an XML/SVG document"
+    if all(32 <= byte < 127 or byte in b"\t\r\n" for byte in head):
+        return "plain text"
+    return f"unrecognised content (starts with {head[:8].hex(' ')})"
+
+
+def allowed_names(settings: FileSettings) -> str:
+    allowed = settings.allowed_media_types
+    return ", ".join(name for media_type, name in _MEDIA_TYPE_NAMES.items() if media_type in allowed)
+
+
+def human_size(size: int) -> str:
+    """``1536`` → ``1,5 KB``: sizes as a Vietnamese reader writes them (decimal comma)."""
+    if size < 1024:
+        return f"{size} B"
+    value, unit = (size / 1024, "KB") if size < MIB else (size / MIB, "MB")
+    return f"{value:.1f}".replace(".", ",").removesuffix(",0") + f" {unit}"
+
+
+class Readable(Protocol):
+    """An uploaded file as the HTTP layer holds it (Starlette's ``UploadFile`` is one)."""
+
+    async def read(self, size: int = -1) -> bytes: ...
+
+    async def seek(self, offset: int) -> Any: ...
+
+
+class UploadRejected(ValueError):
+    """An uploaded part breaks a rule; ``part`` names it, ``too_large`` tells 413 from 422."""
+
+    def __init__(self, part: str, message: str, *, too_large: bool = False) -> None:
+        super().__init__(message)
+        self.part = part
+        self.too_large = too_large
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded document that passed the content and size checks, not yet stored."""
+
+    part: str
+    filename: str | None
+    sha256: str
+    size: int
+    media_type: str
+    source: Readable
+
+
+async def inspect_upload(
+    *, part: str, filename: str | None, source: Readable, settings: FileSettings, budget_left: int
+) -> Upload:
+    """Sniff, measure and hash an upload in chunks, stopping as soon as it breaks a limit.
+
+    ``budget_left`` is what the dossier may still carry after the files before this one.
+    """
+    await source.seek(0)
+    head = await source.read(settings.chunk_bytes)
+    media_type = sniff(head)
+    if media_type is None or media_type not in settings.allowed_media_types:
+        raise UploadRejected(
+            part,
+            f"{part} ({filename or 'no file name'}) is {describe(head[:SNIFF_BYTES])}; "
+            f"allowed are {allowed_names(settings)} files, recognised by their content",
+        )
+    digest = hashlib.sha256()
+    size = 0
+    limit = min(settings.max_file_bytes, budget_left)
+    chunk = head
+    while chunk:
+        size += len(chunk)
+        if size > limit:
+            if size > settings.max_file_bytes:
+                message = f"{part} is larger than the {human_size(settings.max_file_bytes)} allowed per file"
+            else:
+                message = (
+                    f"{part} takes the dossier past the {human_size(settings.max_dossier_bytes)} "
+                    "allowed for all its files together"
+                )
+            raise UploadRejected(part, message, too_large=True)
+        digest.update(chunk)
+        chunk = await source.read(settings.chunk_bytes)
+    return Upload(
+        part=part,
+        filename=filename,
+        sha256=digest.hexdigest(),
+        size=size,
+        media_type=media_type,
+        source=source,
+    )
+
+
+class FileStore:
+    """Content-addressed files under ``root``: one file per sha256, written once, never changed."""
+
+    def __init__(self, root: Path, *, chunk_bytes: int = 256 * 1024) -> None:
+        self.root = root
+        self.chunk_bytes = chunk_bytes
+
+    def path(self, sha256: str) -> Path:
+        if len(sha256) != 64 or any(char not in "0123456789abcdef" for char in sha256):
+            raise ValueError(f"not a sha256: {sha256!r}")
+        return self.root / sha256[:2] / sha256
+
+    def has(self, sha256: str) -> bool:
+        return self.path(sha256).is_file()
+
+    async def save(self, upload: Upload) -> Path:
+        """Write the upload under its sha256 unless that content is already there.
+
+        It goes to a temporary file in the target folder first and is renamed into place, so a
+        reader never sees half a file and two concurrent uploads of the same content both end with
+        the same complete file.
+        """
+        target = self.path(upload.sha256)
+        if target.is_file():
+            return target
+        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+        try:
+            digest = hashlib.sha256()
+            with os.fdopen(descriptor, "wb") as handle:
+                await upload.source.seek(0)
+                while chunk := await upload.source.read(self.chunk_bytes):
+                    digest.update(chunk)
+                    await asyncio.to_thread(handle.write, chunk)
+                await asyncio.to_thread(handle.flush)
+                await asyncio.to_thread(os.fsync, handle.fileno())
+            if digest.hexdigest() != upload.sha256:
+                raise RuntimeError(f"{upload.part} changed between its check and its storage")
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            raise
+        return target
