@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 
+from services.processing.admin_api import router as admin_router
 from services.processing.api import router
 from services.processing.catalog import publish_catalog, seed_catalog
 from services.processing.directory import seed_directory
@@ -32,7 +33,7 @@ def create_app(
     app = runtime.create_app(
         title="motcua processing",
         description="Officers' work on dossiers: reception, the procedure catalog and the directory.",
-        routers=[router],
+        routers=[router, admin_router],
     )
     app.state.auth = auth or AuthSettings()
     return app

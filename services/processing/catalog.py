@@ -1,35 +1,61 @@
 """The procedure catalog, which processing owns, and the seed catalog of real procedures.
 
+Every change is a new version: a dossier keeps the version it was submitted under. Storing a version
+and writing its ``ProcedurePublished`` to the outbox happen in one transaction, whether the version
+comes from the seed or from an admin. The seed never replaces a version an admin published.
+
 Step allotments come from the provinces' published internal workflows (quy trình nội bộ, 2025).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import inspect
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.processing.directory import DEMO_AGENCY, SEED_AGENCIES
+from services.processing import directory
+from services.processing.directory import (
+    DEMO_AGENCY,
+    DEMO_RECEIVING_UNIT,
+    SEED_AGENCIES,
+    SYT_AGENCY,
+    SYT_RECEIVING_UNIT,
+)
 from services.processing.models import Procedure
 from shared.bus.outbox import Outbox
+from shared.db import insert_ignoring_duplicates
 from shared.events import (
     CalendarKind,
     ProcedurePublished,
     ProcedureStep,
     ProcedureVersion,
     RequiredDocument,
+    SupplementPolicy,
     TimeLimit,
     utc_now,
 )
 from shared.working_time import HOURS_PER_DAY
 
-SYT = "000.00.12.H56"
+SEED_PUBLISHER = "seed"
 
 
 class InvalidProcedure(ValueError):
     pass
+
+
+class UnknownProcedure(LookupError):
+    pass
+
+
+class VersionConflict(Exception):
+    """Someone else published a version of the same procedure at the same moment."""
 
 
 def total_hours(limit: TimeLimit) -> float:
@@ -51,42 +77,59 @@ def calendar_kind(limit: TimeLimit) -> CalendarKind:
     return "working"
 
 
-def build_procedure(
-    *,
-    code: str,
-    name: str,
-    field: str,
-    agency_code: str,
-    level: str,
-    fee: str,
-    time_limit: TimeLimit,
-    documents: list[RequiredDocument],
-    steps: list[ProcedureStep],
-    version: int = 1,
-) -> ProcedureVersion:
+_CODE = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
+class ProcedureDraft(BaseModel):
+    """A procedure version as an admin writes it: ``build_procedure`` adds the version, the total
+    hours, the calendar and the agency's name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    code: str = Field(min_length=1, max_length=40, pattern=_CODE)
+    name: str = Field(min_length=1, max_length=500)
+    field: str = Field(min_length=1, max_length=200)
+    agency_code: str = Field(min_length=1, max_length=40)
+    level: Literal["full", "partial"]
+    fee: str = Field(default="Không", max_length=500)
+    time_limit: TimeLimit
+    documents: list[RequiredDocument] = Field(default_factory=list)
+    steps: list[ProcedureStep] = Field(min_length=1)
+    supplement_policy: SupplementPolicy = "pause"
+    supplement_days: float = Field(default=5, gt=0, allow_inf_nan=False)
+    stall_hours: float = Field(default=8, gt=0, allow_inf_nan=False)
+
+
+def build_procedure(*, draft: ProcedureDraft, agency_name: str, version: int = 1) -> ProcedureVersion:
     """A procedure version whose counted step allotments add up to its time limit."""
-    hours = total_hours(time_limit)
-    allotted = sum(step.hours for step in steps if step.counted)
-    if not math.isclose(allotted, hours, abs_tol=1 / 120):
-        raise InvalidProcedure(f"{code}: steps allot {allotted:g} h but the time limit is {hours:g} h")
-    if not steps:
+    code = draft.code
+    if not math.isfinite(draft.time_limit.value) or draft.time_limit.value <= 0:
+        raise InvalidProcedure(f"{code}: the time limit must be a positive number")
+    if not draft.steps:
         raise InvalidProcedure(f"{code}: a procedure needs at least one step")
-    agencies = {agency.code: agency.name for agency in SEED_AGENCIES}
+    for number, step in enumerate(draft.steps, start=1):
+        if not step.name.strip() or not step.unit_code.strip():
+            raise InvalidProcedure(f"{code}: step {number} needs a name and a unit")
+        if not math.isfinite(step.hours) or step.hours < 0:
+            raise InvalidProcedure(f"{code}: step {number} ({step.name}) has a negative allotment")
+    hours = total_hours(draft.time_limit)
+    allotted = sum(step.hours for step in draft.steps if step.counted)
+    if not math.isclose(allotted, hours, abs_tol=1 / 120):
+        raise InvalidProcedure(
+            f"{code}: the counted steps allot {allotted:g} h "
+            f"({' + '.join(f'{step.hours:g}' for step in draft.steps if step.counted)}) but the time limit "
+            f"{draft.time_limit.value:g} {draft.time_limit.unit} is {hours:g} h"
+        )
+    names = Counter(document.name.strip().casefold() for document in draft.documents)
+    if repeated := sorted(name for name, count in names.items() if count > 1):
+        raise InvalidProcedure(f"{code}: documents listed more than once: {', '.join(repeated)}")
     return ProcedureVersion.model_validate(
         {
-            "code": code,
+            **draft.model_dump(),
             "version": version,
-            "name": name,
-            "field": field,
-            "agency_code": agency_code,
-            "agency_name": agencies.get(agency_code, agency_code),
-            "level": level,
-            "fee": fee,
-            "time_limit": time_limit,
+            "agency_name": agency_name,
             "total_hours": hours,
-            "calendar": calendar_kind(time_limit),
-            "documents": documents,
-            "steps": steps,
+            "calendar": calendar_kind(draft.time_limit),
         }
     )
 
@@ -106,10 +149,16 @@ def _doc(name: str, *, required: bool = True, originals: int = 1, copies: int = 
 RETURN_RESULT = "Trả kết quả"
 
 
-def seed_catalog() -> list[ProcedureVersion]:
-    commune_desk, commune_leader, commune_clerk = "H56.HC.MOTCUA", "H56.HC.LD", "H56.HC.VT"
+def seed_drafts() -> list[ProcedureDraft]:
+    commune_desk, commune_leader, commune_clerk = DEMO_RECEIVING_UNIT, "H56.HC.LD", "H56.HC.VT"
+    syt_desk, syt_social, syt_leader, syt_clerk = (
+        SYT_RECEIVING_UNIT,
+        "H56.SYT.BTXH",
+        "H56.SYT.LD",
+        "H56.SYT.VT",
+    )
     return [
-        build_procedure(
+        ProcedureDraft(
             code="1.001193",
             name="Đăng ký khai sinh",
             field="Hộ tịch",
@@ -129,8 +178,10 @@ def seed_catalog() -> list[ProcedureVersion]:
                 _step("Đóng dấu, vào sổ", commune_clerk, 0.0625),
                 _step(RETURN_RESULT, commune_desk, 0, counted=False),
             ],
+            supplement_days=1,
+            stall_hours=1,
         ),
-        build_procedure(
+        ProcedureDraft(
             code="2.000815",
             name="Chứng thực bản sao từ bản chính giấy tờ, văn bản",
             field="Chứng thực",
@@ -146,8 +197,10 @@ def seed_catalog() -> list[ProcedureVersion]:
                 _step("Đóng dấu, vào sổ", commune_clerk, 0.0625),
                 _step(RETURN_RESULT, commune_desk, 0, counted=False),
             ],
+            supplement_days=1,
+            stall_hours=1,
         ),
-        build_procedure(
+        ProcedureDraft(
             code="1.004944",
             name="Thôi nhận chăm sóc thay thế cho trẻ em",
             field="Trẻ em",
@@ -165,8 +218,10 @@ def seed_catalog() -> list[ProcedureVersion]:
                 _step("Vào sổ, đóng dấu", commune_clerk, 0.5),
                 _step(RETURN_RESULT, commune_desk, 0, counted=False),
             ],
+            supplement_days=5,
+            stall_hours=4,
         ),
-        build_procedure(
+        ProcedureDraft(
             code="3.000527.H61",
             name="Đăng ký cai nghiện ma túy tự nguyện",
             field="Phòng, chống tệ nạn xã hội",
@@ -187,8 +242,10 @@ def seed_catalog() -> list[ProcedureVersion]:
                 _step("Đóng dấu, phát hành", commune_clerk, 0.25),
                 _step(RETURN_RESULT, commune_desk, 0.25),
             ],
+            supplement_days=3,
+            stall_hours=4,
         ),
-        build_procedure(
+        ProcedureDraft(
             code="1.012994",
             name="Khấu trừ kinh phí bồi thường, giải phóng mặt bằng vào tiền sử dụng đất phải nộp",
             field="Đất đai",
@@ -209,12 +266,16 @@ def seed_catalog() -> list[ProcedureVersion]:
                 ProcedureStep(name="Vào sổ, gửi cơ quan thuế", unit_code=commune_clerk, hours=8),
                 ProcedureStep(name=RETURN_RESULT, unit_code=commune_desk, hours=0, counted=False),
             ],
+            # Land dossiers are appraised again in full once the missing papers arrive.
+            supplement_policy="restart",
+            supplement_days=10,
+            stall_hours=16,
         ),
-        build_procedure(
+        ProcedureDraft(
             code="1.001806",
             name="Công nhận doanh nghiệp sử dụng từ 30% tổng số lao động trở lên là người khuyết tật",
             field="Bảo trợ xã hội",
-            agency_code=SYT,
+            agency_code=SYT_AGENCY,
             level="partial",
             fee="Không",
             time_limit=_days(10),
@@ -224,16 +285,54 @@ def seed_catalog() -> list[ProcedureVersion]:
                 _doc("Bản sao giấy xác nhận khuyết tật", originals=0, copies=1),
             ],
             steps=[
-                _step("Tiếp nhận, số hóa, chuyển hồ sơ", "H56.SYT.MOTCUA", 0.5),
-                _step("Phân công", "H56.SYT.BTXH", 0.5),
-                _step("Thẩm định, dự thảo", "H56.SYT.BTXH", 7),
-                _step("Xem xét, trình lãnh đạo Sở", "H56.SYT.BTXH", 0.5),
-                _step("Phê duyệt", "H56.SYT.LD", 1),
-                _step("Vào sổ, đóng dấu, gửi kết quả", "H56.SYT.VT", 0.5),
-                _step(RETURN_RESULT, "H56.SYT.MOTCUA", 0, counted=False),
+                _step("Tiếp nhận, số hóa, chuyển hồ sơ", syt_desk, 0.5),
+                _step("Phân công", syt_social, 0.5),
+                _step("Thẩm định, dự thảo", syt_social, 7),
+                _step("Xem xét, trình lãnh đạo Sở", syt_social, 0.5),
+                _step("Phê duyệt", syt_leader, 1),
+                _step("Vào sổ, đóng dấu, gửi kết quả", syt_clerk, 0.5),
+                _step(RETURN_RESULT, syt_desk, 0, counted=False),
             ],
+            supplement_days=5,
+            stall_hours=8,
         ),
-        build_procedure(
+        # Liên thông: Sở Y tế prepares the dossier, the provincial People's Committee office decides.
+        ProcedureDraft(
+            code="1.013814",
+            name=(
+                "Cấp, cấp lại, điều chỉnh giấy chứng nhận đăng ký thành lập cơ sở trợ giúp xã hội "
+                "ngoài công lập"
+            ),
+            field="Bảo trợ xã hội",
+            agency_code=SYT_AGENCY,
+            level="partial",
+            fee="Không",
+            time_limit=_days(5),
+            documents=[
+                _doc("Tờ khai đăng ký thành lập cơ sở trợ giúp xã hội"),
+                _doc("Dự thảo quy chế hoạt động của cơ sở"),
+                _doc(
+                    "Bản sao giấy tờ chứng minh quyền sử dụng đất, quyền sở hữu hoặc hợp đồng thuê nhà",
+                    originals=0,
+                    copies=1,
+                ),
+                _doc("Phiếu lý lịch tư pháp của người đứng đầu cơ sở"),
+            ],
+            steps=[
+                _step("Tiếp nhận, số hóa hồ sơ", syt_desk, 0.25),
+                _step("Phân công xử lý", syt_social, 0.25),
+                _step("Thẩm định, dự thảo", syt_social, 1.5),
+                _step("Thẩm định, trình lãnh đạo Sở", syt_social, 0.5),
+                _step("Ký, trình UBND tỉnh", syt_leader, 0.5),
+                _step("Vào sổ, ký số, chuyển Văn phòng UBND tỉnh", syt_clerk, 0.25),
+                _step("Thẩm định, trình lãnh đạo UBND tỉnh", "H56.VPUB.KGVX", 1.5),
+                _step("Vào sổ, lưu hồ sơ, gửi kết quả", "H56.VPUB.VT", 0.25),
+                _step(RETURN_RESULT, syt_desk, 0, counted=False),
+            ],
+            supplement_days=5,
+            stall_hours=4,
+        ),
+        ProcedureDraft(
             code="DEMO-SLA",
             name="Thủ tục minh họa cảnh báo hạn xử lý (lịch 24/7, tính bằng phút)",
             field="Minh họa",
@@ -248,20 +347,44 @@ def seed_catalog() -> list[ProcedureVersion]:
                 ProcedureStep(name="Phê duyệt", unit_code=commune_leader, hours=3 / 60),
                 ProcedureStep(name=RETURN_RESULT, unit_code=commune_desk, hours=0, counted=False),
             ],
+            # On the 24/7 calendar a "day" is 8 h too: 5 minutes to send a supplement, stalled
+            # after 3 minutes without action, so that a demo sees both within minutes.
+            supplement_days=5 / 60 / HOURS_PER_DAY,
+            stall_hours=3 / 60,
         ),
     ]
 
 
-def _comparable(body: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in body.items() if key != "version"}
+def seed_catalog() -> list[ProcedureVersion]:
+    names = {agency.code: agency.name for agency in SEED_AGENCIES}
+    return [build_procedure(draft=draft, agency_name=names[draft.agency_code]) for draft in seed_drafts()]
+
+
+# -- the stored catalog -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PublishedVersion:
+    procedure: ProcedureVersion
+    published_at: datetime
+    # ``seed``, or the admin who published it.
+    published_by: str
+
+
+def _published(row: Procedure) -> PublishedVersion:
+    # Versions stored before publishers were recorded all came from the seed.
+    return PublishedVersion(
+        procedure=ProcedureVersion.model_validate(row.body),
+        published_at=row.published_at,
+        published_by=row.published_by,
+    )
+
+
+async def _latest_rows(session: AsyncSession) -> dict[str, Procedure]:
+    rows = (await session.exec(select(Procedure).order_by(col(Procedure.code), col(Procedure.version)))).all()
+    return {row.code: row for row in rows}
 
 
 async def latest_versions(session: AsyncSession) -> list[ProcedureVersion]:
-    rows = (await session.exec(select(Procedure).order_by(col(Procedure.code), col(Procedure.version)))).all()
-    latest: dict[str, Procedure] = {}
-    for row in rows:
-        latest[row.code] = row
-    return [ProcedureVersion.model_validate(row.body) for row in latest.values()]
+    return [ProcedureVersion.model_validate(row.body) for row in (await _latest_rows(session)).values()]
 
 
 async def get_version(session: AsyncSession, *, code: str, version: int) -> ProcedureVersion | None:
@@ -270,29 +393,88 @@ async def get_version(session: AsyncSession, *, code: str, version: int) -> Proc
     return None if row is None else ProcedureVersion.model_validate(row.body)
 
 
-async def publish_catalog(session: AsyncSession, outbox: Outbox, catalog: list[ProcedureVersion]) -> None:
-    """Store each procedure as a new version when it differs from the latest one, and publish every
-    current version so that intake's read copy is complete even after intake lost its database."""
-    current = {procedure.code: procedure for procedure in await latest_versions(session)}
-    now = utc_now()
-    for procedure in catalog:
-        stored = current.get(procedure.code)
-        if stored is None or _comparable(stored.model_dump(mode="json")) != _comparable(
-            procedure.model_dump(mode="json")
-        ):
-            version = 1 if stored is None else stored.version + 1
-            procedure = procedure.model_copy(update={"version": version})
-            session.add(
-                Procedure(
-                    code=procedure.code,
-                    version=version,
-                    published_at=now,
-                    body=procedure.model_dump(mode="json"),
-                )
-            )
-            current[procedure.code] = procedure
-    await session.flush()
-    await outbox.add(
-        session,
-        *(ProcedurePublished(procedure=item, version=item.version) for item in current.values()),
+async def versions_of(session: AsyncSession, *, code: str) -> list[PublishedVersion]:
+    """Every published version of a procedure, oldest first; ``UnknownProcedure`` when there is none."""
+    statement = select(Procedure).where(Procedure.code == code).order_by(col(Procedure.version))
+    rows = (await session.exec(statement)).all()
+    if not rows:
+        raise UnknownProcedure(f"procedure {code} not found")
+    return [_published(row) for row in rows]
+
+
+async def _latest(session: AsyncSession, *, code: str) -> PublishedVersion | None:
+    statement = select(Procedure).where(Procedure.code == code).order_by(col(Procedure.version).desc())
+    row = (await session.exec(statement.limit(1))).first()
+    return None if row is None else _published(row)
+
+
+def _same(a: ProcedureVersion, b: ProcedureVersion) -> bool:
+    return a.model_dump(mode="json", exclude={"version"}) == b.model_dump(mode="json", exclude={"version"})
+
+
+async def _store(
+    session: AsyncSession, procedure: ProcedureVersion, *, after: PublishedVersion | None, published_by: str
+) -> ProcedureVersion | None:
+    """Store ``procedure`` as the version after ``after``; ``None`` when another transaction has
+    stored that version number first (replicas seeding together, or two admins at once)."""
+    stored = procedure.model_copy(update={"version": 1 if after is None else after.procedure.version + 1})
+    table = inspect(Procedure).local_table
+    statement = (
+        insert_ignoring_duplicates(session, table)
+        .values(
+            code=stored.code,
+            version=stored.version,
+            published_at=utc_now(),
+            published_by=published_by,
+            body=stored.model_dump(mode="json"),
+        )
+        .on_conflict_do_nothing()
+        .returning(table.c.id)
     )
+    inserted = (await session.execute(statement)).first()
+    return None if inserted is None else stored
+
+
+async def publish_procedure(
+    session: AsyncSession, outbox: Outbox, *, draft: ProcedureDraft, published_by: str
+) -> tuple[ProcedureVersion, bool]:
+    """Publish ``draft`` as the next version of its procedure (version 1 of a new code), checked
+    against the directory. Returns the current version and whether it is new: a draft identical to
+    the current version publishes nothing."""
+    agency = await directory.get_agency(session, code=draft.agency_code)
+    if agency is None:
+        raise InvalidProcedure(f"{draft.code}: agency {draft.agency_code} does not exist")
+    units = await directory.units_by_code(session, codes=(step.unit_code for step in draft.steps))
+    if missing := sorted({step.unit_code for step in draft.steps} - units.keys()):
+        raise InvalidProcedure(f"{draft.code}: steps name units that do not exist: {', '.join(missing)}")
+    first = units[draft.steps[0].unit_code]
+    if first.agency_code != draft.agency_code or not first.receives_dossiers:
+        raise InvalidProcedure(
+            f"{draft.code}: the first step receives the dossier, so its unit must be a receiving unit "
+            f"(one-stop desk) of agency {draft.agency_code}; {first.code} is not"
+        )
+    latest = await _latest(session, code=draft.code)
+    procedure = build_procedure(draft=draft, agency_name=agency.name)
+    if latest is not None and _same(latest.procedure, procedure):
+        return latest.procedure, False
+    stored = await _store(session, procedure, after=latest, published_by=published_by)
+    if stored is None:
+        raise VersionConflict(f"{draft.code}: another version was published at the same time; try again")
+    await outbox.add(session, ProcedurePublished(procedure=stored, version=stored.version))
+    return stored, True
+
+
+async def publish_catalog(session: AsyncSession, outbox: Outbox, catalog: list[ProcedureVersion]) -> None:
+    """Store each seed procedure as a new version when it differs from the latest one, unless an
+    admin has published a version of it since; then publish every current version, so that intake's
+    read copy is complete even after intake lost its database."""
+    for procedure in catalog:
+        latest = await _latest(session, code=procedure.code)
+        if latest is not None and (
+            latest.published_by != SEED_PUBLISHER or _same(latest.procedure, procedure)
+        ):
+            continue
+        # None: a replica starting beside this one stored the same seed version first.
+        await _store(session, procedure, after=latest, published_by=SEED_PUBLISHER)
+    current = [ProcedureVersion.model_validate(row.body) for row in (await _latest_rows(session)).values()]
+    await outbox.add(session, *(ProcedurePublished(procedure=item, version=item.version) for item in current))

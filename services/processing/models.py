@@ -56,6 +56,9 @@ class Procedure(ProcessingModel, table=True):
     code: str = Field(index=True, max_length=40)
     version: int
     published_at: datetime = moment_field()
+    # "seed" for the built-in catalog, otherwise the admin who published it; a restart never
+    # replaces an admin's version with the seed.
+    published_by: str = Field(default="seed", max_length=80)
     body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
 
 
