@@ -404,3 +404,54 @@ async def test_worklist_filters_by_status_step_assignee_and_deadline_and_pages(s
     assert codes[1] in await listed(near_due="true")
     bad = await system.processing.get("/api/v1/worklist", params={"status": 11}, headers=desk)
     assert bad.status_code == 422
+
+
+async def test_citizen_supplement_withdrawal_and_rating_travel_through_intake_to_processing(
+    system: System,
+) -> None:
+    """The citizen's side through intake's HTTP API only; processing reacts to each."""
+    spec = await procedure(system, "1.004944")
+    id_number = {"id_number": APPLICANT["id_number"]}
+    desk = staff("H56.HC.MOTCUA")
+
+    # Supplement: asked by processing, sent through intake, and the dossier resumes.
+    code = await accepted(system, spec)
+    await act(
+        system, code, "request-supplement", desk, {"reason": "Thiếu giấy tờ", "items": ["Giấy xác nhận"]}
+    )
+    await citizen_view(system, code, 5)
+    sent = await system.intake.post(
+        f"/api/v1/dossiers/{code}/supplements",
+        json={**id_number, "note": "Gửi bổ sung", "documents": [{"name": "Giấy xác nhận", "kind": "scan"}]},
+    )
+    assert sent.status_code == 202, sent.text
+    await citizen_view(system, code, 2)
+    detail = await system.registered(code)
+    assert detail["documents"][-1]["name"] == "Giấy xác nhận"
+
+    # Rating, once the result is returned.
+    for index in range(1, len(spec["steps"]) - 1):
+        await forward_to(system, code, spec, index)
+    await act(
+        system, code, "approve", staff(spec["steps"][-2]["unit_code"]), {"result": {"name": "Quyết định"}}
+    )
+    await act(system, code, "return-result", staff(spec["steps"][-1]["unit_code"]))
+    await citizen_view(system, code, 10)
+    rated = await system.intake.post(
+        f"/api/v1/dossiers/{code}/rating", json={**id_number, "rating": "dissatisfied", "reason": "Chờ lâu"}
+    )
+    assert rated.status_code == 201, rated.text
+
+    async def rating_reached_processing() -> None:
+        assert (await system.registered(code))["rating"] == "dissatisfied"
+
+    await eventually(rating_reached_processing)
+
+    # Withdrawal of another dossier before it is resolved.
+    other = await accepted(system, spec)
+    withdrawn = await system.intake.post(
+        f"/api/v1/dossiers/{other}/withdrawal", json={**id_number, "reason": "Đổi ý"}
+    )
+    assert withdrawn.status_code == 202, withdrawn.text
+    await citizen_view(system, other, 7)
+    assert (await system.registered(other))["status"] == 7
