@@ -122,13 +122,17 @@ async def list_people(
 @router.post("/people", status_code=status.HTTP_201_CREATED)
 async def create_person(body: PersonCreate, runtime: RuntimeDep) -> Person:
     async with _unit_of_work(runtime) as session:
-        return await directory.create_person(session, person=body)
+        person = await directory.create_person(session, person=body)
+        await runtime.outbox.add(session, directory.person_changed(person))
+        return person
 
 
 @router.patch("/people/{username}")
 async def update_person(username: str, body: PersonUpdate, runtime: RuntimeDep) -> Person:
     async with _unit_of_work(runtime) as session:
-        return await directory.update_person(session, username=username, changes=body)
+        person = await directory.update_person(session, username=username, changes=body)
+        await runtime.outbox.add(session, directory.person_changed(person))
+        return person
 
 
 # -- working calendar -------------------------------------------------------------------------------

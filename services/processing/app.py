@@ -8,7 +8,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 from services.processing.admin_api import router as admin_router
 from services.processing.api import router
 from services.processing.catalog import publish_catalog, seed_catalog
-from services.processing.directory import seed_directory
+from services.processing.directory import publish_directory, seed_directory
 from services.processing.handlers import register_handlers
 from services.processing.models import metadata
 from shared.runtime import RuntimeSettings, ServiceRuntime
@@ -26,6 +26,7 @@ def create_app(
     async def seed() -> None:
         async with runtime.db.session() as session:
             await seed_directory(session)
+            await publish_directory(session, runtime.outbox)
             await publish_catalog(session, runtime.outbox, seed_catalog())
 
     runtime.on_start(seed)

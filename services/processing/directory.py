@@ -27,7 +27,9 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.processing.models import Agency, CalendarOverride, Person, Unit
+from shared.bus.outbox import Outbox
 from shared.db import insert_ignoring_duplicates
+from shared.events import DirectoryPersonChanged
 
 Role = Literal["officer", "manager", "leader", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -474,3 +476,22 @@ async def delete_calendar_day(session: AsyncSession, *, year: int, day: date) ->
 def _within(year: int) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     day = col(CalendarOverride.day)
     return day >= date(year, 1, 1), day < date(year + 1, 1, 1)
+
+
+def person_changed(person: Person) -> DirectoryPersonChanged:
+    """The event that tells other services who this person now is."""
+    return DirectoryPersonChanged(
+        username=person.username,
+        full_name=person.full_name,
+        role=person.role,
+        agency_code=person.agency_code,
+        unit_code=person.unit_code,
+        email=person.email,
+        active=person.active,
+    )
+
+
+async def publish_directory(session: AsyncSession, outbox: Outbox) -> None:
+    """Publish everyone at start, so that a service that lost its copy of the directory gets it back."""
+    people = (await session.exec(select(Person).order_by(col(Person.username)))).all()
+    await outbox.add(session, *(person_changed(person) for person in people))

@@ -50,11 +50,12 @@ class StreamSpec:
 DOSSIER = StreamSpec("DOSSIER", ("dossier.>",))
 CATALOG = StreamSpec("CATALOG", ("catalog.>",))
 ALERT = StreamSpec("ALERT", ("alert.>",))
+DIRECTORY = StreamSpec("DIRECTORY", ("directory.>",))
 # SLA timers: one schedule subject per dossier-step-kind, so arming again replaces the old timer.
 SLA = StreamSpec("SLA", ("sla.>",), allow_msg_schedules=True, max_msgs_per_subject=1)
 DEAD_LETTER = StreamSpec("DLQ", (f"{DEAD_LETTER_PREFIX}.>",))
 
-STREAMS: tuple[StreamSpec, ...] = (DOSSIER, CATALOG, ALERT, SLA, DEAD_LETTER)
+STREAMS: tuple[StreamSpec, ...] = (DOSSIER, CATALOG, DIRECTORY, ALERT, SLA, DEAD_LETTER)
 
 
 def stream_for(subject: str) -> StreamSpec:
