@@ -7,7 +7,7 @@ for catalog events. ``event_id`` doubles as the ``Nats-Msg-Id`` and as the inbox
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from typing import Annotated, Literal
 from uuid import UUID, uuid4
@@ -134,6 +134,9 @@ class ProcedureVersion(Payload):
     supplement_days: float = 5
     # Working hours without any action on an assigned step before it counts as stalled.
     stall_hours: float = 8
+    # Escalation ladder: working hours past a step's due time before rung 1 (the unit's manager) and
+    # rung 2 (the agency's leader) are alerted; rung 0 (the step's officer) is the overdue alert itself.
+    escalation_hours: list[float] = Field(default_factory=lambda: [4.0, 8.0])
 
 
 class Event(BaseModel):
@@ -150,6 +153,10 @@ class Event(BaseModel):
     @property
     def subject(self) -> str:
         return self.type
+
+    def bus_headers(self) -> dict[str, str]:
+        """Headers the message needs on the bus beyond the ids and the trace (e.g. a schedule)."""
+        return {}
 
 
 class ProcedurePublished(Event):
@@ -366,6 +373,63 @@ class DirectoryPersonChanged(Event):
     active: bool
 
 
+TimerKind = Literal["near_due", "due", "stalled", "escalation"]
+# Outbox rows carrying this header are a purge of the SLA stream by that subject filter, not a message.
+PURGE_HEADER = "Motcua-Purge"
+
+
+def subject_token(code: str) -> str:
+    """A dossier code as one subject token (codes contain dots, which separate tokens)."""
+    return code.replace(".", "_")
+
+
+class SlaTimer(Event):
+    """An SLA timer, armed as a NATS scheduled message on its own subject so that arming it again
+    replaces it; at ``fire_at`` the server publishes it to ``sla.fired.…``."""
+
+    type: Literal["sla.timer"] = "sla.timer"
+    dossier_code: str
+    level: Literal["step", "dossier"]
+    step_index: int | None
+    kind: TimerKind
+    rung: int = 0
+    fire_at: datetime
+
+    @property
+    def _suffix(self) -> str:
+        step = "d" if self.step_index is None else str(self.step_index)
+        return f"{subject_token(self.dossier_code)}.{self.level}.{step}.{self.kind}.{self.rung}"
+
+    @property
+    def subject(self) -> str:
+        return f"sla.timer.{self._suffix}"
+
+    @property
+    def target(self) -> str:
+        return f"sla.fired.{self._suffix}"
+
+    def bus_headers(self) -> dict[str, str]:
+        # Whole seconds, rounded up: a timer never fires before its moment.
+        moment = self.fire_at.astimezone(UTC)
+        if moment.microsecond:
+            moment = moment.replace(microsecond=0) + timedelta(seconds=1)
+        return {"Nats-Schedule": f"@at {moment:%Y-%m-%dT%H:%M:%SZ}", "Nats-Schedule-Target": self.target}
+
+
+class SlaTimersCancelled(Event):
+    """Every armed timer of a dossier is dropped (purged from the SLA stream) before new ones are armed."""
+
+    type: Literal["sla.cancel"] = "sla.cancel"
+    dossier_code: str
+
+    @property
+    def subject(self) -> str:
+        return f"sla.cancel.{subject_token(self.dossier_code)}"
+
+    def bus_headers(self) -> dict[str, str]:
+        return {PURGE_HEADER: f"sla.timer.{subject_token(self.dossier_code)}.>"}
+
+
 _EVENT_CLASSES: tuple[type[Event], ...] = (
     ProcedurePublished,
     DossierSubmitted,
@@ -386,6 +450,7 @@ _EVENT_CLASSES: tuple[type[Event], ...] = (
     AlertStalled,
     AlertEscalated,
     DirectoryPersonChanged,
+    SlaTimer,
 )
 
 AnyEvent = Annotated[
@@ -407,7 +472,8 @@ AnyEvent = Annotated[
     | AlertOverdue
     | AlertStalled
     | AlertEscalated
-    | DirectoryPersonChanged,
+    | DirectoryPersonChanged
+    | SlaTimer,
     Field(discriminator="type"),
 ]
 _ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

@@ -31,7 +31,7 @@ from shared.bus.inbox import Inbox, inbox_table
 from shared.bus.outbox import Outbox, OutboxMessage, OutboxRelay, outbox_table
 from shared.bus.streams import ConsumerSpec, ensure_consumer, ensure_streams, stream_for
 from shared.db import Database
-from shared.events import Event
+from shared.events import PURGE_HEADER, Event
 from shared.settings import (
     DATABASE_SETTINGS,
     CommonSettings,
@@ -95,12 +95,15 @@ class ServiceRuntime:
         """Run ``hook`` once the tables exist and before the bus starts (seeding, caches)."""
         self._start_hooks.append(hook)
 
-    def handle(self, event_type: type[E], handler: EventHandler[E]) -> ConsumerSpec:
-        """Consume ``event_type`` through this service's durable consumer for its subject.
+    def handle(
+        self, event_type: type[E], handler: EventHandler[E], *, subject: str | None = None
+    ) -> ConsumerSpec:
+        """Consume ``event_type`` through this service's durable consumer for its subject (by default
+        the event's type).
 
         The handler runs in one transaction with the inbox row, so a redelivery changes nothing.
         """
-        subject: str = event_type.model_fields["type"].default
+        subject = subject or event_type.model_fields["type"].default
         spec = ConsumerSpec(
             service=self.service,
             subject=subject,
@@ -135,10 +138,19 @@ class ServiceRuntime:
         # producer span from the current context.
         token = otel_context.attach(propagate.extract(message.trace_headers))
         try:
+            purge = message.headers.get(PURGE_HEADER)
+            if purge is not None:
+                js = self.broker.config.connection_state.stream
+                await js.purge_stream(stream_for(purge).name, subject=purge)
+                return
             await self.broker.publish(
                 message.payload,
                 message.subject,
-                headers={"Nats-Msg-Id": message.event_id, "content-type": "application/json"},
+                headers={
+                    **message.headers,
+                    "Nats-Msg-Id": message.event_id,
+                    "content-type": "application/json",
+                },
                 stream=stream_for(message.subject).name,
                 timeout=self.settings.outbox.publish_timeout_seconds,
             )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 
+from services.processing import sla
 from services.processing.admin_api import router as admin_router
 from services.processing.api import router
 from services.processing.catalog import publish_catalog, seed_catalog
@@ -13,6 +16,8 @@ from services.processing.handlers import register_handlers
 from services.processing.models import metadata
 from shared.runtime import RuntimeSettings, ServiceRuntime
 from shared.settings import AuthSettings
+
+logger = logging.getLogger(__name__)
 
 
 def create_app(
@@ -29,7 +34,12 @@ def create_app(
             await publish_directory(session, runtime.outbox)
             await publish_catalog(session, runtime.outbox, seed_catalog())
 
+    async def reconcile_timers() -> None:
+        armed = await sla.reconcile(runtime.db, runtime.outbox)
+        logger.info("SLA timers re-armed for %d open dossier(s)", armed)
+
     runtime.on_start(seed)
+    runtime.on_start(reconcile_timers)
     register_handlers(runtime)
     app = runtime.create_app(
         title="motcua processing",

@@ -28,7 +28,7 @@ from services.processing.directory import (
     SYT_AGENCY,
     SYT_RECEIVING_UNIT,
 )
-from services.processing.models import Procedure
+from services.processing.models import Dossier, Procedure
 from shared.bus.outbox import Outbox
 from shared.db import insert_ignoring_duplicates
 from shared.events import (
@@ -98,6 +98,7 @@ class ProcedureDraft(BaseModel):
     supplement_policy: SupplementPolicy = "pause"
     supplement_days: float = Field(default=5, gt=0, allow_inf_nan=False)
     stall_hours: float = Field(default=8, gt=0, allow_inf_nan=False)
+    escalation_hours: list[float] = Field(default_factory=lambda: [4.0, 8.0], max_length=2)
 
 
 def build_procedure(*, draft: ProcedureDraft, agency_name: str, version: int = 1) -> ProcedureVersion:
@@ -120,6 +121,10 @@ def build_procedure(*, draft: ProcedureDraft, agency_name: str, version: int = 1
             f"({' + '.join(f'{step.hours:g}' for step in draft.steps if step.counted)}) but the time limit "
             f"{draft.time_limit.value:g} {draft.time_limit.unit} is {hours:g} h"
         )
+    if any(not math.isfinite(delay) or delay <= 0 for delay in draft.escalation_hours) or (
+        draft.escalation_hours != sorted(draft.escalation_hours)
+    ):
+        raise InvalidProcedure(f"{code}: escalation delays must be positive and in increasing order")
     names = Counter(document.name.strip().casefold() for document in draft.documents)
     if repeated := sorted(name for name, count in names.items() if count > 1):
         raise InvalidProcedure(f"{code}: documents listed more than once: {', '.join(repeated)}")
@@ -351,6 +356,8 @@ def seed_drafts() -> list[ProcedureDraft]:
             # after 3 minutes without action, so that a demo sees both within minutes.
             supplement_days=5 / 60 / HOURS_PER_DAY,
             stall_hours=3 / 60,
+            # The unit head hears of an overdue step 1 minute past due, the agency leader 2 minutes.
+            escalation_hours=[1 / 60, 2 / 60],
         ),
     ]
 
@@ -478,3 +485,13 @@ async def publish_catalog(session: AsyncSession, outbox: Outbox, catalog: list[P
         await _store(session, procedure, after=latest, published_by=SEED_PUBLISHER)
     current = [ProcedureVersion.model_validate(row.body) for row in (await _latest_rows(session)).values()]
     await outbox.add(session, *(ProcedurePublished(procedure=item, version=item.version) for item in current))
+
+
+async def procedure_of(session: AsyncSession, dossier: Dossier) -> ProcedureVersion:
+    """The procedure version the dossier was submitted under."""
+    procedure = await get_version(session, code=dossier.procedure_code, version=dossier.procedure_version)
+    if procedure is None:
+        raise LookupError(
+            f"procedure {dossier.procedure_code} v{dossier.procedure_version} is not in the catalog"
+        )
+    return procedure

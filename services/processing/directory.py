@@ -26,10 +26,12 @@ from sqlalchemy import ColumnElement, delete, inspect
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.processing.domain import calendar_for
 from services.processing.models import Agency, CalendarOverride, Person, Unit
 from shared.bus.outbox import Outbox
 from shared.db import insert_ignoring_duplicates
-from shared.events import DirectoryPersonChanged
+from shared.events import DirectoryPersonChanged, ProcedureVersion
+from shared.working_time import WorkingCalendar
 
 Role = Literal["officer", "manager", "leader", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -495,3 +497,13 @@ async def publish_directory(session: AsyncSession, outbox: Outbox) -> None:
     """Publish everyone at start, so that a service that lost its copy of the directory gets it back."""
     people = (await session.exec(select(Person).order_by(col(Person.username)))).all()
     await outbox.add(session, *(person_changed(person) for person in people))
+
+
+async def calendar_overrides(session: AsyncSession) -> dict[date, bool]:
+    rows = (await session.exec(select(CalendarOverride))).all()
+    return {row.day: row.working for row in rows}
+
+
+async def calendar_of(session: AsyncSession, procedure: ProcedureVersion) -> WorkingCalendar:
+    """The working-time calendar a procedure counts in, with this year's announced swaps."""
+    return calendar_for(procedure.calendar, await calendar_overrides(session))

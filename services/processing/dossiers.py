@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.processing import domain
-from services.processing.catalog import get_version
-from services.processing.models import CalendarOverride, Dossier, DossierHistory, DossierStep, Unit
+from services.processing import domain, sla
+from services.processing.catalog import get_version, procedure_of
+from services.processing.directory import calendar_of
+from services.processing.models import Dossier, DossierHistory, DossierStep, Unit
 from shared.bus.outbox import Outbox
 from shared.events import (
     Applicant,
@@ -49,24 +50,6 @@ SYSTEM = domain.Actor(username="system", role="system", agency_code=None, unit_c
 
 class DossierNotFound(LookupError):
     pass
-
-
-async def calendar_overrides(session: AsyncSession) -> dict[date, bool]:
-    rows = (await session.exec(select(CalendarOverride))).all()
-    return {row.day: row.working for row in rows}
-
-
-async def calendar_of(session: AsyncSession, procedure: ProcedureVersion) -> WorkingCalendar:
-    return domain.calendar_for(procedure.calendar, await calendar_overrides(session))
-
-
-async def procedure_of(session: AsyncSession, dossier: Dossier) -> ProcedureVersion:
-    procedure = await get_version(session, code=dossier.procedure_code, version=dossier.procedure_version)
-    if procedure is None:
-        raise LookupError(
-            f"procedure {dossier.procedure_code} v{dossier.procedure_version} is not in the catalog"
-        )
-    return procedure
 
 
 async def agency_of_unit(session: AsyncSession, unit_code: str) -> str:
@@ -274,6 +257,18 @@ class _Change:
                     update={"dossier_status": self.dossier.status, "dossier_due_at": self.dossier.due_at}
                 )
             await self.outbox.add(self.session, stamped)
+        # The clock moved (or stopped): re-arm the SLA timers for the state the dossier is now in.
+        index = self.dossier.current_step_index
+        step = None if index is None else await self._step(index)
+        await sla.arm(
+            self.session,
+            self.outbox,
+            dossier=self.dossier,
+            step=step,
+            procedure=self.procedure,
+            calendar=self.calendar,
+            now=self.now,
+        )
         return self.dossier
 
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.processing import dossiers
+from services.processing import dossiers, sla
 from shared.bus.outbox import Outbox
 from shared.events import (
     DossierRated,
     DossierSubmitted,
     DossierSupplementProvided,
     DossierWithdrawalRequested,
+    SlaTimer,
 )
 from shared.runtime import ServiceRuntime
 
@@ -35,8 +37,13 @@ def _with_outbox(
     return handle
 
 
+async def _timer_fired(outbox: Outbox, session: AsyncSession, timer: SlaTimer) -> None:
+    await sla.fired(session, outbox, timer=timer)
+
+
 def register_handlers(runtime: ServiceRuntime) -> None:
     runtime.handle(DossierSubmitted, on_submitted)
     runtime.handle(DossierSupplementProvided, _with_outbox(runtime.outbox, dossiers.supplement_provided))
     runtime.handle(DossierWithdrawalRequested, _with_outbox(runtime.outbox, dossiers.withdraw))
     runtime.handle(DossierRated, _with_outbox(runtime.outbox, dossiers.rate))
+    runtime.handle(SlaTimer, partial(_timer_fired, runtime.outbox), subject="sla.fired.>")

@@ -152,3 +152,16 @@ class DossierHistory(ProcessingModel, table=True):
     from_status: int | None = None
     to_status: int
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class SlaClaim(ProcessingModel, table=True):
+    """An SLA alert raised: one row per (dossier, step, kind, rung), so that each is raised at most
+    once whatever the replicas, redeliveries or restarts. ``step_index`` -1 is the dossier itself."""
+
+    __tablename__ = "sla_claim"
+
+    dossier_code: str = Field(primary_key=True, max_length=40)
+    step_index: int = Field(primary_key=True)
+    kind: str = Field(primary_key=True, max_length=20)
+    rung: int = Field(primary_key=True)
+    raised_at: datetime = moment_field()

@@ -54,6 +54,8 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("payload", Text, nullable=False),
         # W3C trace context of the request that caused the event, so that its trace goes on in NATS.
         Column("trace_headers", Text, nullable=False, default="{}"),
+        # What the message needs on the bus besides its id and trace, e.g. a schedule.
+        Column("headers", Text, nullable=False, default="{}"),
         Column("created_at", UtcDateTime(), nullable=False),
         Column("sent_at", UtcDateTime(), nullable=True, index=True),
         Column("attempts", Integer, nullable=False, default=0),
@@ -70,6 +72,7 @@ class OutboxMessage:
     subject: str
     payload: bytes
     trace_headers: dict[str, str]
+    headers: dict[str, str]
 
 
 Publish = Callable[[OutboxMessage], Awaitable[None]]
@@ -95,6 +98,7 @@ class Outbox:
                 "subject": item.subject,
                 "payload": item.model_dump_json(),
                 "trace_headers": json.dumps(trace_headers),
+                "headers": json.dumps(item.bus_headers()),
                 "created_at": now,
                 "attempts": 0,
             }
@@ -270,4 +274,5 @@ def _message(row: Any) -> OutboxMessage:
         subject=str(row["subject"]),
         payload=str(row["payload"]).encode(),
         trace_headers=json.loads(row["trace_headers"] or "{}"),
+        headers=json.loads(row["headers"] or "{}"),
     )
