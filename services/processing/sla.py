@@ -233,6 +233,7 @@ async def reconcile(db: Database, outbox: Outbox, *, batch: int = 500) -> int:
     """Re-arm the timers of every open dossier once, after a crash or lost timers; returns how many."""
     armed = 0
     after = ""
+    clocks: dict[tuple[str, int], tuple[ProcedureVersion, WorkingCalendar]] = {}
     open_statuses = [int(status) for status in domain.IN_PROGRESS]
     while True:
         async with db.session() as session:
@@ -257,8 +258,11 @@ async def reconcile(db: Database, outbox: Outbox, *, batch: int = 500) -> int:
                             )
                         )
                     ).first()
-                procedure = await procedure_of(session, dossier)
-                calendar = await calendar_of(session, procedure)
+                key = (dossier.procedure_code, dossier.procedure_version)
+                if key not in clocks:
+                    procedure = await procedure_of(session, dossier)
+                    clocks[key] = (procedure, await calendar_of(session, procedure))
+                procedure, calendar = clocks[key]
                 # Stalled runs from the last action, not from this restart.
                 await arm(
                     session,
