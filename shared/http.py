@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.auth import InvalidToken, verify_token
 from shared.runtime import ServiceRuntime
+from shared.settings import AuthSettings
 
 
 def runtime_of(request: Request) -> ServiceRuntime:
@@ -24,3 +27,26 @@ async def reading_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 SessionDep = Annotated[AsyncSession, Depends(reading_session)]
 RuntimeDep = Annotated[ServiceRuntime, Depends(runtime_of)]
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def unauthorized(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def token_subject(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> str:
+    """The username a valid staff bearer token was issued to (``app.state.auth`` holds the secret)."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise unauthorized("a bearer token is required")
+    auth: AuthSettings = request.app.state.auth
+    try:
+        return verify_token(credentials.credentials, secret=auth.secret)
+    except InvalidToken as exc:
+        raise unauthorized(str(exc)) from exc
+
+
+TokenSubject = Annotated[str, Depends(token_subject)]

@@ -1,4 +1,5 @@
-"""HTTP routes: the in-app inbox, read by citizens (by CCCD) and staff (by user id)."""
+"""HTTP routes: the in-app inbox, read by citizens (by CCCD) and staff (by user id), each
+notification's delivery history, and the SLA alerts staff see and acknowledge."""
 
 from __future__ import annotations
 
@@ -6,11 +7,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from services.notify import notifications
-from services.notify.models import Notification, NotificationPublic
-from shared.http import SessionDep
+from services.notify import alerts, notifications
+from services.notify.auth import ViewerDep
+from services.notify.models import (
+    Alert,
+    AlertPublic,
+    AlertStatus,
+    Notification,
+    NotificationPublic,
+    NotificationWithAttempts,
+)
+from shared.events import utc_now
+from shared.http import RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"])
+alerts_router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
 
 @router.get("/notifications", response_model=list[NotificationPublic])
@@ -35,9 +46,46 @@ async def list_notifications(
     return list(found)
 
 
-@router.get("/notifications/{notification_id}", response_model=NotificationPublic)
-async def get_notification(session: SessionDep, notification_id: str) -> Notification:
+@router.get("/notifications/{notification_id}", response_model=NotificationWithAttempts)
+async def get_notification(session: SessionDep, notification_id: str) -> NotificationWithAttempts:
+    """One notification with its delivery history."""
     notification = await notifications.get(session=session, notification_id=notification_id)
     if notification is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"notification {notification_id} not found")
-    return notification
+    history = await notifications.delivery_history(session=session, notification_id=notification_id)
+    return NotificationWithAttempts.model_validate(
+        {
+            **notification.model_dump(),
+            "delivery_attempts": [attempt.model_dump() for attempt in history],
+        }
+    )
+
+
+@alerts_router.get("/alerts", response_model=list[AlertPublic])
+async def list_alerts(
+    session: SessionDep,
+    viewer: ViewerDep,
+    alert_status: Annotated[AlertStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[Alert]:
+    """SLA alerts in the caller's scope (unit, agency, or all for an admin), newest first."""
+    found = await alerts.list_alerts(
+        session=session, viewer=viewer, status=alert_status, limit=limit, offset=offset
+    )
+    return list(found)
+
+
+@alerts_router.post("/alerts/{alert_id}/ack", response_model=AlertPublic)
+async def acknowledge_alert(runtime: RuntimeDep, viewer: ViewerDep, alert_id: str) -> Alert:
+    """Acknowledge an open alert: managers and leaders in scope, and admins."""
+    try:
+        async with runtime.db.session() as session:
+            alert = await alerts.acknowledge(session=session, viewer=viewer, alert_id=alert_id, now=utc_now())
+    except alerts.NotAllowed as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
+    except alerts.AlreadyAcknowledged as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    if alert is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"alert {alert_id} not found")
+    return alert

@@ -1,30 +1,64 @@
-"""The notify service: turns dossier events into notifications for citizens and staff.
+"""The notify service: turns dossier events into notifications for citizens and staff, delivers
+email, and keeps the SLA alerts managers act on.
 
 Run with ``uvicorn --factory services.notify.app:app_factory``.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 
-from services.notify.api import router
+from services.notify.api import alerts_router, router
+from services.notify.courier import EmailCourier
 from services.notify.handlers import register_handlers
 from services.notify.models import metadata
+from services.notify.settings import DeliverySettings, SmtpSettings
 from shared.runtime import RuntimeSettings, ServiceRuntime
+from shared.settings import AuthSettings
 
 DESCRIPTION = (
-    "Notifications for citizens and staff: the receipt (phiếu hẹn) when a dossier is accepted, "
-    "the notice when it is refused, read from the in-app inbox."
+    "Notifications for citizens and staff: the receipt (phiếu hẹn) when a dossier is accepted and "
+    "every later change the applicant must hear of, in the in-app inbox and by email; SLA alerts "
+    "for officers, managers and leaders."
 )
 
 
 def create_app(
-    settings: RuntimeSettings | None = None, *, span_processors: tuple[SpanProcessor, ...] = ()
+    settings: RuntimeSettings | None = None,
+    *,
+    span_processors: tuple[SpanProcessor, ...] = (),
+    smtp: SmtpSettings | None = None,
+    delivery: DeliverySettings | None = None,
+    auth: AuthSettings | None = None,
 ) -> FastAPI:
     runtime = ServiceRuntime("notify", metadata, settings, span_processors=span_processors)
-    register_handlers(runtime)
-    return runtime.create_app(title="motcua notify", routers=[router], description=DESCRIPTION)
+    app = runtime.create_app(title="motcua notify", routers=[router, alerts_router], description=DESCRIPTION)
+    # Read by the courier on every pass, so that they can be replaced while the app runs.
+    app.state.smtp = smtp or SmtpSettings()
+    app.state.delivery = delivery or DeliverySettings()
+    app.state.auth = auth or AuthSettings()
+    courier = EmailCourier(runtime.db, app.state, registry=runtime.registry)
+    app.state.courier = courier
+    register_handlers(runtime, courier=courier)
+
+    runtime_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(started: FastAPI) -> AsyncIterator[None]:
+        # The courier starts after the database is open and stops before it closes.
+        async with runtime_lifespan(started):
+            courier.start()
+            try:
+                yield
+            finally:
+                await courier.stop()
+
+    app.router.lifespan_context = lifespan
+    return app
 
 
 def app_factory() -> FastAPI:

@@ -1,4 +1,4 @@
-"""Event handlers: thin adapters from the bus to the notification service functions."""
+"""Event handlers: thin adapters from the bus to the notify service functions."""
 
 from __future__ import annotations
 
@@ -6,28 +6,89 @@ import logging
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.notify.alerts import record_alert, resolve_alerts
+from services.notify.courier import EmailCourier
+from services.notify.directory import record_person
+from services.notify.models import Channel
 from services.notify.notifications import notify
 from services.notify.rendering import TemplateRenderer
-from shared.events import DossierAccepted, DossierRefused, Event
+from shared.events import (
+    AlertEscalated,
+    AlertNearDue,
+    AlertOverdue,
+    AlertStalled,
+    CitizenNotice,
+    DirectoryPersonChanged,
+    DossierAccepted,
+    DossierRefused,
+    DossierRescheduled,
+    DossierResolved,
+    DossierResultReturned,
+    DossierStepCompleted,
+    DossierSupplementRequested,
+    DossierWithdrawn,
+    Event,
+    SlaAlert,
+    utc_now,
+)
 from shared.runtime import ServiceRuntime
 
 logger = logging.getLogger(__name__)
 
+# Every change of a dossier its applicant hears of: the receipt (phiếu hẹn), a refusal, a request
+# for a supplement (bổ sung), a withdrawal, the result, its hand-over, the apology letter.
+CITIZEN_NOTICES: tuple[type[CitizenNotice], ...] = (
+    DossierAccepted,
+    DossierRefused,
+    DossierSupplementRequested,
+    DossierWithdrawn,
+    DossierResolved,
+    DossierResultReturned,
+    DossierRescheduled,
+)
+# After these nothing is left to do on the dossier, so its alerts are resolved.
+CLOSING_NOTICES: tuple[type[CitizenNotice], ...] = (
+    DossierRefused,
+    DossierWithdrawn,
+    DossierResolved,
+    DossierResultReturned,
+)
+SLA_ALERTS: tuple[type[SlaAlert], ...] = (AlertNearDue, AlertOverdue, AlertStalled, AlertEscalated)
 
-def register_handlers(runtime: ServiceRuntime, *, renderer: TemplateRenderer | None = None) -> None:
+
+def register_handlers(
+    runtime: ServiceRuntime, *, courier: EmailCourier, renderer: TemplateRenderer | None = None
+) -> None:
     templates = renderer or TemplateRenderer()
 
     async def deliver(session: AsyncSession, event: Event) -> None:
         created = await notify(session=session, event=event, renderer=templates)
+        if any(item.channel is not Channel.INBOX for item in created):
+            courier.wake_after_commit(session)
         logger.info("%s %s: %d notification(s) stored", event.type, event.dossier_code, len(created))
 
-    async def on_accepted(session: AsyncSession, event: DossierAccepted) -> None:
-        """The receipt (phiếu hẹn) for the applicant."""
+    async def on_citizen_notice(session: AsyncSession, event: CitizenNotice) -> None:
+        await deliver(session, event)
+        if isinstance(event, CLOSING_NOTICES):
+            await resolve_alerts(session=session, dossier_code=event.dossier_code, now=utc_now())
+
+    async def on_step_completed(session: AsyncSession, event: DossierStepCompleted) -> None:
+        """A finished step leaves its alerts nothing to act on."""
+        await resolve_alerts(
+            session=session, dossier_code=event.dossier_code, step_index=event.step_index, now=utc_now()
+        )
+
+    async def on_alert(session: AsyncSession, event: SlaAlert) -> None:
+        """Keep the alert for the managers' list, and tell each recipient in their inbox."""
+        await record_alert(session=session, event=event)
         await deliver(session, event)
 
-    async def on_refused(session: AsyncSession, event: DossierRefused) -> None:
-        """The refusal notice, with its reason, for the applicant."""
-        await deliver(session, event)
+    async def on_person_changed(session: AsyncSession, event: DirectoryPersonChanged) -> None:
+        await record_person(session=session, event=event)
 
-    runtime.handle(DossierAccepted, on_accepted)
-    runtime.handle(DossierRefused, on_refused)
+    for notice in CITIZEN_NOTICES:
+        runtime.handle(notice, on_citizen_notice)
+    for alert in SLA_ALERTS:
+        runtime.handle(alert, on_alert)
+    runtime.handle(DossierStepCompleted, on_step_completed)
+    runtime.handle(DirectoryPersonChanged, on_person_changed)

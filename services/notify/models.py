@@ -14,7 +14,7 @@ from sqlalchemy import Text, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from shared.db import UtcDateTime
+from shared.db import UtcDateTime, moment_field
 from shared.events import utc_now
 
 
@@ -26,9 +26,10 @@ metadata = NotifyModel.metadata
 
 
 class Channel(StrEnum):
-    """Where a notification goes. Only the in-app inbox exists so far."""
+    """Where a notification goes: the in-app inbox (stored is sent) or email (sent over SMTP later)."""
 
     INBOX = "inbox"
+    EMAIL = "email"
 
 
 class NotificationStatus(StrEnum):
@@ -60,9 +61,24 @@ class NotificationBase(NotifyModel):
     status: str = Field(default=NotificationStatus.PENDING.value, max_length=32)
 
 
+class DeliveryAttemptPublic(NotifyModel):
+    attempt: int
+    at: datetime
+    outcome: str
+    detail: str
+
+
 class NotificationPublic(NotificationBase):
     id: str
     created_at: datetime
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+
+
+class NotificationWithAttempts(NotificationPublic):
+    """One notification with its delivery history, oldest attempt first."""
+
+    delivery_attempts: list[DeliveryAttemptPublic] = []
 
 
 class Notification(NotificationBase, table=True):
@@ -73,3 +89,79 @@ class Notification(NotificationBase, table=True):
 
     id: str = Field(default_factory=new_notification_id, primary_key=True, max_length=32)
     created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime, nullable=False)
+    # Delivery through an outside provider (email): how many attempts so far, when the next one is
+    # due (None once nothing more will be tried), and which replica holds it while sending.
+    attempts: int = Field(default=0, nullable=False)
+    next_attempt_at: datetime | None = moment_field(optional=True, index=True)
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = moment_field(optional=True)
+
+
+class DeliveryAttempt(NotifyModel, table=True):
+    """One try at handing a notification to its provider, kept for the delivery history."""
+
+    __tablename__ = "delivery_attempt"
+    __table_args__ = (UniqueConstraint("notification_id", "attempt", name="uq_delivery_attempt_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    notification_id: str = Field(max_length=32, index=True, foreign_key="notification.id")
+    attempt: int
+    at: datetime = moment_field()
+    outcome: str = Field(max_length=32)
+    detail: str = Field(default="", sa_type=Text)
+
+
+class Person(NotifyModel, table=True):
+    """Notify's copy of processing's directory (who is who), fed by ``directory.person.changed``."""
+
+    username: str = Field(primary_key=True, max_length=100)
+    full_name: str = Field(max_length=300)
+    role: str = Field(max_length=32)
+    agency_code: str | None = Field(default=None, max_length=40, index=True)
+    unit_code: str | None = Field(default=None, max_length=40, index=True)
+    email: str | None = Field(default=None, max_length=300)
+    active: bool = True
+    # When the directory made the change this row reflects: an older event never overwrites it.
+    changed_at: datetime = moment_field()
+
+
+class AlertStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class AlertBase(NotifyModel):
+    event_id: str = Field(max_length=36, unique=True)
+    event_type: str = Field(max_length=100)
+    # near_due, overdue or stalled; an escalation keeps the kind it escalates.
+    kind: str = Field(max_length=32)
+    dossier_code: str = Field(max_length=64, index=True)
+    procedure_code: str = Field(max_length=64)
+    procedure_name: str = Field(max_length=500)
+    level: str = Field(max_length=16)
+    step_index: int | None = None
+    step_name: str | None = Field(default=None, max_length=300)
+    agency_code: str = Field(max_length=40, index=True)
+    unit_code: str = Field(max_length=40, index=True)
+    owner: str | None = Field(default=None, max_length=100)
+    rung: int = 0
+    status: str = Field(default=AlertStatus.OPEN.value, max_length=16, index=True)
+    acknowledged_by: str | None = Field(default=None, max_length=100)
+
+
+class AlertPublic(AlertBase):
+    id: str
+    due_at: datetime
+    raised_at: datetime
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+
+
+class Alert(AlertBase, table=True):
+    id: str = Field(default_factory=new_notification_id, primary_key=True, max_length=32)
+    due_at: datetime = moment_field()
+    raised_at: datetime = moment_field(index=True)
+    acknowledged_at: datetime | None = moment_field(optional=True)
+    # Set once the step or the dossier the alert is about is done: nothing is left to act on.
+    resolved_at: datetime | None = moment_field(optional=True)

@@ -6,16 +6,27 @@ Plain service functions over a session: no HTTP and no bus here.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.notify.models import Channel, Notification, NotificationStatus, new_notification_id
+from services.notify.models import (
+    Channel,
+    DeliveryAttempt,
+    Notification,
+    NotificationStatus,
+    new_notification_id,
+)
 from services.notify.recipients import Recipient, recipients_for
 from services.notify.rendering import TemplateRenderer
 from shared.db import insert_ignoring_duplicates
 from shared.events import Event, utc_now
+
+
+class Created(NamedTuple):
+    notification_id: str
+    channel: Channel
 
 
 def message_context(event: Event) -> dict[str, Any]:
@@ -29,20 +40,20 @@ def status_once_stored(channel: Channel) -> NotificationStatus:
     return NotificationStatus.SENT if channel is Channel.INBOX else NotificationStatus.PENDING
 
 
-async def notify(*, session: AsyncSession, event: Event, renderer: TemplateRenderer) -> list[str]:
-    """Store one notification per recipient of ``event``; returns the ids of the new rows.
+async def notify(*, session: AsyncSession, event: Event, renderer: TemplateRenderer) -> list[Created]:
+    """Store one notification per recipient of ``event``; returns the new rows' ids and channels.
 
     A recipient already notified of this event on the same channel is skipped, so a replayed
     event changes nothing.
     """
     context = message_context(event)
-    created: list[str] = []
+    created: list[Created] = []
     for recipient in recipients_for(event):
         notification_id = await _record(
             session=session, event=event, recipient=recipient, context=context, renderer=renderer
         )
         if notification_id is not None:
-            created.append(notification_id)
+            created.append(Created(notification_id, recipient.channel))
     return created
 
 
@@ -55,8 +66,9 @@ async def _record(
     renderer: TemplateRenderer,
 ) -> str | None:
     """Insert the notification; None when this recipient already has it on this channel."""
-    message = renderer.render(event.type, recipient.language, context)
+    message = renderer.render(event.type, recipient.language, context, channel=recipient.channel.value)
     notification_id = new_notification_id()
+    now = utc_now()
     statement = (
         insert_ignoring_duplicates(session, Notification)
         .values(
@@ -70,7 +82,10 @@ async def _record(
             subject=message.subject,
             body=message.body,
             status=status_once_stored(recipient.channel).value,
-            created_at=utc_now(),
+            created_at=now,
+            attempts=0,
+            # An outside channel is due for its first attempt as soon as the transaction commits.
+            next_attempt_at=None if recipient.channel is Channel.INBOX else now,
         )
         .on_conflict_do_nothing(index_elements=["event_id", "recipient", "channel"])
     )
@@ -94,3 +109,13 @@ async def list_for_recipient(
 
 async def get(*, session: AsyncSession, notification_id: str) -> Notification | None:
     return await session.get(Notification, notification_id)
+
+
+async def delivery_history(*, session: AsyncSession, notification_id: str) -> Sequence[DeliveryAttempt]:
+    """Every attempt at delivering the notification, oldest first."""
+    statement = (
+        select(DeliveryAttempt)
+        .where(DeliveryAttempt.notification_id == notification_id)
+        .order_by(col(DeliveryAttempt.attempt))
+    )
+    return (await session.exec(statement)).all()

@@ -1,5 +1,6 @@
-"""Message templates: plain-text Jinja2 files shipped in the package, one pair per event type
-and language: ``templates/{language}/{event_type}.subject.j2`` and ``….body.j2``."""
+"""Message templates: plain-text Jinja2 files shipped in the package, one pair per event type,
+language and channel: ``templates/{language}/{event_type}.{channel}.subject.j2`` and ``….body.j2``.
+A channel without its own pair uses the event type's common one, ``{event_type}.subject.j2``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 
 from shared.working_time import VN_TZ
 
@@ -29,6 +30,13 @@ def vn_datetime(value: datetime) -> str:
     return value.astimezone(VN_TZ).strftime("%H:%M ngày %d/%m/%Y")
 
 
+def en_datetime(value: datetime) -> str:
+    """The same instant for English readers: ``09:32 on 03/11/2023 (Vietnam time)``."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetimes are ambiguous; pass an aware datetime")
+    return value.astimezone(VN_TZ).strftime("%H:%M on %d/%m/%Y (Vietnam time)")
+
+
 def create_environment() -> Environment:
     environment = Environment(
         loader=PackageLoader("services.notify", "templates"),
@@ -39,6 +47,7 @@ def create_environment() -> Environment:
         lstrip_blocks=True,
     )
     environment.filters["vn_datetime"] = vn_datetime
+    environment.filters["en_datetime"] = en_datetime
     return environment
 
 
@@ -48,14 +57,20 @@ class TemplateRenderer:
     def __init__(self, environment: Environment | None = None) -> None:
         self.environment = environment or create_environment()
 
-    def render(self, event_type: str, language: str, context: Mapping[str, Any]) -> RenderedMessage:
+    def render(
+        self, event_type: str, language: str, context: Mapping[str, Any], *, channel: str = "inbox"
+    ) -> RenderedMessage:
         """Raises ``jinja2.TemplateNotFound`` when there is no template for the pair, and
         ``jinja2.UndefinedError`` when the context lacks a variable the template uses."""
-        for part in (event_type, language):
+        for part in (event_type, language, channel):
             if not _NAME_PART.match(part):
                 raise ValueError(f"invalid template name part {part!r}")
         prefix = f"{language}/{event_type}"
-        subject = self.environment.get_template(f"{prefix}.subject.j2").render(context)
-        body = self.environment.get_template(f"{prefix}.body.j2").render(context)
+        subject = self._template(prefix, channel, "subject").render(context)
+        body = self._template(prefix, channel, "body").render(context)
         # A subject is one line whatever the template's layout.
         return RenderedMessage(subject=" ".join(subject.split()), body=body.strip() + "\n")
+
+    def _template(self, prefix: str, channel: str, part: str) -> Template:
+        # Raises TemplatesNotFound, a TemplateNotFound, when neither exists.
+        return self.environment.select_template([f"{prefix}.{channel}.{part}.j2", f"{prefix}.{part}.j2"])

@@ -5,36 +5,18 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.processing import directory, domain
-from shared.auth import InvalidToken, verify_token
-from shared.http import runtime_of
-from shared.settings import AuthSettings
-
-_bearer = HTTPBearer(auto_error=False)
+from shared.http import TokenSubject, runtime_of, unauthorized
 
 
-async def current_actor(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> domain.Actor:
-    unauthorized = {"WWW-Authenticate": "Bearer"}
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required", headers=unauthorized)
-    auth: AuthSettings = request.app.state.auth
-    try:
-        username = verify_token(credentials.credentials, secret=auth.secret)
-    except InvalidToken as exc:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), headers=unauthorized) from exc
+async def current_actor(request: Request, username: TokenSubject) -> domain.Actor:
     # A short session of its own: holding one for the whole request would take a second pooled
     # connection beside the action's own, and under load the pool runs dry.
     async with runtime_of(request).db.reading() as session:
         person = await directory.find_person(session, username=username)
     if person is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, f"unknown or inactive user {username}", headers=unauthorized
-        )
+        raise unauthorized(f"unknown or inactive user {username}")
     return domain.Actor(
         username=person.username, role=person.role, agency_code=person.agency_code, unit_code=person.unit_code
     )

@@ -107,7 +107,7 @@ def test_a_missing_variable_fails_loudly() -> None:
 
 def test_an_unknown_event_type_or_language_has_no_template() -> None:
     with pytest.raises(TemplateNotFound):
-        RENDERER.render("dossier.accepted", "en", message_context(accepted()))
+        RENDERER.render("dossier.accepted", "fr", message_context(accepted()))
     with pytest.raises(TemplateNotFound):
         RENDERER.render("dossier.unknown", "vi", {})
     with pytest.raises(ValueError):

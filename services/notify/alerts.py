@@ -1,0 +1,150 @@
+"""SLA alerts as managers see them: stored from the bus, listed within the caller's scope, and
+acknowledged once.
+
+Scope: an officer and a manager see their unit's alerts, a leader their agency's, an admin all.
+Managers, leaders and admins acknowledge alerts in their scope; officers only read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, false, true
+from sqlmodel import col, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.notify.models import Alert, AlertStatus, new_notification_id
+from shared.db import insert_ignoring_duplicates
+from shared.events import AlertEscalated, SlaAlert
+
+ACKNOWLEDGING_ROLES = frozenset({"manager", "leader", "admin"})
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """A member of staff as notify's directory copy has them."""
+
+    username: str
+    role: str
+    agency_code: str | None
+    unit_code: str | None
+
+
+class NotAllowed(Exception):
+    """The caller may not do this to this alert; the message says why."""
+
+
+class AlreadyAcknowledged(Exception):
+    pass
+
+
+def kind_of(event: SlaAlert) -> str:
+    """near_due, overdue or stalled: an escalation keeps the kind it escalates."""
+    if isinstance(event, AlertEscalated):
+        return event.kind
+    return event.type.removeprefix("alert.")
+
+
+def in_scope(viewer: Viewer, *, agency_code: str, unit_code: str) -> bool:
+    if viewer.role == "admin":
+        return True
+    if viewer.role == "leader":
+        return viewer.agency_code is not None and viewer.agency_code == agency_code
+    return viewer.unit_code is not None and viewer.unit_code == unit_code
+
+
+def scope_filter(viewer: Viewer) -> ColumnElement[bool]:
+    """``in_scope`` as a WHERE clause."""
+    if viewer.role == "admin":
+        return true()
+    if viewer.role == "leader":
+        return col(Alert.agency_code) == viewer.agency_code if viewer.agency_code else false()
+    return col(Alert.unit_code) == viewer.unit_code if viewer.unit_code else false()
+
+
+def check_may_acknowledge(viewer: Viewer, alert: Alert) -> None:
+    """Raises ``NotAllowed`` or ``AlreadyAcknowledged`` when the viewer may not acknowledge it now."""
+    if viewer.role not in ACKNOWLEDGING_ROLES:
+        raise NotAllowed(f"{viewer.username} ({viewer.role}) may not acknowledge alerts")
+    if not in_scope(viewer, agency_code=alert.agency_code, unit_code=alert.unit_code):
+        raise NotAllowed(f"alert {alert.id} is outside {viewer.username}'s scope")
+    if alert.status != AlertStatus.OPEN.value:
+        raise AlreadyAcknowledged(f"alert {alert.id} is already {alert.status}")
+
+
+async def record_alert(*, session: AsyncSession, event: SlaAlert) -> None:
+    """Store the alert once, whatever the redeliveries."""
+    statement = (
+        insert_ignoring_duplicates(session, Alert)
+        .values(
+            id=new_notification_id(),
+            event_id=str(event.event_id),
+            event_type=event.type,
+            kind=kind_of(event),
+            dossier_code=event.dossier_code,
+            procedure_code=event.procedure_code,
+            procedure_name=event.procedure_name,
+            level=event.level,
+            step_index=event.step_index,
+            step_name=event.step_name,
+            agency_code=event.agency_code,
+            unit_code=event.unit_code,
+            owner=event.owner,
+            rung=event.rung,
+            due_at=event.due_at,
+            raised_at=event.raised_at,
+            status=AlertStatus.OPEN.value,
+        )
+        .on_conflict_do_nothing(index_elements=["event_id"])
+    )
+    await session.execute(statement)
+
+
+async def resolve_alerts(
+    *, session: AsyncSession, dossier_code: str, step_index: int | None = None, now: datetime
+) -> int:
+    """Mark the dossier's alerts that are still open or acknowledged as resolved: all of them, or
+    those about one step when ``step_index`` is given. Returns how many changed."""
+    statement = update(Alert).where(
+        col(Alert.dossier_code) == dossier_code, col(Alert.status) != AlertStatus.RESOLVED.value
+    )
+    if step_index is not None:
+        statement = statement.where(col(Alert.level) == "step", col(Alert.step_index) == step_index)
+    changed = await session.execute(statement.values(status=AlertStatus.RESOLVED.value, resolved_at=now))
+    return int(changed.rowcount)  # type: ignore[attr-defined]
+
+
+async def list_alerts(
+    *, session: AsyncSession, viewer: Viewer, status: AlertStatus | None, limit: int, offset: int
+) -> Sequence[Alert]:
+    """Alerts in the viewer's scope, newest first."""
+    statement = select(Alert).where(scope_filter(viewer))
+    if status is not None:
+        statement = statement.where(Alert.status == status.value)
+    statement = (
+        statement.order_by(col(Alert.raised_at).desc(), col(Alert.id).desc()).limit(limit).offset(offset)
+    )
+    return (await session.exec(statement)).all()
+
+
+async def acknowledge(*, session: AsyncSession, viewer: Viewer, alert_id: str, now: datetime) -> Alert | None:
+    """Acknowledge an open alert; None when there is no such alert.
+
+    The update is conditional on the alert still being open, so two managers acknowledging at
+    once get one success and one ``AlreadyAcknowledged``.
+    """
+    alert = await session.get(Alert, alert_id)
+    if alert is None:
+        return None
+    check_may_acknowledge(viewer, alert)
+    changed = await session.execute(
+        update(Alert)
+        .where(col(Alert.id) == alert_id, col(Alert.status) == AlertStatus.OPEN.value)
+        .values(status=AlertStatus.ACKNOWLEDGED.value, acknowledged_by=viewer.username, acknowledged_at=now)
+    )
+    if not changed.rowcount:  # type: ignore[attr-defined]
+        raise AlreadyAcknowledged(f"alert {alert_id} is already acknowledged")
+    await session.refresh(alert)
+    return alert

@@ -1,0 +1,157 @@
+"""Delivering notifications through an outside provider: the rules for outcomes and retries, and
+the store functions that claim a due notification and record each attempt.
+
+A replica claims a notification with a lease (a compare-and-set on the row) before sending it, so
+two replicas never send the same one; the send itself happens outside any transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import col, or_, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.notify.models import Channel, DeliveryAttempt, Notification, NotificationStatus
+from services.notify.settings import DeliverySettings
+
+# Outcomes worth another attempt: the provider said "later" (4xx) or we could not reach it.
+RETRYABLE = frozenset({NotificationStatus.TEMPORARY_FAILURE, NotificationStatus.TECHNICAL_FAILURE})
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    outcome: NotificationStatus
+    detail: str
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A notification this replica holds the lease on, with what it needs to send it."""
+
+    notification_id: str
+    attempt: int
+    recipient: str
+    subject: str
+    body: str
+
+
+def outcome_of_smtp_reply(code: int) -> NotificationStatus:
+    """2xx: handed over; 4xx: try again later; 5xx (and anything odd): never going to work."""
+    if 200 <= code < 300:
+        return NotificationStatus.SENT
+    if 400 <= code < 500:
+        return NotificationStatus.TEMPORARY_FAILURE
+    return NotificationStatus.PERMANENT_FAILURE
+
+
+def next_attempt_after(
+    result: NotificationStatus, *, attempt: int, now: datetime, settings: DeliverySettings
+) -> datetime | None:
+    """When to try again after attempt number ``attempt``; None when this was the last one."""
+    if result not in RETRYABLE or attempt >= settings.max_attempts:
+        return None
+    delays = settings.backoff_seconds
+    return now + timedelta(seconds=delays[min(attempt, len(delays)) - 1])
+
+
+async def due_for_delivery(
+    *, session: AsyncSession, channel: Channel, now: datetime, limit: int
+) -> Sequence[str]:
+    """Ids of notifications due for an attempt that no replica holds."""
+    statement = (
+        select(Notification.id)
+        .where(
+            Notification.channel == channel.value,
+            col(Notification.next_attempt_at).is_not(None),
+            col(Notification.next_attempt_at) <= now,
+            or_(col(Notification.lease_until).is_(None), col(Notification.lease_until) < now),
+        )
+        .order_by(col(Notification.next_attempt_at))
+        .limit(limit)
+    )
+    return (await session.exec(statement)).all()
+
+
+async def next_due_at(*, session: AsyncSession, channel: Channel, now: datetime) -> datetime | None:
+    """When the next attempt no replica holds falls due (rows held elsewhere are found by polling)."""
+    statement = (
+        select(Notification.next_attempt_at)
+        .where(
+            Notification.channel == channel.value,
+            col(Notification.next_attempt_at).is_not(None),
+            or_(col(Notification.lease_until).is_(None), col(Notification.lease_until) < now),
+        )
+        .order_by(col(Notification.next_attempt_at))
+        .limit(1)
+    )
+    return (await session.exec(statement)).first()
+
+
+async def claim(
+    *, session: AsyncSession, notification_id: str, owner: str, now: datetime, lease_seconds: float
+) -> Claimed | None:
+    """Take the lease on a due notification; None when another replica was quicker or it is not
+    due any more."""
+    taken = await session.execute(
+        update(Notification)
+        .where(
+            col(Notification.id) == notification_id,
+            col(Notification.next_attempt_at).is_not(None),
+            col(Notification.next_attempt_at) <= now,
+            or_(col(Notification.lease_until).is_(None), col(Notification.lease_until) < now),
+        )
+        .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_seconds))
+    )
+    if not taken.rowcount:  # type: ignore[attr-defined]
+        return None
+    row = await session.get(Notification, notification_id)
+    if row is None:
+        return None
+    await session.refresh(row)
+    return Claimed(
+        notification_id=row.id,
+        attempt=row.attempts + 1,
+        recipient=row.recipient,
+        subject=row.subject,
+        body=row.body,
+    )
+
+
+async def record_attempt(
+    *,
+    session: AsyncSession,
+    claimed: Claimed,
+    owner: str,
+    result: AttemptResult,
+    now: datetime,
+    settings: DeliverySettings,
+) -> bool:
+    """Store the attempt and the notification's new status, and release the lease; False (and
+    nothing stored) when the lease was lost meanwhile."""
+    next_at = next_attempt_after(result.outcome, attempt=claimed.attempt, now=now, settings=settings)
+    released = await session.execute(
+        update(Notification)
+        .where(col(Notification.id) == claimed.notification_id, col(Notification.lease_owner) == owner)
+        .values(
+            status=result.outcome.value,
+            attempts=claimed.attempt,
+            next_attempt_at=next_at,
+            lease_owner=None,
+            lease_until=None,
+        )
+    )
+    if not released.rowcount:  # type: ignore[attr-defined]
+        return False
+    session.add(
+        DeliveryAttempt(
+            notification_id=claimed.notification_id,
+            attempt=claimed.attempt,
+            at=now,
+            outcome=result.outcome.value,
+            detail=result.detail[:2000],
+        )
+    )
+    return True

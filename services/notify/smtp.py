@@ -1,0 +1,48 @@
+"""The email channel's adapter: hands one message to an SMTP server and says how it went."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+import aiosmtplib
+
+from services.notify.delivery import AttemptResult, Claimed, outcome_of_smtp_reply
+from services.notify.models import NotificationStatus
+from services.notify.settings import SmtpSettings
+
+
+def email_message(claimed: Claimed, settings: SmtpSettings) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = settings.from_address
+    message["To"] = claimed.recipient
+    message["Subject"] = claimed.subject
+    domain = settings.from_address.rpartition("@")[2] or None
+    # The same id on every attempt, so that a receiver can tell a retry from a new message.
+    message["Message-ID"] = make_msgid(idstring=claimed.notification_id, domain=domain)
+    message.set_content(claimed.body, charset="utf-8")
+    return message
+
+
+async def send_email(claimed: Claimed, settings: SmtpSettings) -> AttemptResult:
+    """One SMTP conversation; never raises for what the server or the network did."""
+    try:
+        _, reply = await aiosmtplib.send(
+            email_message(claimed, settings),
+            hostname=settings.host,
+            port=settings.port,
+            username=settings.username,
+            password=settings.password,
+            use_tls=settings.use_tls,
+            start_tls=settings.start_tls,
+            timeout=settings.timeout_seconds,
+        )
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        first = exc.recipients[0]
+        return AttemptResult(outcome_of_smtp_reply(first.code), f"{first.code} {first.message}")
+    except aiosmtplib.SMTPResponseException as exc:
+        return AttemptResult(outcome_of_smtp_reply(exc.code), f"{exc.code} {exc.message}")
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        # Refused connections, timeouts, a server that hung up: our side of the wire, retried.
+        return AttemptResult(NotificationStatus.TECHNICAL_FAILURE, f"{exc.__class__.__name__}: {exc}")
+    return AttemptResult(NotificationStatus.SENT, reply)

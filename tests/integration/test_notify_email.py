@@ -1,0 +1,220 @@
+"""The citizen's email: handed to a real SMTP server (aiosmtpd) after the notification commits,
+retried on temporary failures up to a bound, given up at once on a permanent one, never sent twice."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from services.notify.courier import EmailCourier
+from services.notify.delivery import AttemptResult, Claimed
+from services.notify.models import NotificationStatus
+from services.notify.settings import DeliverySettings, SmtpSettings
+from tests.conftest import eventually
+from tests.integration.conftest import APPLICANT, System
+
+EMAIL = APPLICANT["email"]
+
+
+class Mailbox:
+    """An SMTP handler that keeps what it receives, or answers every recipient with ``refuse_with``."""
+
+    def __init__(self, refuse_with: str | None = None) -> None:
+        self.refuse_with = refuse_with
+        self.messages: list[EmailMessage] = []
+        self.recipient_attempts = 0
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        self.recipient_attempts += 1
+        if self.refuse_with is not None:
+            return self.refuse_with
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or b""
+        message = message_from_bytes(content, policy=default)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(message)
+        return "250 Message accepted for delivery"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def smtp_server(request: pytest.FixtureRequest) -> Iterator[tuple[Mailbox, int]]:
+    mailbox = Mailbox(getattr(request, "param", None))
+    port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield mailbox, port
+    finally:
+        controller.stop()
+
+
+def use_smtp(system: System, port: int, *, max_attempts: int = 5) -> None:
+    state = system.apps["notify"].state
+    state.smtp = SmtpSettings(
+        enabled=True, host="127.0.0.1", port=port, from_address="motcua@demo.motcua.vn", start_tls=False
+    )
+    state.delivery = DeliverySettings(
+        max_attempts=max_attempts, backoff_seconds=[0.2, 0.4], lease_seconds=30, poll_seconds=0.5
+    )
+
+
+async def accept_a_dossier(system: System) -> str:
+    code: str = (await system.submit())["code"]
+    await system.registered(code)
+    accepted = await system.processing.post(
+        f"/api/v1/dossiers/{code}/accept", json={}, headers=system.auth("demo-officer")
+    )
+    assert accepted.status_code == 200, accepted.text
+    return code
+
+
+async def email_notification(system: System, *, settled: bool = True) -> dict[str, Any]:
+    """The applicant's email notification with its delivery history, once nothing more will be tried."""
+
+    async def check() -> dict[str, Any]:
+        rows = (await system.notify.get("/api/v1/notifications", params={"recipient": EMAIL})).json()
+        assert len(rows) == 1, rows
+        response = await system.notify.get(f"/api/v1/notifications/{rows[0]['id']}")
+        assert response.status_code == 200, response.text
+        found: dict[str, Any] = response.json()
+        if settled:
+            assert found["status"] != "pending" and found["next_attempt_at"] is None, found
+        return found
+
+    return await eventually(check, timeout=30)
+
+
+async def test_the_citizen_gets_the_receipt_by_email_in_vietnamese(
+    system: System, smtp_server: tuple[Mailbox, int]
+) -> None:
+    mailbox, port = smtp_server
+    use_smtp(system, port)
+
+    code = await accept_a_dossier(system)
+    notification = await email_notification(system)
+
+    assert notification["channel"] == "email"
+    assert notification["event_type"] == "dossier.accepted"
+    assert notification["status"] == "sent"
+    [attempt] = notification["delivery_attempts"]
+    assert attempt["attempt"] == 1 and attempt["outcome"] == "sent"
+    [message] = mailbox.messages
+    assert message["To"] == EMAIL
+    assert message["From"] == "motcua@demo.motcua.vn"
+    assert message["Subject"].startswith(f"Hồ sơ {code} đã được tiếp nhận, hẹn trả kết quả lúc ")
+    body = message.get_content()
+    assert body.startswith("GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ")
+    assert f"Mã hồ sơ: {code}" in body
+    assert "Đăng ký khai sinh (mã thủ tục 1.001193)" in body
+    assert "Thời gian hẹn trả kết quả: " in body and " ngày " in body
+    # The inbox still holds exactly one receipt, addressed by CCCD.
+    inbox = (
+        await system.notify.get("/api/v1/notifications", params={"recipient": APPLICANT["id_number"]})
+    ).json()
+    assert [row["channel"] for row in inbox] == ["inbox"]
+
+    # Nothing sends it again, whatever wakes the courier.
+    system.apps["notify"].state.courier.wake()
+    await asyncio.sleep(1.0)
+    assert len(mailbox.messages) == 1
+
+
+@pytest.mark.parametrize("smtp_server", ["451 4.3.0 Mailbox busy, try again later"], indirect=True)
+async def test_a_busy_mail_server_is_retried_up_to_the_bound_and_never_sent_twice(
+    system: System, smtp_server: tuple[Mailbox, int]
+) -> None:
+    mailbox, port = smtp_server
+    use_smtp(system, port, max_attempts=3)
+
+    await accept_a_dossier(system)
+    notification = await email_notification(system)
+
+    assert notification["status"] == "temporary-failure"
+    assert notification["attempts"] == 3
+    attempts = notification["delivery_attempts"]
+    assert [attempt["attempt"] for attempt in attempts] == [1, 2, 3]
+    assert {attempt["outcome"] for attempt in attempts} == {"temporary-failure"}
+    assert all(attempt["detail"].startswith("451") for attempt in attempts)
+    assert mailbox.recipient_attempts == 3
+    assert mailbox.messages == []
+
+
+@pytest.mark.parametrize("smtp_server", ["550 5.1.1 No such user"], indirect=True)
+async def test_an_unknown_mailbox_fails_permanently_on_the_first_attempt(
+    system: System, smtp_server: tuple[Mailbox, int]
+) -> None:
+    mailbox, port = smtp_server
+    use_smtp(system, port)
+
+    await accept_a_dossier(system)
+    notification = await email_notification(system)
+
+    assert notification["status"] == "permanent-failure"
+    [attempt] = notification["delivery_attempts"]
+    assert attempt["outcome"] == "permanent-failure" and attempt["detail"].startswith("550")
+    assert mailbox.recipient_attempts == 1
+
+
+async def test_an_unreachable_mail_server_is_a_technical_failure_retried(system: System) -> None:
+    use_smtp(system, free_port(), max_attempts=2)
+
+    await accept_a_dossier(system)
+    notification = await email_notification(system)
+
+    assert notification["status"] == "technical-failure"
+    assert [attempt["outcome"] for attempt in notification["delivery_attempts"]] == ["technical-failure"] * 2
+
+
+async def test_with_smtp_off_the_email_waits_pending(system: System) -> None:
+    await accept_a_dossier(system)
+
+    notification = await email_notification(system, settled=False)
+
+    assert notification["status"] == "pending"
+    assert notification["delivery_attempts"] == []
+
+
+async def test_two_replicas_never_send_the_same_email(system: System) -> None:
+    await accept_a_dossier(system)
+    pending = await email_notification(system, settled=False)
+    sent: list[str] = []
+
+    async def send(claimed: Claimed, _settings: SmtpSettings) -> AttemptResult:
+        sent.append(claimed.notification_id)
+        await asyncio.sleep(0.05)
+        return AttemptResult(NotificationStatus.SENT, "250 OK")
+
+    # Two replicas' couriers on the same database, both switched on, racing for the same row.
+    state = SimpleNamespace(
+        smtp=SmtpSettings(enabled=True), delivery=DeliverySettings(lease_seconds=30, poll_seconds=1)
+    )
+    db = system.runtime("notify").db
+    couriers = [EmailCourier(db, state, send=send) for _ in range(2)]
+    await asyncio.gather(*(courier.deliver_due() for courier in couriers))
+
+    assert sent == [pending["id"]]
+    delivered = await email_notification(system)
+    assert delivered["status"] == "sent"
+    assert [attempt["attempt"] for attempt in delivered["delivery_attempts"]] == [1]
