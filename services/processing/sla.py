@@ -49,13 +49,14 @@ def near_due_hours(allotted_hours: float) -> float:
     return min(NEAR_DUE_SHARE * allotted_hours, NEAR_DUE_MAX_HOURS)
 
 
-def _before(
-    calendar: WorkingCalendar, start: datetime, due: datetime, hours: float, allotted: float
-) -> datetime:
-    """``hours`` of working time before ``due``, for a clock of ``allotted`` hours started at ``start``."""
+def _before(calendar: WorkingCalendar, start: datetime, due: datetime, hours: float) -> datetime:
+    """``hours`` of working time before ``due`` (never before ``start``). Counting forward from the
+    clock's start by the working time it spans keeps this right after a pause or an apology letter
+    moved the due time."""
     if calendar.mode is CalendarMode.ALWAYS:
-        return due - timedelta(hours=hours)  # exact: the 24/7 calendar serves demos in seconds
-    return calendar.deadline_after(start, max(allotted - hours, 0.0))
+        return max(due - timedelta(hours=hours), start)  # exact: the 24/7 calendar serves demos in seconds
+    span = calendar.working_hours_between(start, due)
+    return calendar.deadline_after(start, max(span - hours, 0.0))
 
 
 def _after(calendar: WorkingCalendar, moment: datetime, hours: float) -> datetime:
@@ -90,26 +91,23 @@ def plan(
         )
 
     if step is not None and step.counted and step.due_at is not None and step.completed_at is None:
-        effective_start = step.due_at - timedelta(hours=step.allotted_hours)
-        start = step.started_at if calendar.mode is not CalendarMode.ALWAYS else effective_start
         timer(
             "step",
             step.step_index,
             "near_due",
-            _before(calendar, start, step.due_at, near_due_hours(step.allotted_hours), step.allotted_hours),
+            _before(calendar, step.started_at, step.due_at, near_due_hours(step.allotted_hours)),
         )
         timer("step", step.step_index, "due", step.due_at)
         for rung, delay in enumerate(procedure.escalation_hours, start=1):
             timer("step", step.step_index, "escalation", _after(calendar, step.due_at, delay), rung)
         timer("step", step.step_index, "stalled", _after(calendar, now, procedure.stall_hours))
     if dossier.due_at is not None:
-        start = dossier.decided_at or now
         timer(
             "dossier",
             None,
             "near_due",
             _before(
-                calendar, start, dossier.due_at, near_due_hours(procedure.total_hours), procedure.total_hours
+                calendar, dossier.decided_at or now, dossier.due_at, near_due_hours(procedure.total_hours)
             ),
         )
         timer("dossier", None, "due", dossier.due_at)
