@@ -12,9 +12,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 
-from services.notify.api import alerts_router, router
+from services.notify.api import alerts_router, inbox_router, router
 from services.notify.courier import EmailCourier
 from services.notify.handlers import register_handlers
+from services.notify.live import InboxFeed
 from services.notify.models import metadata
 from services.notify.settings import DeliverySettings, SmtpSettings
 from shared.runtime import RuntimeSettings, ServiceRuntime
@@ -22,8 +23,8 @@ from shared.settings import AuthSettings
 
 DESCRIPTION = (
     "Notifications for citizens and staff: the receipt (phiếu hẹn) when a dossier is accepted and "
-    "every later change the applicant must hear of, in the in-app inbox and by email; SLA alerts "
-    "for officers, managers and leaders."
+    "every later change the applicant must hear of, in the in-app inbox (with a live feed) and by "
+    "email; SLA alerts for officers, managers and leaders."
 )
 
 
@@ -36,14 +37,18 @@ def create_app(
     auth: AuthSettings | None = None,
 ) -> FastAPI:
     runtime = ServiceRuntime("notify", metadata, settings, span_processors=span_processors)
-    app = runtime.create_app(title="motcua notify", routers=[router, alerts_router], description=DESCRIPTION)
+    app = runtime.create_app(
+        title="motcua notify", routers=[router, inbox_router, alerts_router], description=DESCRIPTION
+    )
     # Read by the courier on every pass, so that they can be replaced while the app runs.
     app.state.smtp = smtp or SmtpSettings()
     app.state.delivery = delivery or DeliverySettings()
     app.state.auth = auth or AuthSettings()
     courier = EmailCourier(runtime.db, app.state, registry=runtime.registry)
     app.state.courier = courier
-    register_handlers(runtime, courier=courier)
+    feed = InboxFeed()
+    app.state.inbox_feed = feed
+    register_handlers(runtime, courier=courier, feed=feed)
 
     runtime_lifespan = app.router.lifespan_context
 
@@ -51,10 +56,13 @@ def create_app(
     async def lifespan(started: FastAPI) -> AsyncIterator[None]:
         # The courier starts after the database is open and stops before it closes.
         async with runtime_lifespan(started):
+            feed.reopen()
             courier.start()
             try:
                 yield
             finally:
+                # Open inbox streams end first, so that the server is not kept waiting for them.
+                feed.close()
                 await courier.stop()
 
     app.router.lifespan_context = lifespan

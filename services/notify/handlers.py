@@ -9,8 +9,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.notify.alerts import record_alert, resolve_alerts
 from services.notify.courier import EmailCourier
 from services.notify.directory import record_person
-from services.notify.models import Channel
-from services.notify.notifications import notify
+from services.notify.live import InboxFeed
+from services.notify.models import Channel, NotificationPublic
+from services.notify.notifications import get_many, notify
 from services.notify.rendering import TemplateRenderer
 from shared.events import (
     AlertEscalated,
@@ -57,14 +58,35 @@ SLA_ALERTS: tuple[type[SlaAlert], ...] = (AlertNearDue, AlertOverdue, AlertStall
 
 
 def register_handlers(
-    runtime: ServiceRuntime, *, courier: EmailCourier, renderer: TemplateRenderer | None = None
+    runtime: ServiceRuntime,
+    *,
+    courier: EmailCourier,
+    feed: InboxFeed | None = None,
+    renderer: TemplateRenderer | None = None,
 ) -> None:
     templates = renderer or TemplateRenderer()
+    inbox_feed = feed or InboxFeed()
+
+    async def push_after_commit(session: AsyncSession, inbox_ids: list[str]) -> None:
+        """Hand the new inbox rows to the live feed once they are committed."""
+        if not inbox_ids:
+            return
+        rows = await get_many(session=session, notification_ids=inbox_ids)
+        inbox_feed.publish_after_commit(
+            session,
+            [
+                (row.recipient, NotificationPublic.model_validate(row.model_dump()).model_dump(mode="json"))
+                for row in rows
+            ],
+        )
 
     async def deliver(session: AsyncSession, event: Event) -> None:
         created = await notify(session=session, event=event, renderer=templates)
         if any(item.channel is not Channel.INBOX for item in created):
             courier.wake_after_commit(session)
+        await push_after_commit(
+            session, [item.notification_id for item in created if item.channel is Channel.INBOX]
+        )
         logger.info("%s %s: %d notification(s) stored", event.type, event.dossier_code, len(created))
 
     async def on_citizen_notice(session: AsyncSession, event: CitizenNotice) -> None:

@@ -73,6 +73,15 @@ class NotificationPublic(NotificationBase):
     created_at: datetime
     attempts: int = 0
     next_attempt_at: datetime | None = None
+    read_at: datetime | None = None
+
+
+class InboxPage(NotifyModel):
+    """A page of someone's inbox, newest first, with how many of all their inbox notifications
+    are still unread."""
+
+    items: list[NotificationPublic]
+    unread: int
 
 
 class NotificationWithAttempts(NotificationPublic):
@@ -95,6 +104,8 @@ class Notification(NotificationBase, table=True):
     next_attempt_at: datetime | None = moment_field(optional=True, index=True)
     lease_owner: str | None = Field(default=None, max_length=64)
     lease_until: datetime | None = moment_field(optional=True)
+    # When the recipient opened it in the in-app inbox; None while unread.
+    read_at: datetime | None = moment_field(optional=True)
 
 
 class DeliveryAttempt(NotifyModel, table=True):

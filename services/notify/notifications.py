@@ -27,6 +27,7 @@ from shared.events import Event, utc_now
 class Created(NamedTuple):
     notification_id: str
     channel: Channel
+    recipient: str
 
 
 def message_context(event: Event) -> dict[str, Any]:
@@ -53,7 +54,7 @@ async def notify(*, session: AsyncSession, event: Event, renderer: TemplateRende
             session=session, event=event, recipient=recipient, context=context, renderer=renderer
         )
         if notification_id is not None:
-            created.append(Created(notification_id, recipient.channel))
+            created.append(Created(notification_id, recipient.channel, recipient.address))
     return created
 
 
@@ -104,6 +105,13 @@ async def list_for_recipient(
         .limit(limit)
         .offset(offset)
     )
+    return (await session.exec(statement)).all()
+
+
+async def get_many(*, session: AsyncSession, notification_ids: Sequence[str]) -> Sequence[Notification]:
+    if not notification_ids:
+        return []
+    statement = select(Notification).where(col(Notification.id).in_(notification_ids))
     return (await session.exec(statement)).all()
 
 
