@@ -85,8 +85,10 @@ class EmailCourier:
                 wait = self.delivery_settings.poll_seconds
             if self._stopping:
                 return
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
 
     @property
     def smtp_settings(self) -> SmtpSettings:
