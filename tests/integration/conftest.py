@@ -7,6 +7,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ from services.notify.app import create_app as create_notify
 from services.processing.app import create_app as create_processing
 from services.processing.catalog import seed_catalog
 from shared.auth import issue_token
+from shared.events import AlertOverdue, AlertRecipient, Event, utc_now
 from shared.runtime import ServiceRuntime
 from tests.conftest import RuntimeSettingsFactory, eventually
 
@@ -43,6 +45,27 @@ def submission(procedure_code: str = "1.001193", **applicant: Any) -> dict[str, 
     }
 
 
+def overdue_alert(
+    code: str, *recipients: str, agency_code: str = "000.00.06.H56", unit_code: str = "H56.HC.MOTCUA"
+) -> AlertOverdue:
+    """An overdue alert for the reception step of ``code``, addressed to ``recipients`` (officers)."""
+    now = utc_now()
+    return AlertOverdue(
+        dossier_code=code,
+        procedure_code="1.001193",
+        procedure_name="Đăng ký khai sinh",
+        level="step",
+        step_index=0,
+        step_name="Tiếp nhận",
+        agency_code=agency_code,
+        unit_code=unit_code,
+        owner=recipients[0],
+        due_at=now - timedelta(minutes=5),
+        raised_at=now,
+        recipients=[AlertRecipient(username=name, role="officer") for name in recipients],
+    )
+
+
 @dataclass
 class System:
     intake: httpx.AsyncClient
@@ -59,6 +82,12 @@ class System:
     def auth(username: str) -> dict[str, str]:
         token = issue_token(username, secret=os.environ["MOTCUA_JWT_SECRET"])
         return {"Authorization": f"Bearer {token}"}
+
+    async def publish(self, service: str, *events: Event) -> None:
+        """Write events to a service's outbox, as that service would."""
+        runtime = self.runtime(service)
+        async with runtime.db.session() as session:
+            await runtime.outbox.add(session, *events)
 
     async def submit(self, body: dict[str, Any] | None = None, **headers: str) -> dict[str, Any]:
         response = await self.intake.post("/api/v1/dossiers", json=body or submission(), headers=headers)

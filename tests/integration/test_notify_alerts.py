@@ -12,14 +12,13 @@ from services.notify.models import Person
 from shared.events import (
     AlertEscalated,
     AlertOverdue,
-    AlertRecipient,
     DirectoryPersonChanged,
     DossierStepCompleted,
     SlaAlert,
     utc_now,
 )
 from tests.conftest import eventually
-from tests.integration.conftest import System
+from tests.integration.conftest import System, overdue_alert
 
 DEMO_AGENCY = "000.00.06.H56"
 DEMO_UNIT = "H56.HC.MOTCUA"
@@ -28,27 +27,11 @@ SYT_UNIT = "H56.SYT.MOTCUA"
 
 
 def overdue(code: str, *, agency_code: str, unit_code: str, recipients: list[str]) -> AlertOverdue:
-    now = utc_now()
-    return AlertOverdue(
-        dossier_code=code,
-        procedure_code="1.001193",
-        procedure_name="Đăng ký khai sinh",
-        level="step",
-        step_index=0,
-        step_name="Tiếp nhận",
-        agency_code=agency_code,
-        unit_code=unit_code,
-        owner=recipients[0],
-        due_at=now - timedelta(minutes=5),
-        raised_at=now,
-        recipients=[AlertRecipient(username=name, role="officer") for name in recipients],
-    )
+    return overdue_alert(code, *recipients, agency_code=agency_code, unit_code=unit_code)
 
 
 async def publish(system: System, *alerts: SlaAlert) -> None:
-    processing = system.runtime("processing")
-    async with processing.db.session() as session:
-        await processing.outbox.add(session, *alerts)
+    await system.publish("processing", *alerts)
 
 
 async def alerts_seen_by(system: System, username: str, count: int, **params: str) -> list[dict[str, Any]]:

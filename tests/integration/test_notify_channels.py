@@ -15,36 +15,12 @@ from typing import Any
 import httpx
 import uvicorn
 
-from shared.events import AlertOverdue, AlertRecipient, SlaAlert, utc_now
+from shared.events import utc_now
 from tests.conftest import eventually
-from tests.integration.conftest import System
+from tests.integration.conftest import System, overdue_alert
 
 DEMO_AGENCY = "000.00.06.H56"
 DEMO_UNIT = "H56.HC.MOTCUA"
-
-
-def overdue(code: str, *recipients: str) -> AlertOverdue:
-    now = utc_now()
-    return AlertOverdue(
-        dossier_code=code,
-        procedure_code="1.001193",
-        procedure_name="Đăng ký khai sinh",
-        level="step",
-        step_index=0,
-        step_name="Tiếp nhận",
-        agency_code=DEMO_AGENCY,
-        unit_code=DEMO_UNIT,
-        owner=recipients[0],
-        due_at=now - timedelta(minutes=5),
-        raised_at=now,
-        recipients=[AlertRecipient(username=name, role="officer") for name in recipients],
-    )
-
-
-async def publish(system: System, *alerts: SlaAlert) -> None:
-    processing = system.runtime("processing")
-    async with processing.db.session() as session:
-        await processing.outbox.add(session, *alerts)
 
 
 async def inbox_of(system: System, username: str, count: int, **params: Any) -> dict[str, Any]:
@@ -61,11 +37,11 @@ async def inbox_of(system: System, username: str, count: int, **params: Any) -> 
 async def test_staff_read_their_own_inbox_newest_first_and_mark_it_read(system: System) -> None:
     assert (await system.notify.get("/api/v1/inbox")).status_code == 401
     await inbox_of(system, "demo-officer", 0)  # the directory copy has arrived
-    first = overdue("000.00.06.H56-261127-0101", "demo-officer")
-    await publish(system, first)
+    first = overdue_alert("000.00.06.H56-261127-0101", "demo-officer")
+    await system.publish("processing", first)
     await inbox_of(system, "demo-officer", 1)
-    second = overdue("000.00.06.H56-261127-0102", "demo-officer", "demo-manager")
-    await publish(system, second)
+    second = overdue_alert("000.00.06.H56-261127-0102", "demo-officer", "demo-manager")
+    await system.publish("processing", second)
 
     page = await inbox_of(system, "demo-officer", 2)
     assert page["unread"] == 2
@@ -145,7 +121,7 @@ async def next_event(lines: AsyncIterator[str]) -> tuple[str, dict[str, Any]]:
 
 async def test_a_new_alert_reaches_the_officer_live_over_server_sent_events(system: System) -> None:
     await inbox_of(system, "demo-officer", 0)
-    await publish(system, overdue("000.00.06.H56-261127-0201", "demo-officer"))
+    await system.publish("processing", overdue_alert("000.00.06.H56-261127-0201", "demo-officer"))
     await inbox_of(system, "demo-officer", 1)
     feed = system.apps["notify"].state.inbox_feed
 
@@ -160,9 +136,9 @@ async def test_a_new_alert_reaches_the_officer_live_over_server_sent_events(syst
         assert await asyncio.wait_for(next_event(lines), timeout=5) == ("unread", {"unread": 1})
 
         # Someone else's alert is not pushed to this officer; theirs is, within a second of storing.
-        await publish(system, overdue("000.00.06.H56-261127-0202", "demo-manager"))
-        live = overdue("000.00.06.H56-261127-0203", "demo-officer")
-        await publish(system, live)
+        await system.publish("processing", overdue_alert("000.00.06.H56-261127-0202", "demo-manager"))
+        live = overdue_alert("000.00.06.H56-261127-0203", "demo-officer")
+        await system.publish("processing", live)
         name, data = await asyncio.wait_for(next_event(lines), timeout=10)
         received_at = utc_now()
 

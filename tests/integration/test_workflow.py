@@ -251,10 +251,9 @@ async def test_supplement_pauses_the_clock_and_the_due_dates_move_by_the_waiting
     before = (await system.processing.get(f"/api/v1/dossiers/{code}", headers=staff(unit))).json()
     old_due = datetime.fromisoformat(before["due_at"])
     old_step_due = datetime.fromisoformat(before["steps"][1]["due_at"])
-    async with system.runtime("intake").db.session() as session:
-        await system.runtime("intake").outbox.add(
-            session, DossierSupplementProvided(dossier_code=code, documents=[], provided_at=utc_now())
-        )
+    await system.publish(
+        "intake", DossierSupplementProvided(dossier_code=code, documents=[], provided_at=utc_now())
+    )
 
     resumed = await citizen_view(system, code, 4)
     assert resumed["supplement_items"] is None
@@ -357,11 +356,10 @@ async def test_withdrawal_stops_an_open_dossier_but_not_a_resolved_one(system: S
             staff(spec["steps"][-2]["unit_code"]),
             {"result": {"name": "Giấy khai sinh"}},
         )
-    async with system.runtime("intake").db.session() as session:
-        await system.runtime("intake").outbox.add(
-            session,
-            DossierWithdrawalRequested(dossier_code=code, reason="Không còn nhu cầu", requested_at=utc_now()),
-        )
+    await system.publish(
+        "intake",
+        DossierWithdrawalRequested(dossier_code=code, reason="Không còn nhu cầu", requested_at=utc_now()),
+    )
     if stage == "new":
         await citizen_view(system, code, 7)
         detail = await system.registered(code)
