@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import struct
-import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,29 +22,15 @@ from shared.nats_server import NatsServer
 from shared.working_time import VN_TZ
 from tests.conftest import eventually
 from tests.integration.conftest import APPLICANT, System, submission
+from tests.samples import PDF_DOCUMENT as PDF
+from tests.samples import png
 
 FORM = "Tờ khai đăng ký khai sinh"
 BIRTH_NOTE = "Giấy chứng sinh hoặc văn bản của người làm chứng"
 OTHER_CITIZEN = "001099000001"
 
-PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
 EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 64
 HTML = b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>"
-
-
-def png() -> bytes:
-    """A valid 1×1 greyscale PNG: signature, IHDR, IDAT and IEND with their CRCs."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\x00\xff"))
-        + chunk(b"IEND", b"")
-    )
 
 
 def sha(content: bytes) -> str:

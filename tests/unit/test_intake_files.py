@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-import struct
-import zlib
 from pathlib import Path
 
 import pytest
@@ -24,21 +22,7 @@ from services.intake.files import (
     inspect_upload,
     sniff,
 )
-
-PDF_BYTES = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
-
-
-def png_bytes() -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\x00\x00"))
-        + chunk(b"IEND", b"")
-    )
+from tests.samples import PDF_DOCUMENT, png
 
 
 class MemoryUpload:
@@ -60,8 +44,8 @@ class MemoryUpload:
 @pytest.mark.parametrize(
     ("head", "media_type"),
     [
-        (PDF_BYTES, PDF),
-        (png_bytes(), PNG),
+        (PDF_DOCUMENT, PDF),
+        (png(), PNG),
         (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", JPEG),
         (b"II*\x00\x08\x00\x00\x00", TIFF),
         (b"MM\x00*\x00\x00\x00\x08", TIFF),
@@ -114,7 +98,7 @@ def test_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 async def test_an_upload_is_hashed_and_measured_in_chunks() -> None:
-    content = PDF_BYTES + b"x" * 5000
+    content = PDF_DOCUMENT + b"x" * 5000
     source = MemoryUpload(content)
     upload = await inspect_upload(
         part="document_0",
@@ -153,7 +137,7 @@ async def test_tiff_can_be_switched_off() -> None:
 
 
 async def test_reading_stops_as_soon_as_a_file_is_too_large() -> None:
-    source = MemoryUpload(PDF_BYTES + b"x" * 100_000)
+    source = MemoryUpload(PDF_DOCUMENT + b"x" * 100_000)
     with pytest.raises(UploadRejected, match="larger than the 2 KB allowed per file") as caught:
         await inspect_upload(
             part="document_0",
@@ -171,7 +155,7 @@ async def test_a_file_within_its_own_limit_can_still_overflow_the_dossier() -> N
         await inspect_upload(
             part="document_3",
             filename="b.pdf",
-            source=MemoryUpload(PDF_BYTES + b"x" * 1500),
+            source=MemoryUpload(PDF_DOCUMENT + b"x" * 1500),
             settings=FileSettings(max_file_bytes=4096, max_dossier_bytes=6000, chunk_bytes=1024),
             budget_left=1000,
         )
@@ -180,7 +164,7 @@ async def test_a_file_within_its_own_limit_can_still_overflow_the_dossier() -> N
 
 async def test_the_store_keeps_one_file_per_content_even_under_concurrent_writes(tmp_path: Path) -> None:
     store = FileStore(tmp_path / "files", chunk_bytes=64)
-    content = png_bytes() * 20
+    content = png() * 20
     settings = FileSettings(chunk_bytes=64)
 
     async def upload() -> Path:
