@@ -1,126 +1,114 @@
-"""The background task that delivers email notifications once the transactions storing them
-commit, like the outbox relay: woken on commit, and polling now and then for retries that fell
-due and for work another replica dropped."""
+"""Couriers: one background worker per outside channel (email, SMS, webhook) that hands stored
+notifications to the channel's provider once the transactions storing them commit. Each is woken on
+commit and otherwise looks now and then for retries that fell due and for work another replica
+dropped. One courier per channel, so that a slow SMS gateway never holds up email.
+
+A channel plugs in through a ``ChannelSender``; the lease, the attempts, the retries and the
+metrics are the courier's.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
 from uuid import uuid4
 
 from prometheus_client import CollectorRegistry, Counter
-from sqlalchemy import event
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notify import delivery
 from services.notify.delivery import AttemptResult, Claimed
 from services.notify.models import Channel, NotificationStatus
-from services.notify.settings import DeliverySettings, SmtpSettings
-from services.notify.smtp import send_email
+from services.notify.settings import DeliverySettings
 from shared.db import Database
 from shared.events import utc_now
+from shared.worker import BackgroundWorker
 
 logger = logging.getLogger(__name__)
 
-Sender = Callable[[Claimed, SmtpSettings], Awaitable[AttemptResult]]
+
+class ChannelSender(Protocol):
+    """Hands one message to a channel's provider. Reads its settings at each call, so that they
+    can change while the service runs."""
+
+    channel: Channel
+
+    def ready(self) -> bool:
+        """Whether the channel is switched on and configured; messages wait, pending, until it is."""
+        ...
+
+    def hold_until(self, claimed: Claimed, now: datetime) -> datetime | None:
+        """A later moment when the message must not go now (quiet hours); None to send it."""
+        ...
+
+    async def send(self, claimed: Claimed) -> AttemptResult:
+        """One attempt; reports what the provider or the network did instead of raising."""
+        ...
 
 
-class EmailCourier:
-    """Reads its settings from ``state.smtp`` and ``state.delivery`` on every pass, so that they
-    can change while the service runs (the tests point it at their own SMTP server)."""
+def delivery_outcomes(registry: CollectorRegistry | None) -> Counter:
+    """The counter every courier of a service counts its attempts in."""
+    return Counter(
+        "motcua_notify_deliveries",
+        "Delivery attempts of notifications to outside providers, by channel and outcome",
+        ["channel", "outcome"],
+        registry=registry,
+    )
 
+
+class Courier:
     def __init__(
         self,
         db: Database,
-        state: Any,
+        sender: ChannelSender,
+        settings: Callable[[], DeliverySettings],
         *,
-        send: Sender = send_email,
-        registry: CollectorRegistry | None = None,
+        outcomes: Counter,
     ) -> None:
         self.db = db
-        self._outcomes = Counter(
-            "motcua_notify_deliveries",
-            "Delivery attempts of notifications to outside providers, by channel and outcome",
-            ["channel", "outcome"],
-            registry=registry,
-        )
-        self.state = state
-        self.send = send
+        self.sender = sender
+        self.channel = sender.channel
+        self.settings = settings
         self.owner = uuid4().hex
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._outcomes = outcomes
+        self.worker = BackgroundWorker(f"{self.channel.value}-courier", self.deliver_due)
 
     def wake(self) -> None:
-        self._wake.set()
+        self.worker.wake()
 
     def wake_after_commit(self, session: AsyncSession) -> None:
-        """Wake the courier once ``session``'s transaction has committed, and not before."""
-        event.listen(session.sync_session, "after_commit", lambda _session: self.wake(), once=True)
+        self.worker.wake_after_commit(session)
 
     def start(self) -> None:
-        self._stopping = False
-        self._task = asyncio.create_task(self._run(), name="email-courier")
+        self.worker.start()
 
     async def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(self._task, timeout=10)
-            except TimeoutError:
-                self._task.cancel()
-            self._task = None
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                wait = await self.deliver_due()
-            except Exception:
-                logger.exception("email delivery pass failed")
-                wait = self.delivery_settings.poll_seconds
-            if self._stopping:
-                return
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
-                    await self._wake.wait()
-
-    @property
-    def smtp_settings(self) -> SmtpSettings:
-        settings: SmtpSettings = self.state.smtp
-        return settings
-
-    @property
-    def delivery_settings(self) -> DeliverySettings:
-        settings: DeliverySettings = self.state.delivery
-        return settings
+        await self.worker.stop()
 
     async def deliver_due(self) -> float:
         """Deliver everything due now; returns how long to sleep before looking again."""
-        smtp, settings = self.smtp_settings, self.delivery_settings
-        if not smtp.enabled:
+        settings = self.settings()
+        if not self.sender.ready():
             return settings.poll_seconds
-        while not self._stopping:
+        while not self.worker.stopping:
             async with self.db.reading() as session:
                 due = await delivery.due_for_delivery(
-                    session=session, channel=Channel.EMAIL, now=utc_now(), limit=settings.batch_size
+                    session=session, channel=self.channel, now=utc_now(), limit=settings.batch_size
                 )
             if not due:
                 break
             for notification_id in due:
-                await self._deliver(notification_id, smtp, settings)
+                await self._deliver(notification_id, settings)
         async with self.db.reading() as session:
-            next_at = await delivery.next_due_at(session=session, channel=Channel.EMAIL, now=utc_now())
+            next_at = await delivery.next_due_at(session=session, channel=self.channel, now=utc_now())
         if next_at is None:
             return settings.poll_seconds
         return min(settings.poll_seconds, max(0.0, (next_at - utc_now()).total_seconds()))
 
-    async def _deliver(self, notification_id: str, smtp: SmtpSettings, settings: DeliverySettings) -> None:
+    async def _deliver(self, notification_id: str, settings: DeliverySettings) -> None:
+        channel = self.channel.value
         async with self.db.session() as session:
             claimed = await delivery.claim(
                 session=session,
@@ -131,13 +119,19 @@ class EmailCourier:
             )
         if claimed is None:
             return
-        # Outside any transaction: an SMTP conversation must never hold a database lock.
+        held = self.sender.hold_until(claimed, utc_now())
+        if held is not None:
+            async with self.db.session() as session:
+                await delivery.postpone(session=session, claimed=claimed, owner=self.owner, until=held)
+            logger.info("%s %s held until %s", channel, notification_id, held.isoformat())
+            return
+        # Outside any transaction: a conversation with a provider must never hold a database lock.
         try:
-            result = await self.send(claimed, smtp)
+            result = await self.sender.send(claimed)
         except Exception as exc:
             # A bug or an input the adapter did not foresee: counted as an attempt, so that the
             # bound on retries holds, instead of leaving the row leased and retried for ever.
-            logger.exception("email %s: sending failed unexpectedly", notification_id)
+            logger.exception("%s %s: sending failed unexpectedly", channel, notification_id)
             result = AttemptResult(NotificationStatus.TECHNICAL_FAILURE, f"{exc.__class__.__name__}: {exc}")
         async with self.db.session() as session:
             kept = await delivery.record_attempt(
@@ -149,9 +143,10 @@ class EmailCourier:
                 settings=settings,
             )
         if kept:
-            self._outcomes.labels(Channel.EMAIL.value, result.outcome.value).inc()
+            self._outcomes.labels(channel, result.outcome.value).inc()
             logger.info(
-                "email %s attempt %d: %s (%s)",
+                "%s %s attempt %d: %s (%s)",
+                channel,
                 notification_id,
                 claimed.attempt,
                 result.outcome.value,
@@ -159,5 +154,33 @@ class EmailCourier:
             )
         else:
             logger.warning(
-                "email %s: lease lost before attempt %d was recorded", notification_id, claimed.attempt
+                "%s %s: lease lost before attempt %d was recorded", channel, notification_id, claimed.attempt
             )
+
+
+class Couriers:
+    """The couriers of one notify replica, by channel."""
+
+    def __init__(self, couriers: list[Courier]) -> None:
+        self.by_channel = {courier.channel: courier for courier in couriers}
+
+    def __getitem__(self, channel: Channel) -> Courier:
+        return self.by_channel[channel]
+
+    def wake_after_commit(self, session: AsyncSession, channels: set[Channel]) -> None:
+        for channel in channels:
+            courier = self.by_channel.get(channel)
+            if courier is not None:
+                courier.wake_after_commit(session)
+
+    def wake(self) -> None:
+        for courier in self.by_channel.values():
+            courier.wake()
+
+    def start(self) -> None:
+        for courier in self.by_channel.values():
+            courier.start()
+
+    async def stop(self) -> None:
+        for courier in self.by_channel.values():
+            await courier.stop()

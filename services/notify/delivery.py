@@ -25,6 +25,8 @@ RETRYABLE = frozenset({NotificationStatus.TEMPORARY_FAILURE, NotificationStatus.
 class AttemptResult:
     outcome: NotificationStatus
     detail: str
+    # The provider's id for the message, quoted by its delivery reports.
+    reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -33,9 +35,14 @@ class Claimed:
 
     notification_id: str
     attempt: int
+    channel: Channel
+    event_id: str
+    event_type: str
+    dossier_code: str | None
     recipient: str
     subject: str
     body: str
+    urgent: bool = False
 
 
 def outcome_of_smtp_reply(code: int) -> NotificationStatus:
@@ -114,9 +121,14 @@ async def claim(
     return Claimed(
         notification_id=row.id,
         attempt=row.attempts + 1,
+        channel=Channel(row.channel),
+        event_id=row.event_id,
+        event_type=row.event_type,
+        dossier_code=row.dossier_code,
         recipient=row.recipient,
         subject=row.subject,
         body=row.body,
+        urgent=row.urgent,
     )
 
 
@@ -132,16 +144,21 @@ async def record_attempt(
     """Store the attempt and the notification's new status, and release the lease; False (and
     nothing stored) when the lease was lost meanwhile."""
     next_at = next_attempt_after(result.outcome, attempt=claimed.attempt, now=now, settings=settings)
+    values: dict[str, object] = {
+        "status": result.outcome.value,
+        "attempts": claimed.attempt,
+        "next_attempt_at": next_at,
+        "lease_owner": None,
+        "lease_until": None,
+    }
+    if result.reference is not None:
+        values["provider_reference"] = result.reference[:200]
+    if result.outcome is NotificationStatus.DELIVERED:
+        values["delivered_at"] = now
     released = await session.execute(
         update(Notification)
         .where(col(Notification.id) == claimed.notification_id, col(Notification.lease_owner) == owner)
-        .values(
-            status=result.outcome.value,
-            attempts=claimed.attempt,
-            next_attempt_at=next_at,
-            lease_owner=None,
-            lease_until=None,
-        )
+        .values(**values)
     )
     if not released.rowcount:  # type: ignore[attr-defined]
         return False
@@ -155,3 +172,39 @@ async def record_attempt(
         )
     )
     return True
+
+
+async def postpone(*, session: AsyncSession, claimed: Claimed, owner: str, until: datetime) -> bool:
+    """Give the lease back without an attempt, due again at ``until`` (quiet hours); False when
+    the lease was lost meanwhile."""
+    released = await session.execute(
+        update(Notification)
+        .where(col(Notification.id) == claimed.notification_id, col(Notification.lease_owner) == owner)
+        .values(next_attempt_at=until, lease_owner=None, lease_until=None)
+    )
+    return bool(released.rowcount)  # type: ignore[attr-defined]
+
+
+async def record_report(
+    *, session: AsyncSession, channel: Channel, reference: str, delivered: bool, now: datetime
+) -> Notification | None:
+    """Apply a provider's delivery report to the message it sent as ``reference``: ``delivered``,
+    or ``permanent-failure`` when the provider gave up on it. Only a sent message changes, so a
+    repeated or late report changes nothing. None when no message has that reference."""
+    statement = select(Notification).where(
+        Notification.channel == channel.value, Notification.provider_reference == reference
+    )
+    notification = (await session.exec(statement)).first()
+    if notification is None:
+        return None
+    outcome = NotificationStatus.DELIVERED if delivered else NotificationStatus.PERMANENT_FAILURE
+    await session.execute(
+        update(Notification)
+        .where(
+            col(Notification.id) == notification.id,
+            col(Notification.status) == NotificationStatus.SENT.value,
+        )
+        .values(status=outcome.value, delivered_at=now if delivered else None)
+    )
+    await session.refresh(notification)
+    return notification

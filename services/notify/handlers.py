@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notify.alerts import record_alert, resolve_alerts
-from services.notify.courier import EmailCourier
+from services.notify.courier import Couriers
 from services.notify.directory import record_person
 from services.notify.live import InboxFeed
 from services.notify.models import Channel, NotificationPublic
 from services.notify.notifications import get_many, notify
 from services.notify.rendering import TemplateRenderer
+from services.notify.settings import WebhookSettings
 from shared.events import (
     AlertEscalated,
     AlertNearDue,
@@ -25,6 +27,7 @@ from shared.events import (
     DossierRescheduled,
     DossierResolved,
     DossierResultReturned,
+    DossierStepAssigned,
     DossierStepCompleted,
     DossierSupplementRequested,
     DossierWithdrawn,
@@ -60,7 +63,8 @@ SLA_ALERTS: tuple[type[SlaAlert], ...] = (AlertNearDue, AlertOverdue, AlertStall
 def register_handlers(
     runtime: ServiceRuntime,
     *,
-    courier: EmailCourier,
+    couriers: Couriers,
+    webhooks: Callable[[], WebhookSettings] = WebhookSettings,
     feed: InboxFeed | None = None,
     renderer: TemplateRenderer | None = None,
 ) -> None:
@@ -81,9 +85,10 @@ def register_handlers(
         )
 
     async def deliver(session: AsyncSession, event: Event) -> None:
-        created = await notify(session=session, event=event, renderer=templates)
-        if any(item.channel is not Channel.INBOX for item in created):
-            courier.wake_after_commit(session)
+        created = await notify(
+            session=session, event=event, renderer=templates, webhooks=webhooks().endpoints
+        )
+        couriers.wake_after_commit(session, {item.channel for item in created})
         await push_after_commit(
             session, [item.notification_id for item in created if item.channel is Channel.INBOX]
         )
@@ -93,6 +98,10 @@ def register_handlers(
         await deliver(session, event)
         if isinstance(event, CLOSING_NOTICES):
             await resolve_alerts(session=session, dossier_code=event.dossier_code, now=utc_now())
+
+    async def on_step_assigned(session: AsyncSession, event: DossierStepAssigned) -> None:
+        """Tell the officer, or the unit's officers, that a step is waiting for them."""
+        await deliver(session, event)
 
     async def on_step_completed(session: AsyncSession, event: DossierStepCompleted) -> None:
         """A finished step leaves its alerts nothing to act on."""
@@ -112,5 +121,6 @@ def register_handlers(
         runtime.handle(notice, on_citizen_notice)
     for alert in SLA_ALERTS:
         runtime.handle(alert, on_alert)
+    runtime.handle(DossierStepAssigned, on_step_assigned)
     runtime.handle(DossierStepCompleted, on_step_completed)
     runtime.handle(DirectoryPersonChanged, on_person_changed)

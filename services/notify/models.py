@@ -26,10 +26,14 @@ metadata = NotifyModel.metadata
 
 
 class Channel(StrEnum):
-    """Where a notification goes: the in-app inbox (stored is sent) or email (sent over SMTP later)."""
+    """Where a notification goes: the in-app inbox (storing it is sending it), or an outside
+    provider that a courier hands it to after commit: email (SMTP), SMS (an HTTP gateway) or a
+    webhook (a signed POST to a portal)."""
 
     INBOX = "inbox"
     EMAIL = "email"
+    SMS = "sms"
+    WEBHOOK = "webhook"
 
 
 class NotificationStatus(StrEnum):
@@ -59,6 +63,8 @@ class NotificationBase(NotifyModel):
     subject: str = Field(max_length=500)
     body: str = Field(sa_type=Text)
     status: str = Field(default=NotificationStatus.PENDING.value, max_length=32)
+    # Urgent messages ignore quiet hours (a supplement request starts the citizen's own deadline).
+    urgent: bool = False
 
 
 class DeliveryAttemptPublic(NotifyModel):
@@ -73,6 +79,7 @@ class NotificationPublic(NotificationBase):
     created_at: datetime
     attempts: int = 0
     next_attempt_at: datetime | None = None
+    delivered_at: datetime | None = None
     read_at: datetime | None = None
 
 
@@ -104,6 +111,10 @@ class Notification(NotificationBase, table=True):
     next_attempt_at: datetime | None = moment_field(optional=True, index=True)
     lease_owner: str | None = Field(default=None, max_length=64)
     lease_until: datetime | None = moment_field(optional=True)
+    # The provider's id for the message, which its delivery reports quote.
+    provider_reference: str | None = Field(default=None, max_length=200, index=True)
+    # When the provider confirmed that the message reached the recipient (status ``delivered``).
+    delivered_at: datetime | None = moment_field(optional=True)
     # When the recipient opened it in the in-app inbox; None while unread.
     read_at: datetime | None = moment_field(optional=True)
 
@@ -176,3 +187,26 @@ class Alert(AlertBase, table=True):
     acknowledged_at: datetime | None = moment_field(optional=True)
     # Set once the step or the dossier the alert is about is done: nothing is left to act on.
     resolved_at: datetime | None = moment_field(optional=True)
+
+
+class StaffPreferencesBase(NotifyModel):
+    # The language of the member of staff's notifications: "vi" or "en".
+    language: str = Field(default="vi", max_length=16)
+    # Alerts by email besides the inbox, for staff with an email address in the directory.
+    email_alerts: bool = True
+    # One message a day listing the alerts in the person's scope, instead of one per alert
+    # (managers and leaders).
+    daily_digest: bool = False
+
+
+class StaffPreferences(StaffPreferencesBase, table=True):
+    """How a member of staff wants to hear from notify; a person without a row has the defaults."""
+
+    __tablename__ = "staff_preferences"
+
+    username: str = Field(primary_key=True, max_length=100)
+    updated_at: datetime = moment_field()
+
+
+class StaffPreferencesPublic(StaffPreferencesBase):
+    username: str

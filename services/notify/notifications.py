@@ -19,7 +19,8 @@ from services.notify.models import (
     new_notification_id,
 )
 from services.notify.recipients import Recipient, recipients_for
-from services.notify.rendering import TemplateRenderer
+from services.notify.rendering import RenderedMessage, TemplateRenderer
+from services.notify.settings import WebhookEndpoint
 from shared.db import insert_ignoring_duplicates
 from shared.events import Event, utc_now
 
@@ -41,7 +42,13 @@ def status_once_stored(channel: Channel) -> NotificationStatus:
     return NotificationStatus.SENT if channel is Channel.INBOX else NotificationStatus.PENDING
 
 
-async def notify(*, session: AsyncSession, event: Event, renderer: TemplateRenderer) -> list[Created]:
+async def notify(
+    *,
+    session: AsyncSession,
+    event: Event,
+    renderer: TemplateRenderer,
+    webhooks: Sequence[WebhookEndpoint] = (),
+) -> list[Created]:
     """Store one notification per recipient of ``event``; returns the new rows' ids and channels.
 
     A recipient already notified of this event on the same channel is skipped, so a replayed
@@ -49,7 +56,7 @@ async def notify(*, session: AsyncSession, event: Event, renderer: TemplateRende
     """
     context = message_context(event)
     created: list[Created] = []
-    for recipient in recipients_for(event):
+    for recipient in await recipients_for(session=session, event=event, webhooks=webhooks):
         notification_id = await _record(
             session=session, event=event, recipient=recipient, context=context, renderer=renderer
         )
@@ -67,7 +74,11 @@ async def _record(
     renderer: TemplateRenderer,
 ) -> str | None:
     """Insert the notification; None when this recipient already has it on this channel."""
-    message = renderer.render(event.type, recipient.language, context, channel=recipient.channel.value)
+    if recipient.channel is Channel.WEBHOOK:
+        # A portal gets the event itself, as JSON, not a message written for people.
+        message = RenderedMessage(subject=event.type, body=event.model_dump_json())
+    else:
+        message = renderer.render(event.type, recipient.language, context, channel=recipient.channel.value)
     notification_id = new_notification_id()
     now = utc_now()
     statement = (
@@ -83,6 +94,7 @@ async def _record(
             subject=message.subject,
             body=message.body,
             status=status_once_stored(recipient.channel).value,
+            urgent=recipient.urgent,
             created_at=now,
             attempts=0,
             # An outside channel is due for its first attempt as soon as the transaction commits.

@@ -1,8 +1,11 @@
-"""The notify service's own settings: the SMTP server for email, and how delivery retries."""
+"""The notify service's own settings: one class per outside channel (SMTP for email, the SMS
+gateway, webhook endpoints), how delivery retries, and the daily digest."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from datetime import time
+
+from pydantic import BaseModel, Field, HttpUrl
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,3 +41,61 @@ class DeliverySettings(BaseSettings):
     # How often a replica looks for due messages when nothing woke it.
     poll_seconds: float = Field(default=5.0, gt=0)
     batch_size: int = Field(default=20, ge=1)
+
+
+class SmsSettings(BaseSettings):
+    """``MOTCUA_NOTIFY_SMS_*``: an HTTP SMS gateway. Off by default, like email: SMS notifications
+    are stored and wait, pending, until it is switched on.
+
+    Quiet hours (Vietnam time) hold non-urgent citizen SMS until they end; a start after the end
+    spans midnight. Equal start and end mean no quiet hours.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MOTCUA_NOTIFY_SMS_", extra="ignore")
+
+    enabled: bool = False
+    gateway_url: HttpUrl | None = None
+    # Sent as ``Authorization: Bearer …`` to the gateway.
+    api_token: str | None = None
+    # The brandname the gateway shows as the sender.
+    sender: str = "MOTCUA"
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    quiet_start: time = time(21, 0)
+    quiet_end: time = time(7, 0)
+    # The gateway's delivery reports must carry ``Authorization: Bearer <report_token>``; reports
+    # are refused while it is unset.
+    report_token: str | None = None
+
+
+class WebhookEndpoint(BaseModel):
+    """One portal that receives dossier events as signed POSTs."""
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
+    url: HttpUrl
+    # The HMAC-SHA256 key the receiver verifies ``X-Motcua-Signature`` with.
+    secret: str = Field(min_length=16)
+    # Event types to send, shell-style patterns: "dossier.*" is every citizen-visible change.
+    events: list[str] = Field(default=["dossier.*"], min_length=1)
+
+
+class WebhookSettings(BaseSettings):
+    """``MOTCUA_NOTIFY_WEBHOOK_*``; the endpoints as JSON, e.g.
+    ``MOTCUA_NOTIFY_WEBHOOK_ENDPOINTS='[{"name": "dvcqg", "url": "https://…", "secret": "…"}]'``."""
+
+    model_config = SettingsConfigDict(env_prefix="MOTCUA_NOTIFY_WEBHOOK_", extra="ignore")
+
+    endpoints: list[WebhookEndpoint] = []
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+    def endpoint(self, name: str) -> WebhookEndpoint | None:
+        return next((endpoint for endpoint in self.endpoints if endpoint.name == name), None)
+
+
+class DigestSettings(BaseSettings):
+    """``MOTCUA_NOTIFY_DIGEST_*``: when the daily digest goes out, Vietnam time."""
+
+    model_config = SettingsConfigDict(env_prefix="MOTCUA_NOTIFY_DIGEST_", extra="ignore")
+
+    at: time = time(7, 30)
+    # At most this many alerts are listed one by one; the counts cover them all.
+    max_listed: int = Field(default=50, ge=1)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
 
 import aiosmtplib
 
 from services.notify.delivery import AttemptResult, Claimed, outcome_of_smtp_reply
-from services.notify.models import NotificationStatus
+from services.notify.models import Channel, NotificationStatus
 from services.notify.settings import SmtpSettings
 
 
@@ -46,3 +48,21 @@ async def send_email(claimed: Claimed, settings: SmtpSettings) -> AttemptResult:
         # Refused connections, timeouts, a server that hung up: our side of the wire, retried.
         return AttemptResult(NotificationStatus.TECHNICAL_FAILURE, f"{exc.__class__.__name__}: {exc}")
     return AttemptResult(NotificationStatus.SENT, reply)
+
+
+class EmailSender:
+    """The email channel for the couriers; ``settings`` gives the current SMTP settings."""
+
+    channel = Channel.EMAIL
+
+    def __init__(self, settings: Callable[[], SmtpSettings]) -> None:
+        self.settings = settings
+
+    def ready(self) -> bool:
+        return self.settings().enabled
+
+    def hold_until(self, claimed: Claimed, now: datetime) -> datetime | None:
+        return None
+
+    async def send(self, claimed: Claimed) -> AttemptResult:
+        return await send_email(claimed, self.settings())

@@ -8,8 +8,6 @@ once; a time-bound lease on SQLite, which has no row locks.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import uuid
@@ -38,6 +36,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from shared.db import Database, UtcDateTime
 from shared.events import Event, utc_now
 from shared.settings import OutboxSettings
+from shared.worker import BackgroundWorker, backoff_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -131,61 +130,28 @@ class OutboxRelay:
         self.publish = publish
         self.settings = settings or OutboxSettings()
         self.owner = str(uuid.uuid4())
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-        outbox.on_commit(self.wake)
+        self.worker = BackgroundWorker("outbox-relay", self._relay_pass)
+        self._failures = 0
+        outbox.on_commit(self.worker.wake)
 
     def wake(self) -> None:
-        self._wake.set()
+        self.worker.wake()
 
     def start(self) -> None:
-        self._stopping = False
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+        self._failures = 0
+        self.worker.start()
 
     async def stop(self, *, grace_seconds: float = 10.0) -> None:
-        """Let the current pass finish, then end. Cancelling mid-pass is only the last resort: a
-        cancellation that lands inside the database or NATS client can be swallowed there (seen on
-        PostgreSQL), and the relay would then run on forever."""
-        if self._task is None:
-            return
-        self._stopping = True
-        self._wake.set()
-        try:
-            async with asyncio.timeout(grace_seconds):
-                await asyncio.shield(self._task)
-        except TimeoutError:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._task = None
+        await self.worker.stop(grace_seconds=grace_seconds)
 
-    async def _run(self) -> None:
-        failures = 0
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                published, complete = await self.relay_once()
-            except Exception:
-                logger.exception("outbox relay pass failed")
-                published, complete = 0, False
-            if self._stopping:
-                return
-            if not complete:
-                failures += 1
-                # NATS or the database is away: back off, but not so far that recovery feels slow.
-                await self._sleep(min(0.2 * 2**failures, 5.0))
-                continue
-            failures = 0
-            if published < self.settings.batch_size:
-                await self._sleep(self.settings.idle_poll_seconds)
-
-    async def _sleep(self, seconds: float) -> None:
-        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives
-        # as the wake-up fires, and the relay would then never stop.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._wake.wait()
+    async def _relay_pass(self) -> float:
+        published, complete = await self.relay_once()
+        if not complete:
+            # NATS or the database is away: back off, but not so far that recovery feels slow.
+            self._failures += 1
+            return backoff_seconds(self._failures)
+        self._failures = 0
+        return 0.0 if published >= self.settings.batch_size else self.settings.idle_poll_seconds
 
     async def relay_once(self) -> tuple[int, bool]:
         """Publish one batch; returns how many were published and whether all claimed rows went out."""

@@ -6,19 +6,20 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Iterator
+from datetime import datetime
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from prometheus_client import CollectorRegistry
 
-from services.notify.courier import EmailCourier
+from services.notify.courier import Courier, delivery_outcomes
 from services.notify.delivery import AttemptResult, Claimed
-from services.notify.models import NotificationStatus
+from services.notify.models import Channel, NotificationStatus
 from services.notify.settings import DeliverySettings, SmtpSettings
 from tests.conftest import eventually
 from tests.integration.conftest import APPLICANT, System
@@ -136,7 +137,7 @@ async def test_the_citizen_gets_the_receipt_by_email_in_vietnamese(
     assert [row["channel"] for row in inbox] == ["inbox"]
 
     # Nothing sends it again, whatever wakes the courier.
-    system.apps["notify"].state.courier.wake()
+    system.apps["notify"].state.couriers.wake()
     await asyncio.sleep(1.0)
     assert len(mailbox.messages) == 1
 
@@ -201,17 +202,25 @@ async def test_two_replicas_never_send_the_same_email(system: System) -> None:
     pending = await email_notification(system, settled=False)
     sent: list[str] = []
 
-    async def send(claimed: Claimed, _settings: SmtpSettings) -> AttemptResult:
-        sent.append(claimed.notification_id)
-        await asyncio.sleep(0.05)
-        return AttemptResult(NotificationStatus.SENT, "250 OK")
+    class CountingSender:
+        channel = Channel.EMAIL
+
+        def ready(self) -> bool:
+            return True
+
+        def hold_until(self, claimed: Claimed, now: datetime) -> datetime | None:
+            return None
+
+        async def send(self, claimed: Claimed) -> AttemptResult:
+            sent.append(claimed.notification_id)
+            await asyncio.sleep(0.05)
+            return AttemptResult(NotificationStatus.SENT, "250 OK")
 
     # Two replicas' couriers on the same database, both switched on, racing for the same row.
-    state = SimpleNamespace(
-        smtp=SmtpSettings(enabled=True), delivery=DeliverySettings(lease_seconds=30, poll_seconds=1)
-    )
+    settings = DeliverySettings(lease_seconds=30, poll_seconds=1)
     db = system.runtime("notify").db
-    couriers = [EmailCourier(db, state, send=send) for _ in range(2)]
+    outcomes = delivery_outcomes(CollectorRegistry())
+    couriers = [Courier(db, CountingSender(), lambda: settings, outcomes=outcomes) for _ in range(2)]
     await asyncio.gather(*(courier.deliver_due() for courier in couriers))
 
     assert sent == [pending["id"]]

@@ -11,9 +11,9 @@ from services.notify.alerts import Viewer, in_scope, kind_of
 from services.notify.delivery import next_attempt_after, outcome_of_smtp_reply
 from services.notify.models import Channel, NotificationStatus
 from services.notify.notifications import message_context
-from services.notify.recipients import recipients_for
+from services.notify.recipients import citizen_recipients, wants
 from services.notify.rendering import TemplateRenderer
-from services.notify.settings import DeliverySettings
+from services.notify.settings import DeliverySettings, WebhookEndpoint
 from shared.events import (
     AlertEscalated,
     AlertNearDue,
@@ -169,16 +169,31 @@ def test_every_alert_renders_for_staff(event: SlaAlert) -> None:
 
 
 def test_a_citizen_with_an_email_hears_in_the_inbox_and_by_email() -> None:
-    inbox, email = recipients_for(citizen_notices()[0])
+    inbox, email = citizen_recipients(citizen_notices()[0])
 
     assert (inbox.address, inbox.channel) == ("049090001234", Channel.INBOX)
     assert (email.address, email.channel, email.language) == ("an@example.vn", Channel.EMAIL, "vi")
 
 
-def test_an_alert_goes_to_each_recipient_once_by_username() -> None:
-    alert = AlertOverdue(**{**ALERT_COMMON, "recipients": [AlertRecipient(username="a", role="officer")] * 2})
+def test_a_citizen_with_a_phone_hears_by_sms_and_only_a_supplement_request_is_urgent() -> None:
+    with_phone = APPLICANT.model_copy(update={"phone": "0905123456"})
+    for notice in citizen_notices():
+        sms = citizen_recipients(notice.model_copy(update={"applicant": with_phone}))[-1]
 
-    assert [recipient.address for recipient in recipients_for(alert)] == ["a"]
+        assert (sms.address, sms.channel) == ("0905123456", Channel.SMS)
+        assert sms.urgent is (notice.type == "dossier.supplement.requested")
+
+
+def test_a_webhook_endpoint_takes_the_event_types_its_patterns_match() -> None:
+    endpoint = WebhookEndpoint(
+        name="portal", url="https://portal.example.vn/hook", secret="s" * 16, events=["dossier.*"]
+    )
+    only_results = endpoint.model_copy(update={"events": ["dossier.resolved", "dossier.result.*"]})
+
+    assert wants(endpoint, "dossier.accepted")
+    assert not wants(endpoint, "alert.overdue")
+    assert wants(only_results, "dossier.result.returned")
+    assert not wants(only_results, "dossier.accepted")
 
 
 def test_an_escalation_keeps_the_kind_it_escalates() -> None:

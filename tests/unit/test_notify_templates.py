@@ -9,9 +9,9 @@ from jinja2 import TemplateNotFound, UndefinedError
 
 from services.notify.models import Channel
 from services.notify.notifications import message_context
-from services.notify.recipients import recipients_for
+from services.notify.recipients import citizen_recipients
 from services.notify.rendering import RenderedMessage, TemplateRenderer, vn_datetime
-from shared.events import Applicant, DossierAccepted, DossierRefused, DossierSubmitted
+from shared.events import Applicant, DossierAccepted, DossierRefused
 
 RENDERER = TemplateRenderer()
 APPLICANT = Applicant(full_name="Nguyễn Văn An", id_number="049090001234", phone="0905123456")
@@ -124,23 +124,9 @@ def test_vn_datetime_shows_asia_ho_chi_minh_time() -> None:
 
 @pytest.mark.parametrize("event", [accepted(), refused()], ids=["accepted", "refused"])
 def test_the_applicant_is_notified_in_the_inbox_by_id_number(event: DossierAccepted | DossierRefused) -> None:
-    [recipient] = recipients_for(event)
+    recipient, sms = citizen_recipients(event)
 
     assert recipient.address == "049090001234"
     assert recipient.channel is Channel.INBOX
     assert recipient.language == "vi"
-
-
-def test_a_submission_notifies_nobody_yet() -> None:
-    submitted = DossierSubmitted(
-        dossier_code=CODE,
-        procedure_code="1.001193",
-        procedure_version=1,
-        agency_code="000.00.06.H56",
-        applicant=APPLICANT,
-        documents=[],
-        channel="online",
-        submitted_at=datetime(2023, 10, 27, 1, 15, tzinfo=UTC),
-    )
-
-    assert recipients_for(submitted) == []
+    assert (sms.address, sms.channel) == ("0905123456", Channel.SMS)

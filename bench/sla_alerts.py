@@ -1,0 +1,526 @@
+"""Benchmark of SLA alerts through processing's own SLA handler, with many dossiers open.
+
+Processing runs in this process (its real app: start-up hooks, outbox relay, NATS consumers) against
+a nats-server of its own and SQLite, or PostgreSQL in a fresh schema with ``--database postgres``.
+
+1. Arming. N dossiers are registered and then accepted through processing's service functions
+   (``dossiers.register``, ``dossiers.accept``), one transaction per accept as the HTTP API does;
+   accepting arms each dossier's timers through the outbox (``sla.arm``) and the relay publishes them.
+   N - F dossiers follow a procedure whose timers all lie a day or more away. The last F follow
+   versions of a 24/7 procedure whose reception step lasts ``--lead`` to ``--lead + --spread`` seconds,
+   with escalation rungs 5 s and 10 s past due, so each raises four alerts during the run: near due,
+   overdue, and escalation rungs 1 and 2. Time to arm: from the first accept of a set until the outbox
+   has nothing left to publish.
+2. Firing. A listener in a process of its own subscribes to ``alert.>`` on the ALERT stream. An
+   alert's planned moment is the ``fire_at`` of the timer that ``sla.plan()`` computes for the
+   dossier's state when it was armed (the very computation that armed it): near due is the step's
+   ``due_at`` less 20 % of its allotment (or 4 working hours, whichever is less), overdue is the
+   step's ``due_at``, escalation rung r is ``due_at`` plus the procedure's ``escalation_hours[r-1]``,
+   stalled is the last action plus ``stall_hours``. Figures, each against the planned moment:
+   ``received`` (the listener's clock on arrival), ``stored`` (the ALERT stream's timestamp of the
+   alert) and ``raised`` (the alert's own ``raised_at``, stamped by processing's handler).
+   ``received_past_schedule`` measures against the whole second the timer was scheduled for instead:
+   ``SlaTimer.bus_headers`` rounds up, so up to 1 s of ``received`` is that rounding.
+3. Reconcile. With all N dossiers still open and the relay stopped (at start-up the hooks run before
+   the relay starts), time ``sla.reconcile(db, outbox)``; then start the relay and time until the
+   outbox has nothing left to publish. Any alert raised again after this counts as ``re_raised``.
+
+Prints JSON. A benchmark, not a test:
+
+    python bench/sla_alerts.py --dossiers 10000 --fire 1000
+    python bench/sla_alerts.py --database postgres
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import nats
+from nats.aio.msg import Msg
+from nats.js.api import DeliverPolicy
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel import col
+from sqlmodel import select as sql_select
+
+from services.processing import dossiers, sla
+from services.processing.app import create_app
+from services.processing.catalog import ProcedureDraft, procedure_of, publish_procedure
+from services.processing.directory import DEMO_AGENCY, DEMO_RECEIVING_UNIT, calendar_of
+from services.processing.domain import Actor
+from services.processing.models import Dossier, DossierStep
+from shared.bus.streams import ALERT
+from shared.events import (
+    Applicant,
+    DocumentRef,
+    DossierSubmitted,
+    ProcedureStep,
+    SlaAlert,
+    TimeLimit,
+    parse_event,
+    utc_now,
+)
+from shared.nats_server import NatsServer
+from shared.runtime import RuntimeSettings, ServiceRuntime
+from shared.settings import AuthSettings, CommonSettings, NatsSettings, ProcessingDatabaseSettings
+
+POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+OFFICER = Actor(
+    username="demo-officer", role="officer", agency_code=DEMO_AGENCY, unit_code=DEMO_RECEIVING_UNIT
+)
+HOUR = 3600.0
+FAR_HOURS = 24.0
+ESCALATION_SECONDS = (5.0, 10.0)
+# Alert type → the timer kind that raises it.
+TIMER_KIND = {
+    "alert.near_due": "near_due",
+    "alert.overdue": "due",
+    "alert.escalated": "escalation",
+    "alert.stalled": "stalled",
+}
+ALERTS_PER_FIRING_DOSSIER = 4
+READY = "ready"
+SCRIPT = Path(__file__).resolve()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def summary_ms(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    return {
+        "p50": round(statistics.median(values) * 1000),
+        "p99": round(percentile(values, 0.99) * 1000),
+        "max": round(max(values) * 1000),
+        "min": round(min(values) * 1000),
+    }
+
+
+def scheduled_second(moment: datetime) -> datetime:
+    """The whole second a timer for ``moment`` is scheduled for (see ``SlaTimer.bus_headers``)."""
+    whole = moment.replace(microsecond=0)
+    return whole + timedelta(seconds=1) if moment.microsecond else whole
+
+
+# -- the listener: a process of its own, so that processing's work never delays its clock -----------
+async def listen(url: str) -> None:
+    connection = await nats.connect(url)
+    js = connection.jetstream()
+
+    async def on_alert(msg: Msg) -> None:
+        received = time.time()
+        line = {
+            "received": received,
+            "stored": msg.metadata.timestamp.timestamp(),
+            "data": msg.data.decode(),
+        }
+        sys.stdout.write(json.dumps(line) + "\n")
+        sys.stdout.flush()
+        await msg.ack()
+
+    await js.subscribe(
+        "alert.>", stream=ALERT.name, cb=on_alert, manual_ack=True, deliver_policy=DeliverPolicy.NEW
+    )
+    print(READY, flush=True)
+    # Runs until the parent closes our stdin.
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    await connection.close()
+
+
+@dataclass
+class Received:
+    alert: SlaAlert
+    received: datetime
+    stored: datetime
+
+
+@dataclass
+class Listener:
+    process: asyncio.subprocess.Process
+    alerts: list[Received] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+    async def _read(self) -> None:
+        assert self.process.stdout is not None
+        async for raw in self.process.stdout:
+            line = json.loads(raw)
+            event = parse_event(line["data"])
+            assert isinstance(event, SlaAlert)
+            self.alerts.append(
+                Received(
+                    alert=event,
+                    received=datetime.fromtimestamp(line["received"], UTC),
+                    stored=datetime.fromtimestamp(line["stored"], UTC),
+                )
+            )
+            self.arrived.set()
+
+    async def wait_for(self, count: int, *, until: float) -> None:
+        """Until ``count`` alerts have arrived, or the monotonic clock passes ``until``."""
+        while len(self.alerts) < count and time.monotonic() < until:
+            self.arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(until - time.monotonic(), 0)):
+                    await self.arrived.wait()
+
+
+@contextlib.asynccontextmanager
+async def started_listener(url: str) -> AsyncIterator[Listener]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(SCRIPT),
+        "--listen",
+        url,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(SCRIPT.parents[1])},
+    )
+    assert process.stdout is not None and process.stdin is not None
+    first = await asyncio.wait_for(process.stdout.readline(), timeout=30)
+    if first.decode().strip() != READY:
+        process.kill()
+        raise RuntimeError(f"the alert listener did not start: {first!r}")
+    listener = Listener(process)
+    listener.task = asyncio.create_task(listener._read())
+    try:
+        yield listener
+    finally:
+        process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), timeout=10)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+        await listener.task
+
+
+# -- processing -----------------------------------------------------------------------------------
+@contextlib.asynccontextmanager
+async def started_processing(
+    nats_url: str, data_dir: Path, database: str
+) -> AsyncIterator[tuple[ServiceRuntime, str]]:
+    """Processing's real app with its lifespan; yields its runtime and a description of its database."""
+    schema: str | None = None
+    if database == "postgres":
+        url = os.environ.get("MOTCUA_BENCH_POSTGRES_URL", POSTGRES_URL)
+        schema = f"bench_sla_{uuid.uuid4().hex[:10]}"
+        database_settings = ProcessingDatabaseSettings(database_url=url, database_schema=schema)
+    else:
+        url = f"sqlite+aiosqlite:///{data_dir / 'processing.db'}"
+        database_settings = ProcessingDatabaseSettings(database_url=url, database_schema=None)
+    settings = RuntimeSettings(
+        common=CommonSettings(data_dir=data_dir),
+        nats=NatsSettings(url=nats_url),
+        database=database_settings,
+    )
+    app = create_app(settings, auth=AuthSettings(jwt_secret=uuid.uuid4().hex))
+    try:
+        async with app.router.lifespan_context(app):
+            runtime: ServiceRuntime = app.state.runtime
+            checks = await runtime.readiness()
+            if any(value != "ok" for value in checks.values()):
+                raise RuntimeError(f"processing is not ready: {checks}")
+            yield runtime, "postgres" if schema else "sqlite"
+    finally:
+        if schema is not None:
+            engine = create_async_engine(url)
+            try:
+                async with engine.begin() as conn:
+                    await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            finally:
+                await engine.dispose()
+
+
+def draft(
+    code: str, reception_seconds: float, *, escalation_seconds: Iterable[float] | None
+) -> ProcedureDraft:
+    """A 24/7 procedure: reception for ``reception_seconds``, then a day of processing, so that the
+    dossier's own deadline and its stalled timer (a day) stay far out."""
+    reception_hours = reception_seconds / HOUR
+    return ProcedureDraft(
+        code=code,
+        name=f"Benchmark {code}",
+        field="Benchmark",
+        agency_code=DEMO_AGENCY,
+        level="full",
+        time_limit=TimeLimit(value=(reception_hours + FAR_HOURS) * 60, unit="minute"),
+        steps=[
+            ProcedureStep(name="Tiếp nhận", unit_code=DEMO_RECEIVING_UNIT, hours=reception_hours),
+            ProcedureStep(name="Xử lý", unit_code="H56.HC.TUPHAP", hours=FAR_HOURS),
+            ProcedureStep(name="Trả kết quả", unit_code=DEMO_RECEIVING_UNIT, hours=0, counted=False),
+        ],
+        stall_hours=FAR_HOURS,
+        escalation_hours=[seconds / HOUR for seconds in escalation_seconds]
+        if escalation_seconds is not None
+        else [4.0, 8.0],
+    )
+
+
+async def publish_procedures(runtime: ServiceRuntime, *, lead: float, spread: float) -> tuple[int, list[int]]:
+    """The far procedure's version, and one version of the firing procedure per second of spread."""
+    steps = max(2, math.ceil(spread) + 1)
+    async with runtime.db.session() as session:
+        far, _ = await publish_procedure(
+            session,
+            runtime.outbox,
+            draft=draft("BENCH-SLA-FAR", FAR_HOURS * HOUR, escalation_seconds=None),
+            published_by="demo-admin",
+        )
+    versions: list[int] = []
+    for index in range(steps):
+        seconds = lead + spread * index / (steps - 1)
+        async with runtime.db.session() as session:
+            procedure, _ = await publish_procedure(
+                session,
+                runtime.outbox,
+                draft=draft("BENCH-SLA-FIRE", seconds, escalation_seconds=ESCALATION_SECONDS),
+                published_by="demo-admin",
+            )
+        versions.append(procedure.version)
+    return far.version, versions
+
+
+def submitted(code: str, number: int, procedure_code: str, version: int) -> DossierSubmitted:
+    return DossierSubmitted(
+        dossier_code=code,
+        procedure_code=procedure_code,
+        procedure_version=version,
+        agency_code=DEMO_AGENCY,
+        applicant=Applicant(
+            full_name=f"Công dân {number}", id_number=f"001090{number:06d}", phone="0905123456"
+        ),
+        documents=[DocumentRef(name="Đơn đề nghị")],
+        channel="online",
+        submitted_at=utc_now(),
+    )
+
+
+async def register(runtime: ServiceRuntime, events: list[DossierSubmitted], *, batch: int = 500) -> None:
+    for start in range(0, len(events), batch):
+        async with runtime.db.session() as session:
+            for event in events[start : start + batch]:
+                await dossiers.register(session, event=event)
+
+
+async def pending(runtime: ServiceRuntime) -> int:
+    async with runtime.db.reading() as session:
+        return await runtime.outbox.pending_count(session)
+
+
+async def outbox_rows(runtime: ServiceRuntime) -> int:
+    async with runtime.db.reading() as session:
+        statement = select(func.count()).select_from(runtime.outbox.table)
+        return int((await session.execute(statement)).scalar_one())
+
+
+async def drained(runtime: ServiceRuntime, *, poll: float = 0.1) -> None:
+    while True:
+        if await pending(runtime) == 0:
+            return
+        await asyncio.sleep(poll)
+
+
+async def accept_and_arm(runtime: ServiceRuntime, codes: list[str], *, concurrency: int) -> dict[str, float]:
+    """Accept every dossier, one transaction each; seconds until all committed, and until all their
+    outbox rows (the timers among them) were published."""
+    rows_before = await outbox_rows(runtime)
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def accept(code: str) -> None:
+        async with semaphore, runtime.db.session() as session:
+            await dossiers.accept(session, runtime.outbox, code=code, actor=OFFICER, note=None)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(accept(code) for code in codes))
+    accepted = time.perf_counter() - began
+    await drained(runtime)
+    published = time.perf_counter() - began
+    return {
+        "dossiers": len(codes),
+        "accept_seconds": round(accepted, 2),
+        "armed_seconds": round(published, 2),
+        "dossiers_armed_per_second": round(len(codes) / published, 1),
+        "outbox_rows": await outbox_rows(runtime) - rows_before,
+    }
+
+
+async def planned_moments(runtime: ServiceRuntime, codes: set[str]) -> dict[tuple[Any, ...], datetime]:
+    """Each timer of the dossiers as ``sla.plan()`` computes it for their state, keyed by what an alert
+    names: (dossier, level, step, kind, rung). Firing changes no dossier, so this is what was armed."""
+    moments: dict[tuple[Any, ...], datetime] = {}
+    async with runtime.db.reading() as session:
+        rows = (await session.exec(sql_select(Dossier).where(col(Dossier.code).in_(codes)))).all()
+        for dossier in rows:
+            step = (
+                await session.exec(
+                    sql_select(DossierStep).where(
+                        DossierStep.dossier_code == dossier.code,
+                        DossierStep.step_index == dossier.current_step_index,
+                    )
+                )
+            ).first()
+            procedure = await procedure_of(session, dossier)
+            calendar = await calendar_of(session, procedure)
+            assert dossier.last_action_at is not None
+            for timer in sla.plan(
+                dossier=dossier, step=step, procedure=procedure, calendar=calendar, now=dossier.last_action_at
+            ):
+                moments[(dossier.code, timer.level, timer.step_index, timer.kind, timer.rung)] = timer.fire_at
+    return moments
+
+
+def alert_figures(
+    alerts: list[Received], moments: dict[tuple[Any, ...], datetime], armed_at: datetime
+) -> dict[str, Any]:
+    def empty() -> dict[str, list[float]]:
+        return {"received": [], "stored": [], "raised": [], "received_past_schedule": []}
+
+    overall = empty()
+    by_type: dict[str, dict[str, list[float]]] = {}
+    unmatched = 0
+    due_mismatch = 0
+    planned_all: list[datetime] = []
+    for item in alerts:
+        alert = item.alert
+        key = (alert.dossier_code, alert.level, alert.step_index, TIMER_KIND[alert.type], alert.rung)
+        planned = moments.get(key)
+        if planned is None:
+            unmatched += 1
+            continue
+        if alert.type == "alert.overdue" and planned != alert.due_at:
+            due_mismatch += 1
+        planned_all.append(planned)
+        figures = by_type.setdefault(alert.type, empty())
+        for bucket in (overall, figures):
+            bucket["received"].append((item.received - planned).total_seconds())
+            bucket["stored"].append((item.stored - planned).total_seconds())
+            bucket["raised"].append((alert.raised_at - planned).total_seconds())
+            bucket["received_past_schedule"].append(
+                (item.received - scheduled_second(planned)).total_seconds()
+            )
+    first, last = (min(planned_all), max(planned_all)) if planned_all else (armed_at, armed_at)
+    return {
+        "count": len(alerts),
+        "matched": len(alerts) - unmatched,
+        "unmatched": unmatched,
+        "overdue_due_at_mismatch": due_mismatch,
+        "by_type_count": dict(Counter(item.alert.type for item in alerts)),
+        "planned_window_seconds": round((last - first).total_seconds(), 1),
+        "slack_from_armed_to_first_planned_seconds": round((first - armed_at).total_seconds(), 1),
+        "delay_ms": {name: summary_ms(values) for name, values in overall.items()},
+        "delay_ms_by_type": {
+            kind: {name: summary_ms(values) for name, values in figures.items()}
+            for kind, figures in sorted(by_type.items())
+        },
+    }
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    if not 0 < args.fire <= args.dossiers:
+        raise SystemExit("--fire must be between 1 and --dossiers")
+    data_dir = Path(tempfile.mkdtemp(prefix="motcua-sla-alerts-"))
+    server = NatsServer(data_dir / "nats")
+    server.start()
+    try:
+        async with started_processing(server.url, data_dir, args.database) as (runtime, database):
+            far_version, fire_versions = await publish_procedures(runtime, lead=args.lead, spread=args.spread)
+            background = args.dossiers - args.fire
+            far_codes = [f"FAR-{number:06d}" for number in range(background)]
+            fire_codes = [f"FIRE-{number:06d}" for number in range(args.fire)]
+            began = time.perf_counter()
+            await register(
+                runtime,
+                [submitted(code, n, "BENCH-SLA-FAR", far_version) for n, code in enumerate(far_codes)]
+                + [
+                    submitted(code, background + n, "BENCH-SLA-FIRE", fire_versions[n % len(fire_versions)])
+                    for n, code in enumerate(fire_codes)
+                ],
+            )
+            register_seconds = time.perf_counter() - began
+            await drained(runtime)
+            arm_far = await accept_and_arm(runtime, far_codes, concurrency=args.concurrency)
+
+            async with started_listener(server.url) as listener:
+                arm_fire = await accept_and_arm(runtime, fire_codes, concurrency=args.concurrency)
+                armed_at = utc_now()
+                expected = args.fire * ALERTS_PER_FIRING_DOSSIER
+                horizon = args.lead + args.spread + max(ESCALATION_SECONDS) + args.grace
+                await listener.wait_for(expected, until=time.monotonic() + horizon)
+                # Anything raised beyond the expected set (a duplicate, a stray stalled alert) shows too.
+                await asyncio.sleep(2)
+                alerts = list(listener.alerts)
+                moments = await planned_moments(runtime, set(fire_codes))
+
+                await runtime.relay.stop()
+                began = time.perf_counter()
+                rearmed = await sla.reconcile(runtime.db, runtime.outbox)
+                reconcile_seconds = time.perf_counter() - began
+                rows = await pending(runtime)
+                runtime.relay.start()
+                began = time.perf_counter()
+                await drained(runtime)
+                drain_seconds = time.perf_counter() - began
+                await asyncio.sleep(args.settle)
+                re_raised = len(listener.alerts) - len(alerts)
+
+        return {
+            "database": database,
+            "dossiers": args.dossiers,
+            "fire": args.fire,
+            "register_seconds": round(register_seconds, 2),
+            "arm": arm_far,
+            "arm_firing_set": arm_fire,
+            "alerts": {"expected": expected, **alert_figures(alerts, moments, armed_at)},
+            "reconcile": {
+                "open_dossiers": rearmed,
+                "reconcile_seconds": round(reconcile_seconds, 2),
+                "outbox_rows": rows,
+                "publish_seconds": round(drain_seconds, 2),
+                "rows_published_per_second": round(rows / drain_seconds, 1) if drain_seconds else None,
+                "re_raised": re_raised,
+            },
+        }
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--dossiers", type=int, default=10_000, help="dossiers open in processing")
+    parser.add_argument("--fire", type=int, default=1000, help="dossiers whose timers fire during the run")
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--lead", type=float, default=40.0, help="seconds of the shortest reception step")
+    parser.add_argument("--spread", type=float, default=30.0, help="seconds over which the due times spread")
+    parser.add_argument("--concurrency", type=int, default=8, help="accepts in flight")
+    parser.add_argument("--grace", type=float, default=60.0, help="seconds to wait for late alerts")
+    parser.add_argument(
+        "--settle", type=float, default=5.0, help="seconds to watch for alerts after reconcile"
+    )
+    parser.add_argument("--listen", metavar="NATS_URL", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.listen:
+        asyncio.run(listen(arguments.listen))
+    else:
+        print(json.dumps(asyncio.run(main(arguments)), ensure_ascii=False))
