@@ -217,6 +217,8 @@ class DossierStepAssigned(Event):
     agency_code: str
     unit_code: str
     assignee: str | None
+    # Who made the change: nobody needs telling of a step they took themselves.
+    assigned_by: str | None = None
     started_at: datetime
     due_at: datetime | None
     # Where the dossier as a whole stands, for the citizen's status copy.

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 
-from services.notify import alerts, inbox, notifications
+from services.notify import alerts, inbox, notifications, preferences
 from services.notify.auth import ViewerDep
 from services.notify.live import InboxFeed, sse_event, sse_stream
 from services.notify.models import (
@@ -21,6 +21,8 @@ from services.notify.models import (
     Notification,
     NotificationPublic,
     NotificationWithAttempts,
+    StaffPreferencesBase,
+    StaffPreferencesPublic,
 )
 from shared.events import utc_now
 from shared.http import RuntimeDep, SessionDep
@@ -28,6 +30,7 @@ from shared.http import RuntimeDep, SessionDep
 router = APIRouter(prefix="/api/v1", tags=["notifications"])
 alerts_router = APIRouter(prefix="/api/v1", tags=["alerts"])
 inbox_router = APIRouter(prefix="/api/v1/inbox", tags=["inbox"])
+preferences_router = APIRouter(prefix="/api/v1/preferences", tags=["preferences"])
 
 # A comment line this often keeps proxies from closing an idle stream.
 KEEPALIVE_SECONDS = 15.0
@@ -153,3 +156,24 @@ async def mark_read(runtime: RuntimeDep, viewer: ViewerDep, notification_id: str
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"notification {notification_id} not found")
     return found
+
+
+@preferences_router.get("", response_model=StaffPreferencesPublic)
+async def read_preferences(session: SessionDep, viewer: ViewerDep) -> StaffPreferencesPublic:
+    """How the caller hears from notify: language, alert email, and the daily digest."""
+    return await preferences.get(session=session, username=viewer.username)
+
+
+@preferences_router.put("", response_model=StaffPreferencesPublic)
+async def write_preferences(
+    runtime: RuntimeDep, viewer: ViewerDep, wanted: StaffPreferencesBase
+) -> StaffPreferencesPublic:
+    """Replace the caller's preferences. The daily digest (one message a day listing the alerts in
+    the caller's scope, instead of one per alert) is for managers and leaders."""
+    try:
+        async with runtime.db.session() as session:
+            return await preferences.put(session=session, viewer=viewer, wanted=wanted, now=utc_now())
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    except preferences.NotAllowed as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc

@@ -12,13 +12,25 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 
-from services.notify.api import alerts_router, inbox_router, router
+from services.notify.api import alerts_router, inbox_router, preferences_router, router
 from services.notify.courier import Courier, Couriers, delivery_outcomes
+from services.notify.digest import DigestWriter
 from services.notify.handlers import register_handlers
 from services.notify.live import InboxFeed
 from services.notify.models import metadata
-from services.notify.settings import DeliverySettings, SmtpSettings, WebhookSettings
+from services.notify.rendering import TemplateRenderer
+from services.notify.reports_api import reports_router
+from services.notify.settings import (
+    DeliverySettings,
+    DigestSettings,
+    SmsSettings,
+    SmtpSettings,
+    WebhookSettings,
+)
+from services.notify.sms import SmsSender
 from services.notify.smtp import EmailSender
+from services.notify.templates_api import templates_router
+from services.notify.webhook import WebhookSender
 from shared.runtime import RuntimeSettings, ServiceRuntime
 from shared.settings import AuthSettings
 
@@ -34,32 +46,47 @@ def create_app(
     *,
     span_processors: tuple[SpanProcessor, ...] = (),
     smtp: SmtpSettings | None = None,
+    sms: SmsSettings | None = None,
     delivery: DeliverySettings | None = None,
     webhook: WebhookSettings | None = None,
+    digest: DigestSettings | None = None,
     auth: AuthSettings | None = None,
 ) -> FastAPI:
     runtime = ServiceRuntime("notify", metadata, settings, span_processors=span_processors)
     app = runtime.create_app(
-        title="motcua notify", routers=[router, inbox_router, alerts_router], description=DESCRIPTION
+        title="motcua notify",
+        routers=[router, inbox_router, alerts_router, preferences_router, reports_router, templates_router],
+        description=DESCRIPTION,
     )
     # Read by the couriers and handlers on every use, so that they can be replaced while the app
     # runs (the tests point them at their own servers).
     state = app.state
     state.smtp = smtp or SmtpSettings()
+    state.sms = sms or SmsSettings()
     state.delivery = delivery or DeliverySettings()
     state.webhook = webhook or WebhookSettings()
+    state.digest = digest or DigestSettings()
     state.auth = auth or AuthSettings()
     outcomes = delivery_outcomes(runtime.registry)
     couriers = Couriers(
         [
             Courier(runtime.db, sender, lambda: state.delivery, outcomes=outcomes)
-            for sender in (EmailSender(lambda: state.smtp),)
+            for sender in (
+                EmailSender(lambda: state.smtp),
+                SmsSender(lambda: state.sms),
+                WebhookSender(lambda: state.webhook),
+            )
         ]
     )
     state.couriers = couriers
     feed = InboxFeed()
     state.inbox_feed = feed
-    register_handlers(runtime, couriers=couriers, webhooks=lambda: state.webhook, feed=feed)
+    renderer = TemplateRenderer()
+    register_handlers(
+        runtime, couriers=couriers, webhooks=lambda: state.webhook, feed=feed, renderer=renderer
+    )
+    digests = DigestWriter(runtime.db, renderer, couriers, lambda: state.digest)
+    state.digests = digests
 
     runtime_lifespan = app.router.lifespan_context
 
@@ -69,11 +96,13 @@ def create_app(
         async with runtime_lifespan(started):
             feed.reopen()
             couriers.start()
+            digests.start()
             try:
                 yield
             finally:
                 # Open inbox streams end first, so that the server is not kept waiting for them.
                 feed.close()
+                await digests.stop()
                 await couriers.stop()
 
     app.router.lifespan_context = lifespan

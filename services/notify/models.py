@@ -210,3 +210,22 @@ class StaffPreferences(StaffPreferencesBase, table=True):
 
 class StaffPreferencesPublic(StaffPreferencesBase):
     username: str
+
+
+class TemplateSourcesBase(NotifyModel):
+    # Jinja2 sources, rendered with the event's fields as the shipped files are.
+    subject: str = Field(sa_type=Text, min_length=1, max_length=2_000)
+    body: str = Field(sa_type=Text, min_length=1, max_length=50_000)
+
+
+class TemplateOverride(TemplateSourcesBase, table=True):
+    """An admin's replacement for the shipped template of an event type, language and channel
+    (inbox, email or SMS; a webhook carries the event itself)."""
+
+    __tablename__ = "template_override"
+
+    language: str = Field(primary_key=True, max_length=16)
+    event_type: str = Field(primary_key=True, max_length=100)
+    channel: str = Field(primary_key=True, max_length=32)
+    updated_by: str = Field(max_length=100)
+    updated_at: datetime = moment_field()

@@ -21,6 +21,7 @@ from services.notify.models import (
 from services.notify.recipients import Recipient, recipients_for
 from services.notify.rendering import RenderedMessage, TemplateRenderer
 from services.notify.settings import WebhookEndpoint
+from services.notify.templates_admin import override_sources
 from shared.db import insert_ignoring_duplicates
 from shared.events import Event, utc_now
 
@@ -78,32 +79,63 @@ async def _record(
         # A portal gets the event itself, as JSON, not a message written for people.
         message = RenderedMessage(subject=event.type, body=event.model_dump_json())
     else:
-        message = renderer.render(event.type, recipient.language, context, channel=recipient.channel.value)
+        channel = recipient.channel.value
+        override = await override_sources(
+            session=session, language=recipient.language, event_type=event.type, channel=channel
+        )
+        message = renderer.render(event.type, recipient.language, context, channel=channel, override=override)
+    created = await store_message(
+        session=session,
+        event_id=str(event.event_id),
+        event_type=event.type,
+        dossier_code=event.dossier_code,
+        recipient=recipient.address,
+        channel=recipient.channel,
+        language=recipient.language,
+        message=message,
+        urgent=recipient.urgent,
+    )
+    return None if created is None else created.notification_id
+
+
+async def store_message(
+    *,
+    session: AsyncSession,
+    event_id: str,
+    event_type: str,
+    dossier_code: str | None,
+    recipient: str,
+    channel: Channel,
+    language: str,
+    message: RenderedMessage,
+    urgent: bool = False,
+) -> Created | None:
+    """Insert one notification; None when the recipient already has this event on this channel."""
     notification_id = new_notification_id()
     now = utc_now()
     statement = (
         insert_ignoring_duplicates(session, Notification)
         .values(
             id=notification_id,
-            event_id=str(event.event_id),
-            event_type=event.type,
-            dossier_code=event.dossier_code,
-            recipient=recipient.address,
-            channel=recipient.channel.value,
-            language=recipient.language,
+            event_id=event_id,
+            event_type=event_type,
+            dossier_code=dossier_code,
+            recipient=recipient,
+            channel=channel.value,
+            language=language,
             subject=message.subject,
             body=message.body,
-            status=status_once_stored(recipient.channel).value,
-            urgent=recipient.urgent,
+            status=status_once_stored(channel).value,
+            urgent=urgent,
             created_at=now,
             attempts=0,
             # An outside channel is due for its first attempt as soon as the transaction commits.
-            next_attempt_at=None if recipient.channel is Channel.INBOX else now,
+            next_attempt_at=None if channel is Channel.INBOX else now,
         )
         .on_conflict_do_nothing(index_elements=["event_id", "recipient", "channel"])
     )
     result = await session.execute(statement)
-    return notification_id if result.rowcount else None  # type: ignore[attr-defined]
+    return Created(notification_id, channel, recipient) if result.rowcount else None  # type: ignore[attr-defined]
 
 
 async def list_for_recipient(

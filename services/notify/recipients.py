@@ -2,7 +2,8 @@
 
 - The applicant hears of every citizen-visible change: in the inbox (by CCCD), by email and by SMS
   when they gave an address and a phone number.
-- Officers hear that a step was assigned to them, or to their unit when nobody holds it.
+- Officers hear that a step was assigned to them, or to their unit when nobody holds it, unless
+  they took it themselves.
 - SLA alerts go to the people processing named, by rung: in the inbox, and by email unless they
   turned alert email off. Someone on the daily digest hears of alerts only there.
 - Every webhook endpoint whose patterns match the event type gets the event.
@@ -55,7 +56,8 @@ async def recipients_for(
             if event.assignee
             else await unit_officers(session=session, unit_code=event.unit_code)
         )
-        found.extend(await staff_recipients(session=session, usernames=usernames, alert=False))
+        others = [username for username in usernames if username != event.assigned_by]
+        found.extend(await staff_recipients(session=session, usernames=others, alert=False))
     found.extend(
         Recipient(address=endpoint.name, channel=Channel.WEBHOOK)
         for endpoint in webhooks

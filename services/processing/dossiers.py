@@ -220,6 +220,7 @@ class _Change:
                 agency_code=step.agency_code,
                 unit_code=step.unit_code,
                 assignee=step.assignee,
+                assigned_by=self.actor.username,
                 started_at=step.started_at,
                 due_at=step.due_at,
                 dossier_status=self.dossier.status,

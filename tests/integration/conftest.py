@@ -3,21 +3,32 @@ own database and its own connection to the test's nats-server."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import FastAPI
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from starlette.types import ASGIApp
 
 from services.intake.app import create_app as create_intake
 from services.notify.app import create_app as create_notify
+from services.notify.settings import DeliverySettings, SmtpSettings
 from services.processing.app import create_app as create_processing
 from services.processing.catalog import seed_catalog
 from shared.auth import issue_token
@@ -137,3 +148,89 @@ async def system(runtime_settings: RuntimeSettingsFactory) -> AsyncIterator[Syst
 
         await eventually(catalog_reached_intake)
         yield result
+
+
+class Mailbox:
+    """An SMTP handler that keeps what it receives, or answers every recipient with ``refuse_with``."""
+
+    def __init__(self, refuse_with: str | None = None) -> None:
+        self.refuse_with = refuse_with
+        self.messages: list[EmailMessage] = []
+        self.recipient_attempts = 0
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        self.recipient_attempts += 1
+        if self.refuse_with is not None:
+            return self.refuse_with
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or b""
+        message = message_from_bytes(content, policy=default)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(message)
+        return "250 Message accepted for delivery"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def smtp_server(request: pytest.FixtureRequest) -> Iterator[tuple[Mailbox, int]]:
+    mailbox = Mailbox(getattr(request, "param", None))
+    port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield mailbox, port
+    finally:
+        controller.stop()
+
+
+def use_smtp(system: System, port: int, *, max_attempts: int = 5) -> None:
+    state = system.apps["notify"].state
+    state.smtp = SmtpSettings(
+        enabled=True, host="127.0.0.1", port=port, from_address="motcua@demo.motcua.vn", start_tls=False
+    )
+    state.delivery = DeliverySettings(
+        max_attempts=max_attempts, backoff_seconds=[0.2, 0.4], lease_seconds=30, poll_seconds=0.5
+    )
+
+
+async def accept_a_dossier(system: System) -> str:
+    """Submit the sample dossier and accept it as the demo officer; returns its code."""
+    code: str = (await system.submit())["code"]
+    await system.registered(code)
+    accepted = await system.processing.post(
+        f"/api/v1/dossiers/{code}/accept", json={}, headers=system.auth("demo-officer")
+    )
+    assert accepted.status_code == 200, accepted.text
+    return code
+
+
+@contextlib.asynccontextmanager
+async def serving(app: ASGIApp) -> AsyncIterator[str]:
+    """``app`` behind a real uvicorn server on a free local port, for a provider the system talks to
+    over HTTP; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    )
+    task = asyncio.create_task(server.serve())
+
+    def started() -> None:
+        assert server.started
+
+    try:
+        await eventually(started, timeout=5)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=5)

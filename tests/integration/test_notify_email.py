@@ -4,91 +4,20 @@ retried on temporary failures up to a bound, given up at once on a permanent one
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import Iterator
 from datetime import datetime
-from email import message_from_bytes
-from email.message import EmailMessage
-from email.policy import default
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from prometheus_client import CollectorRegistry
 
 from services.notify.courier import Courier, delivery_outcomes
 from services.notify.delivery import AttemptResult, Claimed
 from services.notify.models import Channel, NotificationStatus
-from services.notify.settings import DeliverySettings, SmtpSettings
+from services.notify.settings import DeliverySettings
 from tests.conftest import eventually
-from tests.integration.conftest import APPLICANT, System
+from tests.integration.conftest import APPLICANT, Mailbox, System, accept_a_dossier, free_port, use_smtp
 
 EMAIL = APPLICANT["email"]
-
-
-class Mailbox:
-    """An SMTP handler that keeps what it receives, or answers every recipient with ``refuse_with``."""
-
-    def __init__(self, refuse_with: str | None = None) -> None:
-        self.refuse_with = refuse_with
-        self.messages: list[EmailMessage] = []
-        self.recipient_attempts = 0
-
-    async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
-    ) -> str:
-        self.recipient_attempts += 1
-        if self.refuse_with is not None:
-            return self.refuse_with
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        content = envelope.original_content or b""
-        message = message_from_bytes(content, policy=default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-def smtp_server(request: pytest.FixtureRequest) -> Iterator[tuple[Mailbox, int]]:
-    mailbox = Mailbox(getattr(request, "param", None))
-    port = free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield mailbox, port
-    finally:
-        controller.stop()
-
-
-def use_smtp(system: System, port: int, *, max_attempts: int = 5) -> None:
-    state = system.apps["notify"].state
-    state.smtp = SmtpSettings(
-        enabled=True, host="127.0.0.1", port=port, from_address="motcua@demo.motcua.vn", start_tls=False
-    )
-    state.delivery = DeliverySettings(
-        max_attempts=max_attempts, backoff_seconds=[0.2, 0.4], lease_seconds=30, poll_seconds=0.5
-    )
-
-
-async def accept_a_dossier(system: System) -> str:
-    code: str = (await system.submit())["code"]
-    await system.registered(code)
-    accepted = await system.processing.post(
-        f"/api/v1/dossiers/{code}/accept", json={}, headers=system.auth("demo-officer")
-    )
-    assert accepted.status_code == 200, accepted.text
-    return code
 
 
 async def email_notification(system: System, *, settled: bool = True) -> dict[str, Any]:

@@ -1,0 +1,53 @@
+"""How each member of staff wants to hear from notify: language, alert email, and the daily digest
+(managers and leaders) instead of one message per alert."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import col, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.notify.alerts import Viewer
+from services.notify.models import StaffPreferences, StaffPreferencesBase, StaffPreferencesPublic
+from shared.db import insert_ignoring_duplicates
+
+LANGUAGES = frozenset({"vi", "en"})
+# The digest lists the alerts of a whole scope; an officer's alerts are their own dossiers, which
+# they must hear of when they happen.
+DIGEST_ROLES = frozenset({"manager", "leader", "admin"})
+
+
+class NotAllowed(Exception):
+    """The caller may not choose this; the message says why."""
+
+
+async def get(*, session: AsyncSession, username: str) -> StaffPreferencesPublic:
+    stored = await session.get(StaffPreferences, username)
+    current = stored if stored is not None else StaffPreferencesBase()
+    return StaffPreferencesPublic(username=username, **current.model_dump(exclude={"username", "updated_at"}))
+
+
+async def put(
+    *, session: AsyncSession, viewer: Viewer, wanted: StaffPreferencesBase, now: datetime
+) -> StaffPreferencesPublic:
+    """Replace the viewer's preferences; raises ``NotAllowed`` for a digest outside the digest roles
+    and ``ValueError`` for a language notify has no templates in."""
+    if wanted.language not in LANGUAGES:
+        raise ValueError(f"language must be one of {sorted(LANGUAGES)}, not {wanted.language!r}")
+    if wanted.daily_digest and viewer.role not in DIGEST_ROLES:
+        raise NotAllowed(
+            f"the daily digest is for managers and leaders, and {viewer.username} is {viewer.role}"
+        )
+    values = {**wanted.model_dump(), "updated_at": now}
+    # Insert or overwrite in one statement each, so that two requests at once cannot collide.
+    inserted = await session.execute(
+        insert_ignoring_duplicates(session, StaffPreferences)
+        .values(username=viewer.username, **values)
+        .on_conflict_do_nothing(index_elements=["username"])
+    )
+    if not inserted.rowcount:  # type: ignore[attr-defined]
+        await session.execute(
+            update(StaffPreferences).where(col(StaffPreferences.username) == viewer.username).values(**values)
+        )
+    return StaffPreferencesPublic(username=viewer.username, **wanted.model_dump())
