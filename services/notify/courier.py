@@ -9,6 +9,7 @@ metrics are the courier's.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -73,6 +74,7 @@ class Courier:
         self.settings = settings
         self.owner = uuid4().hex
         self._outcomes = outcomes
+        self._concurrency: tuple[int, asyncio.Semaphore] | None = None
         self.worker = BackgroundWorker(f"{self.channel.value}-courier", self.deliver_due)
 
     def wake(self) -> None:
@@ -99,13 +101,21 @@ class Courier:
                 )
             if not due:
                 break
-            for notification_id in due:
-                await self._deliver(notification_id, settings)
+            # A provider conversation is mostly waiting: several at once, up to the bound.
+            await asyncio.gather(
+                *(self._deliver_bounded(notification_id, settings) for notification_id in due)
+            )
         async with self.db.reading() as session:
             next_at = await delivery.next_due_at(session=session, channel=self.channel, now=utc_now())
         if next_at is None:
             return settings.poll_seconds
         return min(settings.poll_seconds, max(0.0, (next_at - utc_now()).total_seconds()))
+
+    async def _deliver_bounded(self, notification_id: str, settings: DeliverySettings) -> None:
+        if self._concurrency is None or self._concurrency[0] != settings.concurrency:
+            self._concurrency = (settings.concurrency, asyncio.Semaphore(settings.concurrency))
+        async with self._concurrency[1]:
+            await self._deliver(notification_id, settings)
 
     async def _deliver(self, notification_id: str, settings: DeliverySettings) -> None:
         channel = self.channel.value

@@ -41,6 +41,8 @@ class DeliverySettings(BaseSettings):
     # How often a replica looks for due messages when nothing woke it.
     poll_seconds: float = Field(default=5.0, gt=0)
     batch_size: int = Field(default=20, ge=1)
+    # Conversations with one channel's provider in flight at once, per replica.
+    concurrency: int = Field(default=8, ge=1)
 
 
 class SmsSettings(BaseSettings):
