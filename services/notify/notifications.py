@@ -5,6 +5,7 @@ Plain service functions over a session: no HTTP and no bus here.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -24,6 +25,8 @@ from services.notify.settings import WebhookEndpoint
 from services.notify.templates_admin import override_sources
 from shared.db import insert_ignoring_duplicates
 from shared.events import Event, utc_now
+
+logger = logging.getLogger(__name__)
 
 
 class Created(NamedTuple):
@@ -83,7 +86,22 @@ async def _record(
         override = await override_sources(
             session=session, language=recipient.language, event_type=event.type, channel=channel
         )
-        message = renderer.render(event.type, recipient.language, context, channel=channel, override=override)
+        try:
+            message = renderer.render(
+                event.type, recipient.language, context, channel=channel, override=override
+            )
+        except Exception:
+            if override is None:
+                raise
+            # An override that passed the checks can still fail on a value (a filter given the
+            # wrong type): the citizen still hears, in the shipped wording, and the log says why.
+            logger.exception(
+                "override of %s/%s/%s failed to render; using the shipped template",
+                recipient.language,
+                event.type,
+                channel,
+            )
+            message = renderer.render(event.type, recipient.language, context, channel=channel)
     created = await store_message(
         session=session,
         event_id=str(event.event_id),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import eventually
-from tests.integration.conftest import APPLICANT, System
+from tests.integration.conftest import APPLICANT, System, accept_a_dossier
 
 RECEIPT_INBOX = "/api/v1/admin/templates/vi/dossier.accepted/inbox"
 OVERRIDE = {
@@ -26,16 +26,6 @@ async def admin_known(system: System) -> dict[str, str]:
 
     await eventually(check)
     return headers
-
-
-async def accept(system: System) -> str:
-    code: str = (await system.submit())["code"]
-    await system.registered(code)
-    accepted = await system.processing.post(
-        f"/api/v1/dossiers/{code}/accept", json={}, headers=system.auth("demo-officer")
-    )
-    assert accepted.status_code == 200, accepted.text
-    return code
 
 
 async def receipt(system: System, code: str, recipient: str) -> dict[str, Any]:
@@ -70,7 +60,7 @@ async def test_an_override_is_used_for_the_next_receipt_and_deleting_it_restores
     ]
     assert listed[0]["body"] == OVERRIDE["body"]
 
-    first = await accept(system)
+    first = await accept_a_dossier(system)
     inbox = await receipt(system, first, APPLICANT["id_number"])
     assert inbox["subject"] == f"Đã nhận hồ sơ {first} của Nguyễn Văn An"
     assert inbox["body"].startswith("Kính gửi Nguyễn Văn An: ")
@@ -91,7 +81,7 @@ async def test_an_override_is_used_for_the_next_receipt_and_deleting_it_restores
     assert shipped["body"].startswith("GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ")
     assert (await system.notify.get("/api/v1/admin/templates", headers=admin)).json() == []
 
-    second = await accept(system)
+    second = await accept_a_dossier(system)
     restored = await receipt(system, second, APPLICANT["id_number"])
     assert restored["subject"].startswith(f"Hồ sơ {second} đã được tiếp nhận, hẹn trả kết quả lúc ")
     assert restored["body"].startswith("GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ")
@@ -150,6 +140,20 @@ async def test_a_template_that_would_fail_is_refused_with_the_reason_and_not_sto
     unknown = await system.notify.get("/api/v1/admin/templates/vi/dossier.acepted/inbox", headers=admin)
     assert unknown.status_code == 422
     # A refused template changes nothing for the citizen.
-    code = await accept(system)
+    code = await accept_a_dossier(system)
     inbox = await receipt(system, code, APPLICANT["id_number"])
     assert inbox["body"].startswith("GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ")
+
+
+async def test_an_override_that_fails_on_a_value_falls_back_to_the_shipped_wording(system: System) -> None:
+    admin = await admin_known(system)
+    # Every name exists, so it is stored; but a dossier code is no date, so it fails at render time.
+    wrong_type = {"subject": "{{ dossier_code | vn_datetime }}", "body": "{{ dossier_code }}"}
+    saved = await system.notify.put(RECEIPT_INBOX, json=wrong_type, headers=admin)
+    assert saved.status_code == 200, saved.text
+
+    code = await accept_a_dossier(system)
+
+    inbox = await receipt(system, code, APPLICANT["id_number"])
+    assert inbox["subject"].startswith(f"Hồ sơ {code} đã được tiếp nhận")
+    assert inbox["body"].startswith("GIẤY TIẾP NHẬN HỒ SƠ")
