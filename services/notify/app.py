@@ -1,5 +1,5 @@
 """The notify service: turns dossier events into notifications for citizens and staff, delivers
-email, and keeps the SLA alerts managers act on.
+them by email, SMS and webhook, and keeps the SLA alerts managers act on.
 
 Run with ``uvicorn --factory services.notify.app:app_factory``.
 """
@@ -36,8 +36,9 @@ from shared.settings import AuthSettings
 
 DESCRIPTION = (
     "Notifications for citizens and staff: the receipt (phiếu hẹn) when a dossier is accepted and "
-    "every later change the applicant must hear of, in the in-app inbox (with a live feed) and by "
-    "email; SLA alerts for officers, managers and leaders."
+    "every later change the applicant must hear of, in the in-app inbox (with a live feed), by email, "
+    "by SMS and to portals by signed webhook; steps waiting for officers; SLA alerts for officers, "
+    "managers and leaders, or a daily digest."
 )
 
 
