@@ -140,6 +140,17 @@ def insert_ignoring_duplicates(session: AsyncSession, table: Any) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
+async def upsert(session: AsyncSession, table: Any, *, key: dict[str, Any], values: dict[str, Any]) -> None:
+    """Insert the row, or overwrite ``values`` on the row with ``key``, in one statement, so that
+    two writers at once cannot collide (``INSERT … ON CONFLICT (key) DO UPDATE``)."""
+    statement = (
+        insert_ignoring_duplicates(session, table)
+        .values(**key, **values)
+        .on_conflict_do_update(index_elements=list(key), set_=values)
+    )
+    await session.execute(statement)
+
+
 def moment_field(*, optional: bool = False, index: bool = False) -> Any:
     """A SQLModel field holding an aware UTC datetime (``None`` by default when optional)."""
     column: Column[datetime] = Column(UtcDateTime(), nullable=optional, index=index)

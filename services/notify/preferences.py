@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import col, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notify.alerts import Viewer
 from services.notify.models import StaffPreferences, StaffPreferencesBase, StaffPreferencesPublic
-from shared.db import insert_ignoring_duplicates
+from shared.db import upsert
 
 LANGUAGES = frozenset({"vi", "en"})
 # The digest lists the alerts of a whole scope; an officer's alerts are their own dossiers, which
@@ -39,15 +38,10 @@ async def put(
         raise NotAllowed(
             f"the daily digest is for managers and leaders, and {viewer.username} is {viewer.role}"
         )
-    values = {**wanted.model_dump(), "updated_at": now}
-    # Insert or overwrite in one statement each, so that two requests at once cannot collide.
-    inserted = await session.execute(
-        insert_ignoring_duplicates(session, StaffPreferences)
-        .values(username=viewer.username, **values)
-        .on_conflict_do_nothing(index_elements=["username"])
+    await upsert(
+        session,
+        StaffPreferences,
+        key={"username": viewer.username},
+        values={**wanted.model_dump(), "updated_at": now},
     )
-    if not inserted.rowcount:  # type: ignore[attr-defined]
-        await session.execute(
-            update(StaffPreferences).where(col(StaffPreferences.username) == viewer.username).values(**values)
-        )
     return StaffPreferencesPublic(username=viewer.username, **wanted.model_dump())

@@ -14,13 +14,13 @@ from typing import Any, Union, get_args, get_origin
 
 from jinja2 import TemplateNotFound, TemplateSyntaxError, meta, nodes
 from pydantic import BaseModel
-from sqlmodel import col, select, update
+from sqlmodel import col, select
 from sqlmodel import delete as delete_rows
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notify.models import Channel, TemplateOverride
 from services.notify.rendering import MessageSources, TemplateRenderer
-from shared.db import insert_ignoring_duplicates
+from shared.db import upsert
 from shared.events import EVENT_TYPES, CitizenNotice, DossierStepAssigned, Event, SlaAlert
 
 # Webhooks carry the event as JSON, so only the channels written for people have templates.
@@ -143,23 +143,12 @@ async def put(
         subject=subject,
         body=body,
     )
-    values = {"subject": subject, "body": body, "updated_by": updated_by, "updated_at": now}
-    # Insert or overwrite in one statement each, so that two admins saving at once cannot collide.
-    inserted = await session.execute(
-        insert_ignoring_duplicates(session, TemplateOverride)
-        .values(language=language, event_type=event_type, channel=channel, **values)
-        .on_conflict_do_nothing(index_elements=["language", "event_type", "channel"])
+    await upsert(
+        session,
+        TemplateOverride,
+        key={"language": language, "event_type": event_type, "channel": channel},
+        values={"subject": subject, "body": body, "updated_by": updated_by, "updated_at": now},
     )
-    if not inserted.rowcount:  # type: ignore[attr-defined]
-        await session.execute(
-            update(TemplateOverride)
-            .where(
-                col(TemplateOverride.language) == language,
-                col(TemplateOverride.event_type) == event_type,
-                col(TemplateOverride.channel) == channel,
-            )
-            .values(**values)
-        )
     return MessageTemplate(
         language=language,
         event_type=event_type,
