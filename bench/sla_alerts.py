@@ -6,11 +6,12 @@ a nats-server of its own and SQLite, or PostgreSQL in a fresh schema with ``--da
 1. Arming. N dossiers are registered and then accepted through processing's service functions
    (``dossiers.register``, ``dossiers.accept``), one transaction per accept as the HTTP API does;
    accepting arms each dossier's timers through the outbox (``sla.arm``) and the relay publishes them.
-   N - F dossiers follow a procedure whose timers all lie a day or more away. The last F follow
-   versions of a 24/7 procedure whose reception step lasts ``--lead`` to ``--lead + --spread`` seconds,
-   with escalation rungs 5 s and 10 s past due, so each raises four alerts during the run: near due,
-   overdue, and escalation rungs 1 and 2. Time to arm: from the first accept of a set until the outbox
-   has nothing left to publish.
+   N - F dossiers follow a procedure whose timers all lie hours away; they are accepted first, as fast
+   as processing takes them. The last F follow a 24/7 procedure whose reception step lasts
+   ``--reception-minutes`` (deadlines count in whole minutes), with escalation rungs 5 s and 10 s past
+   due; they are accepted evenly over ``--spread`` seconds, so their deadlines spread likewise, and each
+   raises four alerts during the run: near due, overdue, and escalation rungs 1 and 2. Time to arm:
+   from the first accept of a set until the outbox has nothing left to publish.
 2. Firing. A listener in a process of its own subscribes to ``alert.>`` on the ALERT stream. An
    alert's planned moment is the ``fire_at`` of the timer that ``sla.plan()`` computes for the
    dossier's state when it was armed (the very computation that armed it): near due is the step's
@@ -18,9 +19,9 @@ a nats-server of its own and SQLite, or PostgreSQL in a fresh schema with ``--da
    step's ``due_at``, escalation rung r is ``due_at`` plus the procedure's ``escalation_hours[r-1]``,
    stalled is the last action plus ``stall_hours``. Figures, each against the planned moment:
    ``received`` (the listener's clock on arrival), ``stored`` (the ALERT stream's timestamp of the
-   alert) and ``raised`` (the alert's own ``raised_at``, stamped by processing's handler).
-   ``received_past_schedule`` measures against the whole second the timer was scheduled for instead:
-   ``SlaTimer.bus_headers`` rounds up, so up to 1 s of ``received`` is that rounding.
+   alert) and ``raised`` (the alert's own ``raised_at``, stamped by processing's handler). The
+   ``…_past_schedule`` figures measure against the whole second the timer was scheduled for instead:
+   ``SlaTimer.bus_headers`` rounds up, so up to 1 s of the others is that rounding.
 3. Reconcile. With all N dossiers still open and the relay stopped (at start-up the hooks run before
    the relay starts), time ``sla.reconcile(db, outbox)``; then start the relay and time until the
    outbox has nothing left to publish. Any alert raised again after this counts as ``re_raised``.
@@ -37,8 +38,8 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -54,7 +55,7 @@ from typing import Any
 import nats
 from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
-from sqlalchemy import func, select, text
+from sqlalchemy import func, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import col
 from sqlmodel import select as sql_select
@@ -102,6 +103,10 @@ SCRIPT = Path(__file__).resolve()
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def progress(message: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
 
 
 def summary_ms(values: list[float]) -> dict[str, float] | None:
@@ -276,9 +281,8 @@ def draft(
     )
 
 
-async def publish_procedures(runtime: ServiceRuntime, *, lead: float, spread: float) -> tuple[int, list[int]]:
-    """The far procedure's version, and one version of the firing procedure per second of spread."""
-    steps = max(2, math.ceil(spread) + 1)
+async def publish_procedures(runtime: ServiceRuntime, *, reception_minutes: int) -> tuple[int, int]:
+    """The versions of the far procedure and of the firing one."""
     async with runtime.db.session() as session:
         far, _ = await publish_procedure(
             session,
@@ -286,18 +290,13 @@ async def publish_procedures(runtime: ServiceRuntime, *, lead: float, spread: fl
             draft=draft("BENCH-SLA-FAR", FAR_HOURS * HOUR, escalation_seconds=None),
             published_by="demo-admin",
         )
-    versions: list[int] = []
-    for index in range(steps):
-        seconds = lead + spread * index / (steps - 1)
-        async with runtime.db.session() as session:
-            procedure, _ = await publish_procedure(
-                session,
-                runtime.outbox,
-                draft=draft("BENCH-SLA-FIRE", seconds, escalation_seconds=ESCALATION_SECONDS),
-                published_by="demo-admin",
-            )
-        versions.append(procedure.version)
-    return far.version, versions
+        firing, _ = await publish_procedure(
+            session,
+            runtime.outbox,
+            draft=draft("BENCH-SLA-FIRE", reception_minutes * 60.0, escalation_seconds=ESCALATION_SECONDS),
+            published_by="demo-admin",
+        )
+    return far.version, firing.version
 
 
 def submitted(code: str, number: int, procedure_code: str, version: int) -> DossierSubmitted:
@@ -329,8 +328,8 @@ async def pending(runtime: ServiceRuntime) -> int:
 
 async def outbox_rows(runtime: ServiceRuntime) -> int:
     async with runtime.db.reading() as session:
-        statement = select(func.count()).select_from(runtime.outbox.table)
-        return int((await session.execute(statement)).scalar_one())
+        statement = sql_select(func.count()).select_from(runtime.outbox.table)
+        return int((await session.exec(statement)).one())
 
 
 async def drained(runtime: ServiceRuntime, *, poll: float = 0.1) -> None:
@@ -340,18 +339,22 @@ async def drained(runtime: ServiceRuntime, *, poll: float = 0.1) -> None:
         await asyncio.sleep(poll)
 
 
-async def accept_and_arm(runtime: ServiceRuntime, codes: list[str], *, concurrency: int) -> dict[str, float]:
-    """Accept every dossier, one transaction each; seconds until all committed, and until all their
-    outbox rows (the timers among them) were published."""
+async def accept_and_arm(
+    runtime: ServiceRuntime, codes: list[str], *, concurrency: int, spread: float = 0.0
+) -> dict[str, float]:
+    """Accept every dossier, one transaction each, the n-th no earlier than ``spread * n / len(codes)``
+    seconds in; seconds until all committed, and until all the outbox rows written meanwhile (the
+    timers, and any alert raised) were published."""
     rows_before = await outbox_rows(runtime)
     semaphore = asyncio.Semaphore(concurrency)
+    began = time.perf_counter()
 
-    async def accept(code: str) -> None:
+    async def accept(number: int, code: str) -> None:
+        await asyncio.sleep(max(began + spread * number / len(codes) - time.perf_counter(), 0))
         async with semaphore, runtime.db.session() as session:
             await dossiers.accept(session, runtime.outbox, code=code, actor=OFFICER, note=None)
 
-    began = time.perf_counter()
-    await asyncio.gather(*(accept(code) for code in codes))
+    await asyncio.gather(*(accept(number, code) for number, code in enumerate(codes)))
     accepted = time.perf_counter() - began
     await drained(runtime)
     published = time.perf_counter() - began
@@ -393,13 +396,22 @@ def alert_figures(
     alerts: list[Received], moments: dict[tuple[Any, ...], datetime], armed_at: datetime
 ) -> dict[str, Any]:
     def empty() -> dict[str, list[float]]:
-        return {"received": [], "stored": [], "raised": [], "received_past_schedule": []}
+        return {
+            "received": [],
+            "stored": [],
+            "raised": [],
+            "received_past_schedule": [],
+            "raised_past_schedule": [],
+        }
 
     overall = empty()
     by_type: dict[str, dict[str, list[float]]] = {}
     unmatched = 0
     due_mismatch = 0
     planned_all: list[datetime] = []
+    # Timers fire on whole seconds, so each second's alerts reach the handler together: how far apart
+    # it raises them shows what one alert costs it.
+    raised_by_second: dict[datetime, list[datetime]] = {}
     for item in alerts:
         alert = item.alert
         key = (alert.dossier_code, alert.level, alert.step_index, TIMER_KIND[alert.type], alert.rung)
@@ -415,10 +427,16 @@ def alert_figures(
             bucket["received"].append((item.received - planned).total_seconds())
             bucket["stored"].append((item.stored - planned).total_seconds())
             bucket["raised"].append((alert.raised_at - planned).total_seconds())
-            bucket["received_past_schedule"].append(
-                (item.received - scheduled_second(planned)).total_seconds()
-            )
+            schedule = scheduled_second(planned)
+            bucket["received_past_schedule"].append((item.received - schedule).total_seconds())
+            bucket["raised_past_schedule"].append((alert.raised_at - schedule).total_seconds())
+        raised_by_second.setdefault(scheduled_second(planned), []).append(alert.raised_at)
     first, last = (min(planned_all), max(planned_all)) if planned_all else (armed_at, armed_at)
+    spacing = [
+        (max(group) - min(group)).total_seconds() / (len(group) - 1)
+        for group in raised_by_second.values()
+        if len(group) >= 5
+    ]
     return {
         "count": len(alerts),
         "matched": len(alerts) - unmatched,
@@ -427,6 +445,12 @@ def alert_figures(
         "by_type_count": dict(Counter(item.alert.type for item in alerts)),
         "planned_window_seconds": round((last - first).total_seconds(), 1),
         "slack_from_armed_to_first_planned_seconds": round((first - armed_at).total_seconds(), 1),
+        "alerts_per_scheduled_second_max": max(
+            (len(group) for group in raised_by_second.values()), default=0
+        ),
+        "handler_ms_per_alert_in_a_burst_p50": round(statistics.median(spacing) * 1000, 1)
+        if spacing
+        else None,
         "delay_ms": {name: summary_ms(values) for name, values in overall.items()},
         "delay_ms_by_type": {
             kind: {name: summary_ms(values) for name, values in figures.items()}
@@ -443,7 +467,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     server.start()
     try:
         async with started_processing(server.url, data_dir, args.database) as (runtime, database):
-            far_version, fire_versions = await publish_procedures(runtime, lead=args.lead, spread=args.spread)
+            far_version, fire_version = await publish_procedures(
+                runtime, reception_minutes=args.reception_minutes
+            )
             background = args.dossiers - args.fire
             far_codes = [f"FAR-{number:06d}" for number in range(background)]
             fire_codes = [f"FIRE-{number:06d}" for number in range(args.fire)]
@@ -452,25 +478,31 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 runtime,
                 [submitted(code, n, "BENCH-SLA-FAR", far_version) for n, code in enumerate(far_codes)]
                 + [
-                    submitted(code, background + n, "BENCH-SLA-FIRE", fire_versions[n % len(fire_versions)])
+                    submitted(code, background + n, "BENCH-SLA-FIRE", fire_version)
                     for n, code in enumerate(fire_codes)
                 ],
             )
             register_seconds = time.perf_counter() - began
+            progress(f"{args.dossiers} dossiers registered in {register_seconds:.1f} s; accepting")
             await drained(runtime)
             arm_far = await accept_and_arm(runtime, far_codes, concurrency=args.concurrency)
 
+            progress(f"{background} far dossiers armed: {arm_far}")
             async with started_listener(server.url) as listener:
-                arm_fire = await accept_and_arm(runtime, fire_codes, concurrency=args.concurrency)
+                arm_fire = await accept_and_arm(
+                    runtime, fire_codes, concurrency=args.concurrency, spread=args.spread
+                )
                 armed_at = utc_now()
+                progress(f"{args.fire} firing dossiers armed: {arm_fire}; waiting for alerts")
                 expected = args.fire * ALERTS_PER_FIRING_DOSSIER
-                horizon = args.lead + args.spread + max(ESCALATION_SECONDS) + args.grace
+                horizon = args.reception_minutes * 60 + max(ESCALATION_SECONDS) + args.grace
                 await listener.wait_for(expected, until=time.monotonic() + horizon)
                 # Anything raised beyond the expected set (a duplicate, a stray stalled alert) shows too.
                 await asyncio.sleep(2)
                 alerts = list(listener.alerts)
                 moments = await planned_moments(runtime, set(fire_codes))
 
+                progress(f"{len(alerts)} alerts received; reconciling")
                 await runtime.relay.stop()
                 began = time.perf_counter()
                 rearmed = await sla.reconcile(runtime.db, runtime.outbox)
@@ -502,6 +534,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         }
     finally:
         server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
@@ -511,8 +544,12 @@ if __name__ == "__main__":
     parser.add_argument("--dossiers", type=int, default=10_000, help="dossiers open in processing")
     parser.add_argument("--fire", type=int, default=1000, help="dossiers whose timers fire during the run")
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--lead", type=float, default=40.0, help="seconds of the shortest reception step")
-    parser.add_argument("--spread", type=float, default=30.0, help="seconds over which the due times spread")
+    parser.add_argument(
+        "--reception-minutes", type=int, default=1, help="the firing dossiers' reception step (minutes)"
+    )
+    parser.add_argument(
+        "--spread", type=float, default=40.0, help="seconds over which their deadlines spread"
+    )
     parser.add_argument("--concurrency", type=int, default=8, help="accepts in flight")
     parser.add_argument("--grace", type=float, default=60.0, help="seconds to wait for late alerts")
     parser.add_argument(
@@ -523,4 +560,7 @@ if __name__ == "__main__":
     if arguments.listen:
         asyncio.run(listen(arguments.listen))
     else:
-        print(json.dumps(asyncio.run(main(arguments)), ensure_ascii=False))
+        # FastStream's access log writes to stdout: keep stdout for the JSON alone.
+        with contextlib.redirect_stdout(sys.stderr):
+            figures = asyncio.run(main(arguments))
+        print(json.dumps(figures, ensure_ascii=False))

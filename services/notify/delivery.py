@@ -21,6 +21,10 @@ from services.notify.settings import DeliverySettings
 RETRYABLE = frozenset({NotificationStatus.TEMPORARY_FAILURE, NotificationStatus.TECHNICAL_FAILURE})
 
 
+class ReportTooEarly(Exception):
+    """A delivery report overtook the reply of the request that sent the message."""
+
+
 @dataclass(frozen=True)
 class AttemptResult:
     outcome: NotificationStatus
@@ -188,15 +192,20 @@ async def postpone(*, session: AsyncSession, claimed: Claimed, owner: str, until
 async def record_report(
     *, session: AsyncSession, channel: Channel, reference: str, delivered: bool, now: datetime
 ) -> Notification | None:
-    """Apply a provider's delivery report to the message it sent as ``reference``: ``delivered``,
-    or ``permanent-failure`` when the provider gave up on it. Only a sent message changes, so a
-    repeated or late report changes nothing. None when no message has that reference."""
+    """Apply a provider's delivery report to the message it sent as ``reference`` (the provider's
+    id for it, or ours, which the request carried): ``delivered``, or ``permanent-failure`` when the
+    provider gave up on it. Only a sent message changes, so a repeated or late report changes
+    nothing. None when no message has that reference; ``ReportTooEarly`` when the attempt that
+    sent it is not recorded yet."""
     statement = select(Notification).where(
-        Notification.channel == channel.value, Notification.provider_reference == reference
+        Notification.channel == channel.value,
+        or_(col(Notification.provider_reference) == reference, col(Notification.id) == reference),
     )
     notification = (await session.exec(statement)).first()
     if notification is None:
         return None
+    if notification.status == NotificationStatus.PENDING.value:
+        raise ReportTooEarly(f"message {reference!r} is still being sent; report again shortly")
     outcome = NotificationStatus.DELIVERED if delivered else NotificationStatus.PERMANENT_FAILURE
     await session.execute(
         update(Notification)

@@ -5,19 +5,16 @@ processing itself raises them."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-import uvicorn
 
 from shared.events import utc_now
 from tests.conftest import eventually
-from tests.integration.conftest import System, overdue_alert
+from tests.integration.conftest import System, overdue_alert, serving
 
 DEMO_AGENCY = "000.00.06.H56"
 DEMO_UNIT = "H56.HC.MOTCUA"
@@ -74,35 +71,6 @@ async def test_staff_read_their_own_inbox_newest_first_and_mark_it_read(system: 
     assert (await inbox_of(system, "demo-manager", 1))["unread"] == 1
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@contextlib.asynccontextmanager
-async def served(system: System) -> AsyncIterator[str]:
-    """The notify app (already started by the ``system`` fixture) behind a real uvicorn server:
-    httpx's ASGI transport buffers a streaming response whole, so an endless stream needs a socket."""
-    port = free_port()
-    config = uvicorn.Config(
-        system.apps["notify"], host="127.0.0.1", port=port, lifespan="off", log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        await eventually(lambda: _started(server), timeout=5)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=5)
-
-
-def _started(server: uvicorn.Server) -> None:
-    assert server.started
-
-
 async def next_event(lines: AsyncIterator[str]) -> tuple[str, dict[str, Any]]:
     """The next Server-Sent Event's name and JSON data, skipping keep-alive comments."""
     name, data = "message", ""
@@ -126,7 +94,8 @@ async def test_a_new_alert_reaches_the_officer_live_over_server_sent_events(syst
     feed = system.apps["notify"].state.inbox_feed
 
     async with (
-        served(system) as base_url,
+        # httpx's ASGI transport buffers a streaming response whole: an endless stream needs a socket.
+        serving(system.apps["notify"]) as base_url,
         httpx.AsyncClient(base_url=base_url, timeout=10) as client,
         client.stream("GET", "/api/v1/inbox/stream", headers=system.auth("demo-officer")) as response,
     ):

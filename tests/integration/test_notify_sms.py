@@ -44,6 +44,8 @@ class Gateway:
         self.in_flight = 0
         self.most_in_flight = 0
         self.url = ""
+        # Set by a test that wants the reply held back until it says so.
+        self.release: asyncio.Event | None = None
 
     async def send(self, request: Request) -> JSONResponse:
         self.in_flight += 1
@@ -53,6 +55,8 @@ class Gateway:
             # Slow enough that a second send of the same message would overlap this one.
             await asyncio.sleep(0.05)
             self.received.append(Received(dict(request.headers), payload))
+            if self.release is not None:
+                await self.release.wait()
             if self.status == 200:
                 return JSONResponse({"id": f"gw-{len(self.received)}", "status": "queued"})
             return JSONResponse({"error": f"answering {self.status}"}, status_code=self.status)
@@ -272,3 +276,26 @@ async def test_a_bad_delivery_report_changes_nothing(system: System, gateway: Ga
     shown = (await system.notify.get(f"/api/v1/notifications/{sent['id']}")).json()
     assert shown["status"] == "sent" and shown["delivered_at"] is None
     assert [attempt["outcome"] for attempt in shown["delivery_attempts"]] == ["sent"]
+
+
+async def test_a_report_that_overtakes_the_gateways_reply_is_refused_until_the_send_is_recorded(
+    system: System, gateway: Gateway
+) -> None:
+    gateway.release = asyncio.Event()
+    use_sms(system, gateway.url)
+    await accept_a_dossier(system)
+
+    async def being_sent() -> None:
+        assert len(gateway.received) == 1
+
+    await eventually(being_sent)
+    # The gateway reports on our own reference before it has even answered the request.
+    ours = gateway.received[0].payload["reference"]
+    early = await report(system, {"reference": ours, "status": "delivered"})
+    assert early.status_code == 409 and "report again" in early.json()["detail"]
+
+    gateway.release.set()
+    sent = await sms_notification(system)
+    assert sent["status"] == "sent"
+    again = await report(system, {"reference": ours, "status": "delivered"})
+    assert again.status_code == 200 and again.json()["status"] == "delivered"
