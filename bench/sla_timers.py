@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import nats
+from nats.aio.msg import Msg
 
 from shared.bus.streams import SLA, ensure_streams
 from shared.events import SlaTimer
@@ -83,7 +84,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         delays: list[float] = []
         finished = asyncio.Event()
 
-        async def on_fired(msg: nats.aio.msg.Msg) -> None:
+        async def on_fired(msg: Msg) -> None:
             moment = planned.get(msg.subject)
             if moment is None:
                 return
