@@ -411,11 +411,13 @@ class SlaTimer(Event):
         return f"sla.fired.{self._suffix}"
 
     def bus_headers(self) -> dict[str, str]:
-        # Whole seconds, rounded up: a timer never fires before its moment.
+        # Milliseconds, rounded up: a timer never fires before its moment, and timers due within
+        # one second fire spread over it rather than all at its end.
         moment = self.fire_at.astimezone(UTC)
-        if moment.microsecond:
-            moment = moment.replace(microsecond=0) + timedelta(seconds=1)
-        return {"Nats-Schedule": f"@at {moment:%Y-%m-%dT%H:%M:%SZ}", "Nats-Schedule-Target": self.target}
+        if moment.microsecond % 1000:
+            moment += timedelta(microseconds=1000 - moment.microsecond % 1000)
+        stamp = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return {"Nats-Schedule": f"@at {stamp}", "Nats-Schedule-Target": self.target}
 
 
 class SlaTimersCancelled(Event):

@@ -96,10 +96,15 @@ class ServiceRuntime:
         self._start_hooks.append(hook)
 
     def handle(
-        self, event_type: type[E], handler: EventHandler[E], *, subject: str | None = None
+        self,
+        event_type: type[E],
+        handler: EventHandler[E],
+        *,
+        subject: str | None = None,
+        concurrency: int = 1,
     ) -> ConsumerSpec:
         """Consume ``event_type`` through this service's durable consumer for its subject (by default
-        the event's type).
+        the event's type), ``concurrency`` messages at a time.
 
         The handler runs in one transaction with the inbox row, so a redelivery changes nothing.
         """
@@ -109,6 +114,7 @@ class ServiceRuntime:
             subject=subject,
             max_deliver=self.settings.nats.max_deliver,
             ack_wait_seconds=self.settings.nats.ack_wait_seconds,
+            concurrency=concurrency,
         )
 
         async def run(event: Event) -> None:

@@ -37,6 +37,9 @@ def _with_outbox(
     return handle
 
 
+SLA_FIRED_CONCURRENCY = 16
+
+
 async def _timer_fired(outbox: Outbox, session: AsyncSession, timer: SlaTimer) -> None:
     await sla.fired(session, outbox, timer=timer)
 
@@ -46,4 +49,12 @@ def register_handlers(runtime: ServiceRuntime) -> None:
     runtime.handle(DossierSupplementProvided, _with_outbox(runtime.outbox, dossiers.supplement_provided))
     runtime.handle(DossierWithdrawalRequested, _with_outbox(runtime.outbox, dossiers.withdraw))
     runtime.handle(DossierRated, _with_outbox(runtime.outbox, dossiers.rate))
-    runtime.handle(SlaTimer, partial(_timer_fired, runtime.outbox), subject="sla.fired.>")
+    # Deadlines cluster (at the end of an office day, on whole minutes), so hundreds of timers can
+    # fire in one second; each is checked against its own dossier and claimed once, so they need
+    # no order among themselves.
+    runtime.handle(
+        SlaTimer,
+        partial(_timer_fired, runtime.outbox),
+        subject="sla.fired.>",
+        concurrency=SLA_FIRED_CONCURRENCY,
+    )

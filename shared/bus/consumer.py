@@ -51,6 +51,7 @@ def subscribe(
         durable=spec.durable,
         config=spec.config(),
         pull_sub=PullSub(batch_size=50, timeout=2.0),
+        max_workers=spec.concurrency,
         ack_policy=AckPolicy.MANUAL,
         title=spec.durable,
     )

@@ -75,6 +75,9 @@ class ConsumerSpec:
     subject: str
     max_deliver: int
     ack_wait_seconds: float
+    # Messages handled at once by one replica; above 1 only where order between messages does not
+    # matter to the handler.
+    concurrency: int = 1
     stream: StreamSpec = field(init=False)
 
     def __post_init__(self) -> None:

@@ -116,7 +116,7 @@ def test_on_the_24_7_calendar_timers_are_exact_to_the_second() -> None:
     assert moments["step", "escalation", 2] == started + timedelta(minutes=3)
 
 
-def test_a_timer_is_scheduled_in_whole_seconds_never_early() -> None:
+def test_a_timer_is_scheduled_to_the_millisecond_never_early() -> None:
     [timer, *_] = sla.plan(
         dossier=dossier(DossierStatus.PROCESSING, None, at("2023-10-27 09:32")),
         step=step(at("2023-10-27 09:32:10.250"), 1 / 60, WorkingCalendar(CalendarMode.ALWAYS)),
@@ -125,5 +125,7 @@ def test_a_timer_is_scheduled_in_whole_seconds_never_early() -> None:
         now=at("2023-10-27 09:32"),
     )
     headers = timer.bus_headers()
-    assert headers["Nats-Schedule"] == "@at 2023-10-27T02:32:59Z"  # 02:32:58.25 UTC rounded up
+    assert headers["Nats-Schedule"] == "@at 2023-10-27T02:32:58.250Z"
     assert headers["Nats-Schedule-Target"] == timer.target.replace("sla.timer.", "sla.fired.")
+    later = timer.model_copy(update={"fire_at": timer.fire_at + timedelta(microseconds=1)})
+    assert later.bus_headers()["Nats-Schedule"] == "@at 2023-10-27T02:32:58.251Z"
