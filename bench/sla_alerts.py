@@ -19,9 +19,9 @@ a nats-server of its own and SQLite, or PostgreSQL in a fresh schema with ``--da
    step's ``due_at``, escalation rung r is ``due_at`` plus the procedure's ``escalation_hours[r-1]``,
    stalled is the last action plus ``stall_hours``. Figures, each against the planned moment:
    ``received`` (the listener's clock on arrival), ``stored`` (the ALERT stream's timestamp of the
-   alert) and ``raised`` (the alert's own ``raised_at``, stamped by processing's handler). The
-   ``…_past_schedule`` figures measure against the whole second the timer was scheduled for instead:
-   ``SlaTimer.bus_headers`` rounds up, so up to 1 s of the others is that rounding.
+   alert) and ``raised`` (the alert's own ``raised_at``, stamped by processing's handler). Deadlines
+   count in whole minutes, so many timers share one moment: ``alerts_per_moment_max`` is the largest
+   such burst, and ``handler_ms_per_alert_in_a_burst_p50`` how far apart processing raises its alerts.
 3. Reconcile. With all N dossiers still open and the relay stopped (at start-up the hooks run before
    the relay starts), time ``sla.reconcile(db, outbox)``; then start the relay and time until the
    outbox has nothing left to publish. Any alert raised again after this counts as ``re_raised``.
@@ -48,7 +48,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -118,12 +118,6 @@ def summary_ms(values: list[float]) -> dict[str, float] | None:
         "max": round(max(values) * 1000),
         "min": round(min(values) * 1000),
     }
-
-
-def scheduled_second(moment: datetime) -> datetime:
-    """The whole second a timer for ``moment`` is scheduled for (see ``SlaTimer.bus_headers``)."""
-    whole = moment.replace(microsecond=0)
-    return whole + timedelta(seconds=1) if moment.microsecond else whole
 
 
 # -- the listener: a process of its own, so that processing's work never delays its clock -----------
@@ -400,8 +394,6 @@ def alert_figures(
             "received": [],
             "stored": [],
             "raised": [],
-            "received_past_schedule": [],
-            "raised_past_schedule": [],
         }
 
     overall = empty()
@@ -409,9 +401,9 @@ def alert_figures(
     unmatched = 0
     due_mismatch = 0
     planned_all: list[datetime] = []
-    # Timers fire on whole seconds, so each second's alerts reach the handler together: how far apart
-    # it raises them shows what one alert costs it.
-    raised_by_second: dict[datetime, list[datetime]] = {}
+    # Timers sharing a moment reach the handler together: how far apart it raises their alerts shows
+    # what one alert costs it.
+    raised_by_moment: dict[datetime, list[datetime]] = {}
     for item in alerts:
         alert = item.alert
         key = (alert.dossier_code, alert.level, alert.step_index, TIMER_KIND[alert.type], alert.rung)
@@ -427,14 +419,11 @@ def alert_figures(
             bucket["received"].append((item.received - planned).total_seconds())
             bucket["stored"].append((item.stored - planned).total_seconds())
             bucket["raised"].append((alert.raised_at - planned).total_seconds())
-            schedule = scheduled_second(planned)
-            bucket["received_past_schedule"].append((item.received - schedule).total_seconds())
-            bucket["raised_past_schedule"].append((alert.raised_at - schedule).total_seconds())
-        raised_by_second.setdefault(scheduled_second(planned), []).append(alert.raised_at)
+        raised_by_moment.setdefault(planned, []).append(alert.raised_at)
     first, last = (min(planned_all), max(planned_all)) if planned_all else (armed_at, armed_at)
     spacing = [
         (max(group) - min(group)).total_seconds() / (len(group) - 1)
-        for group in raised_by_second.values()
+        for group in raised_by_moment.values()
         if len(group) >= 5
     ]
     return {
@@ -445,9 +434,7 @@ def alert_figures(
         "by_type_count": dict(Counter(item.alert.type for item in alerts)),
         "planned_window_seconds": round((last - first).total_seconds(), 1),
         "slack_from_armed_to_first_planned_seconds": round((first - armed_at).total_seconds(), 1),
-        "alerts_per_scheduled_second_max": max(
-            (len(group) for group in raised_by_second.values()), default=0
-        ),
+        "alerts_per_moment_max": max((len(group) for group in raised_by_moment.values()), default=0),
         "handler_ms_per_alert_in_a_burst_p50": round(statistics.median(spacing) * 1000, 1)
         if spacing
         else None,

@@ -8,6 +8,7 @@ once; a time-bound lease on SQLite, which has no row locks.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -34,7 +35,7 @@ from sqlalchemy import (
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.db import Database, UtcDateTime
-from shared.events import Event, utc_now
+from shared.events import PURGE_HEADER, Event, utc_now
 from shared.settings import OutboxSettings
 from shared.worker import BackgroundWorker, backoff_seconds
 
@@ -204,14 +205,22 @@ class OutboxRelay:
         return len(sent), error is None
 
     async def _publish_all(self, messages: Sequence[OutboxMessage]) -> tuple[list[int], str | None]:
+        """Publish in order, a run at a time: the messages of a run go out together on the one
+        connection (which keeps their order on the wire) and their acknowledgements are awaited
+        together, instead of one round trip each. A purge (an API call, not a message) runs alone,
+        between runs, so that no timer armed after it can be purged by it or overtake it. The first
+        failure stops the pass; what came after it is published again later (NATS drops the ones it
+        already has by their ``Nats-Msg-Id``)."""
         sent: list[int] = []
-        for message in messages:
-            try:
-                await self.publish(message)
-            except Exception as exc:  # any failure leaves the row for the next pass
-                logger.warning("outbox publish of %s failed: %r", message.subject, exc)
-                return sent, repr(exc)[:1000]
-            sent.append(message.id)
+        for run in publishing_runs(messages):
+            outcomes = await asyncio.gather(
+                *(self.publish(message) for message in run), return_exceptions=True
+            )
+            for message, outcome in zip(run, outcomes, strict=True):
+                if isinstance(outcome, BaseException):  # any failure leaves the row for the next pass
+                    logger.warning("outbox publish of %s failed: %r", message.subject, outcome)
+                    return sent, repr(outcome)[:1000]
+                sent.append(message.id)
         return sent, None
 
     async def _record(
@@ -231,6 +240,17 @@ class OutboxRelay:
                 .where(table.c.id.in_(unsent))
                 .values(lease_owner=None, lease_until=None, last_error=error, attempts=table.c.attempts + 1)
             )
+
+
+def publishing_runs(messages: Sequence[OutboxMessage]) -> list[list[OutboxMessage]]:
+    """``messages`` cut into runs that may go out together: a purge is a run of its own."""
+    runs: list[list[OutboxMessage]] = []
+    for message in messages:
+        if PURGE_HEADER in message.headers or not runs or PURGE_HEADER in runs[-1][0].headers:
+            runs.append([message])
+        else:
+            runs[-1].append(message)
+    return runs
 
 
 def _message(row: Any) -> OutboxMessage:
