@@ -1,6 +1,7 @@
 """SLA timers end to end: NATS scheduled messages fire alerts before, at and after a step's deadline,
-each once, with two processing replicas; completing a step cancels its timers; a restarted replica
-re-arms timers that were lost. Runs on a 24/7 procedure whose steps last a minute (about 75 s)."""
+each once, with two processing replicas; completing a step cancels its timers; a supplement pause
+moves them; an action re-arms the stalled timer; a restarted replica re-arms timers that were lost.
+Runs on a 24/7 procedure whose steps last a minute (about 80 s)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from datetime import datetime, timedelta
 import httpx
 import nats
 from fastapi import FastAPI
+from nats.js.errors import NotFoundError
+from sqlmodel import col, update
 
 from services.intake.app import create_app as create_intake
 from services.processing.app import create_app as create_processing
+from services.processing.models import Dossier
 from shared.bus.streams import ALERT, SLA
-from shared.events import SlaAlert, parse_event, subject_token
+from shared.events import DossierSupplementProvided, SlaAlert, parse_event, subject_token, utc_now
 from shared.nats_server import NatsServer
 from tests.conftest import RuntimeSettingsFactory, eventually
 from tests.integration.conftest import System, submission
@@ -41,6 +45,7 @@ PROCEDURE = {
 }
 ADMIN = System.auth("demo-admin")
 OFFICER = System.auth("demo-officer")
+MANAGER = System.auth("demo-manager")
 
 
 async def _alerts(url: str) -> list[SlaAlert]:
@@ -74,6 +79,28 @@ async def _purge_timers(url: str, code: str) -> None:
         await connection.close()
 
 
+async def _armed_moment(url: str, code: str, kind: str) -> datetime:
+    """When the step-0 timer of ``kind`` armed for ``code`` on the SLA stream is scheduled to fire;
+    AssertionError while none is armed."""
+    connection = await nats.connect(url)
+    try:
+        js = connection.jetstream()
+        subject = f"sla.timer.{subject_token(code)}.step.0.{kind}.0"
+        try:
+            message = await js.get_last_msg(SLA.name, subject)
+        except NotFoundError as exc:
+            raise AssertionError(f"no timer armed on {subject}") from exc
+        schedule = (message.headers or {})["Nats-Schedule"]
+        return datetime.fromisoformat(schedule.removeprefix("@at ").replace("Z", "+00:00"))
+    finally:
+        await connection.close()
+
+
+async def step_due_of(processing: httpx.AsyncClient, code: str) -> datetime:
+    detail = (await processing.get(f"/api/v1/dossiers/{code}", headers=ADMIN)).json()
+    return datetime.fromisoformat(detail["steps"][0]["due_at"])
+
+
 def _client(stack: AsyncExitStack, app: FastAPI, name: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{name}")
 
@@ -102,11 +129,11 @@ async def test_alerts_fire_in_order_once_each_on_time_and_only_while_the_step_ru
 
         await eventually(offered)
         codes: list[str] = []
-        for _ in range(3):
+        for _ in range(5):
             response = await intake.post("/api/v1/dossiers", json={**submission("SLA-TEST"), "documents": []})
             assert response.status_code == 201, response.text
             codes.append(response.json()["code"])
-        alone, forwarded, lost = codes
+        alone, forwarded, lost, paused, acted = codes
 
         async def registered(code: str) -> None:
             assert (await processing.get(f"/api/v1/dossiers/{code}", headers=ADMIN)).status_code == 200
@@ -127,8 +154,46 @@ async def test_alerts_fire_in_order_once_each_on_time_and_only_while_the_step_ru
         replacement = create_processing(runtime_settings("processing"))
         await stack.enter_async_context(replacement.router.lifespan_context(replacement))
 
-        detail = (await processing.get(f"/api/v1/dossiers/{alone}", headers=ADMIN)).json()
-        step_due = datetime.fromisoformat(detail["steps"][0]["due_at"])
+        # A supplement request pauses the clock: no timer fires while the citizen is away.
+        supplement = {"reason": "Thiếu tờ khai", "items": ["Tờ khai"]}
+        requested = await processing.post(
+            f"/api/v1/dossiers/{paused}/request-supplement", json=supplement, headers=OFFICER
+        )
+        assert requested.status_code == 200, requested.text
+        paused_due = await step_due_of(processing, paused)
+        # The unit head takes the step over: an action, so the stalled clock starts again.
+        await asyncio.sleep(8)
+        claim_sent = utc_now()
+        claimed = await processing.post(f"/api/v1/dossiers/{acted}/claim", headers=MANAGER)
+        assert claimed.status_code == 200, claimed.text
+        claim_answered = utc_now()
+        # The citizen takes a minute (working time counts in whole minutes): move the request
+        # back rather than wait, then the supplement arrives and the clock resumes.
+        async with first.state.runtime.db.session() as session:
+            await session.execute(
+                update(Dossier)
+                .where(col(Dossier.code) == paused)
+                .values(paused_at=utc_now() - timedelta(minutes=1))
+            )
+        provided = DossierSupplementProvided(dossier_code=paused, documents=[], provided_at=utc_now())
+        intake_runtime = intake_app.state.runtime
+        async with intake_runtime.db.session() as session:
+            await intake_runtime.outbox.add(session, provided)
+
+        async def resumed() -> datetime:
+            moved = await step_due_of(processing, paused)
+            assert moved > paused_due, "the clock has not resumed yet"
+            return moved
+
+        resumed_due = await eventually(resumed)
+
+        async def rearmed() -> datetime:
+            moment = await _armed_moment(nats_server.url, paused, "due")
+            assert moment >= resumed_due, "the timer of the old deadline is still armed"
+            return moment
+
+        paused_timer = await eventually(rearmed)
+        step_due = await step_due_of(processing, alone)
         await asyncio.sleep(max(0.0, 75 - (time.monotonic() - started)))
         alerts = await _alerts(nats_server.url)
 
@@ -165,3 +230,13 @@ async def test_alerts_fire_in_order_once_each_on_time_and_only_while_the_step_ru
     assert not [alert for alert in alerts if alert.dossier_code == forwarded and alert.step_index == 0]
     assert len(raised(lost, "alert.overdue")) == 1  # re-armed by the restarted replica
     assert not [alert for alert in alerts if alert.level == "dossier" and alert.type == "alert.overdue"]
+
+    # The pause moved the step's deadline by the minute the citizen took, and its timer with it:
+    # nothing fired at the old deadline, and the timer armed in NATS is for the new one.
+    assert resumed_due - paused_due == timedelta(minutes=1)
+    assert not raised(paused, "alert.near_due") and not raised(paused, "alert.overdue")
+    assert timedelta(0) <= paused_timer - resumed_due < timedelta(milliseconds=1)
+
+    # The claim re-armed the stalled timer: it fired 20 s after the claim, not after the acceptance.
+    [stalled] = raised(acted, "alert.stalled")
+    assert claim_sent + timedelta(seconds=19.5) <= stalled.raised_at <= claim_answered + timedelta(seconds=22)
