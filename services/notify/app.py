@@ -83,6 +83,8 @@ def create_app(
     feed = InboxFeed()
     state.inbox_feed = feed
     renderer = TemplateRenderer()
+    # One renderer for the handlers, the digest and the template admin routes.
+    state.renderer = renderer
     register_handlers(
         runtime, couriers=couriers, webhooks=lambda: state.webhook, feed=feed, renderer=renderer
     )

@@ -35,11 +35,8 @@ KEY = "/{language}/{event_type}/{channel}"
 
 
 def renderer_of(request: Request) -> TemplateRenderer:
-    """A renderer with the environment the event handlers render with, so that what validates renders."""
-    renderer: TemplateRenderer | None = getattr(request.app.state, "renderer", None)
-    if renderer is None:
-        renderer = TemplateRenderer()
-        request.app.state.renderer = renderer
+    """The renderer the event handlers render with, so that what validates renders."""
+    renderer: TemplateRenderer = request.app.state.renderer
     return renderer
 
 
