@@ -158,6 +158,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         ),
                         delivery=DeliverySettings(batch_size=100, poll_seconds=1),
                     )
+                    # The broker sets its access log to INFO: one line per message would drown the figures.
+                    logging.getLogger("faststream.access.nats").setLevel(logging.WARNING)
                     async with app.router.lifespan_context(app):
                         timings = await measure(args, app.state.runtime, server.url, mailbox, gateway)
             finally:
@@ -237,9 +239,6 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    # One access line per message would drown the figures.
-    for name in ("faststream", "faststream.access", "faststream.access.nats"):
-        logging.getLogger(name).setLevel(logging.WARNING)
     print(json.dumps(asyncio.run(run(args)), indent=2))
 
 

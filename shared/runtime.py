@@ -29,6 +29,7 @@ from shared.bus.broker import create_broker
 from shared.bus.consumer import subscribe
 from shared.bus.inbox import Inbox, inbox_table
 from shared.bus.outbox import Outbox, OutboxMessage, OutboxRelay, outbox_table
+from shared.bus.retention import Pruner
 from shared.bus.streams import ConsumerSpec, ensure_consumer, ensure_streams, stream_for
 from shared.db import Database
 from shared.events import PURGE_HEADER, Event
@@ -38,6 +39,7 @@ from shared.settings import (
     DatabaseSettings,
     NatsSettings,
     OutboxSettings,
+    RetentionSettings,
     ServiceName,
 )
 from shared.telemetry import create_tracer_provider, current_dossier
@@ -56,6 +58,7 @@ class RuntimeSettings:
     common: CommonSettings = field(default_factory=CommonSettings)
     nats: NatsSettings = field(default_factory=NatsSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     database: DatabaseSettings | None = None
 
 
@@ -83,6 +86,9 @@ class ServiceRuntime:
             self.settings.nats, service=service, tracer_provider=self.tracer_provider, registry=self.registry
         )
         self.relay = OutboxRelay(self.db, self.outbox, self._publish, self.settings.outbox)
+        self.pruner = Pruner(
+            self.db, outbox=self.outbox.table, inbox=self.inbox.table, settings=self.settings.retention
+        )
         self.consumers: list[ConsumerSpec] = []
         self._start_hooks: list[StartHook] = []
         self._bus_task: asyncio.Task[None] | None = None
@@ -172,6 +178,7 @@ class ServiceRuntime:
         for hook in self._start_hooks:
             await hook()
         self.relay.start()
+        self.pruner.start()
         self._bus_task = asyncio.create_task(self._start_bus(), name="bus-start")
         done, _ = await asyncio.wait({self._bus_task}, timeout=self.settings.nats.start_wait_seconds)
         if not done:
@@ -201,6 +208,7 @@ class ServiceRuntime:
         if self._bus_task is not None and not self._bus_task.done():
             self._bus_task.cancel()
             await asyncio.wait({self._bus_task}, timeout=5)
+        await self.pruner.stop()
         await self.relay.stop()
         await self.broker.stop()
         await self.db.dispose()

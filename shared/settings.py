@@ -138,6 +138,16 @@ class HttpSettings(BaseSettings):
         return ports[service]
 
 
+class RetentionSettings(BaseSettings):
+    """``MOTCUA_RETENTION_*``: how long sent outbox rows and inbox rows are kept."""
+
+    model_config = SettingsConfigDict(env_prefix="MOTCUA_RETENTION_", extra="ignore")
+
+    outbox_days: float = Field(default=7.0, gt=0)
+    inbox_days: float = Field(default=30.0, gt=0)
+    interval_seconds: float = Field(default=3600.0, gt=0)
+
+
 class OutboxSettings(BaseSettings):
     """How the outbox relay hands events to NATS."""
 

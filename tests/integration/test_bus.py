@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -360,3 +361,49 @@ async def test_listing_an_empty_dead_letter_queue_gives_nothing(
         assert await dead_letter_count(js) == 0
         # What ``motcua dlq list`` does when nothing ever failed.
         assert await list_dead_letters(js) == []
+
+
+async def test_retention_deletes_old_sent_outbox_rows_and_old_inbox_rows_only(
+    runtime_settings: RuntimeSettingsFactory,
+) -> None:
+    runtime = producer_runtime(runtime_settings("intake"))
+    await runtime.db.create_all(runtime.metadata)
+    now = utc_now()
+    long_ago, lately = now - timedelta(days=40), now - timedelta(days=1)
+    outbox, inbox = runtime.outbox.table, runtime.inbox.table
+    rows = [
+        # (event id, created, sent): old and sent, old but never sent, sent lately
+        ("old-sent", long_ago, long_ago),
+        ("old-unsent", long_ago, None),
+        ("new-sent", lately, lately),
+    ]
+    try:
+        async with runtime.db.session() as session:
+            for event_id, created_at, sent_at in rows:
+                await session.execute(
+                    outbox.insert().values(
+                        event_id=event_id,
+                        subject="dossier.submitted",
+                        payload="{}",
+                        trace_headers="{}",
+                        headers="{}",
+                        created_at=created_at,
+                        sent_at=sent_at,
+                        attempts=1,
+                    )
+                )
+            for event_id, processed_at in (("old", long_ago), ("new", lately)):
+                await session.execute(
+                    inbox.insert().values(consumer="c", event_id=event_id, processed_at=processed_at)
+                )
+
+        wait = await runtime.pruner.prune()
+
+        async with runtime.db.reading() as session:
+            kept_outbox = set((await session.execute(select(outbox.c.event_id))).scalars())
+            kept_inbox = set((await session.execute(select(inbox.c.event_id))).scalars())
+        assert kept_outbox == {"old-unsent", "new-sent"}  # what was never sent is never lost
+        assert kept_inbox == {"new"}
+        assert wait == runtime.settings.retention.interval_seconds
+    finally:
+        await runtime.db.dispose()
