@@ -74,7 +74,6 @@ class Courier:
         self.settings = settings
         self.owner = uuid4().hex
         self._outcomes = outcomes
-        self._concurrency: tuple[int, asyncio.Semaphore] | None = None
         self.worker = BackgroundWorker(f"{self.channel.value}-courier", self.deliver_due)
 
     def wake(self) -> None:
@@ -90,82 +89,92 @@ class Courier:
         await self.worker.stop()
 
     async def deliver_due(self) -> float:
-        """Deliver everything due now; returns how long to sleep before looking again."""
+        """Deliver everything due now, a batch at a time; returns how long to sleep before looking
+        again. A batch costs two transactions (claim, record) however many messages it holds."""
         settings = self.settings()
         if not self.sender.ready():
             return settings.poll_seconds
         while not self.worker.stopping:
-            async with self.db.reading() as session:
-                due = await delivery.due_for_delivery(
-                    session=session, channel=self.channel, now=utc_now(), limit=settings.batch_size
+            async with self.db.session() as session:
+                claimed = await delivery.claim_due(
+                    session=session,
+                    channel=self.channel,
+                    owner=self.owner,
+                    now=utc_now(),
+                    lease_seconds=settings.lease_seconds,
+                    limit=settings.batch_size,
                 )
-            if not due:
+            if not claimed:
                 break
             # A provider conversation is mostly waiting: several at once, up to the bound.
-            await asyncio.gather(
-                *(self._deliver_bounded(notification_id, settings) for notification_id in due)
-            )
+            limit = asyncio.Semaphore(settings.concurrency)
+            outcomes = await asyncio.gather(*(self._attempt(item, limit) for item in claimed))
+            await self._record(list(zip(claimed, outcomes, strict=True)), settings)
         async with self.db.reading() as session:
             next_at = await delivery.next_due_at(session=session, channel=self.channel, now=utc_now())
         if next_at is None:
             return settings.poll_seconds
         return min(settings.poll_seconds, max(0.0, (next_at - utc_now()).total_seconds()))
 
-    async def _deliver_bounded(self, notification_id: str, settings: DeliverySettings) -> None:
-        if self._concurrency is None or self._concurrency[0] != settings.concurrency:
-            self._concurrency = (settings.concurrency, asyncio.Semaphore(settings.concurrency))
-        async with self._concurrency[1]:
-            await self._deliver(notification_id, settings)
-
-    async def _deliver(self, notification_id: str, settings: DeliverySettings) -> None:
-        channel = self.channel.value
-        async with self.db.session() as session:
-            claimed = await delivery.claim(
-                session=session,
-                notification_id=notification_id,
-                owner=self.owner,
-                now=utc_now(),
-                lease_seconds=settings.lease_seconds,
-            )
-        if claimed is None:
-            return
+    async def _attempt(self, claimed: Claimed, limit: asyncio.Semaphore) -> AttemptResult | datetime:
+        """The attempt's result, or the moment to hold the message until instead of sending it."""
         held = self.sender.hold_until(claimed, utc_now())
         if held is not None:
-            async with self.db.session() as session:
-                await delivery.postpone(session=session, claimed=claimed, owner=self.owner, until=held)
-            logger.info("%s %s held until %s", channel, notification_id, held.isoformat())
-            return
+            return held
         # Outside any transaction: a conversation with a provider must never hold a database lock.
-        try:
-            result = await self.sender.send(claimed)
-        except Exception as exc:
-            # A bug or an input the adapter did not foresee: counted as an attempt, so that the
-            # bound on retries holds, instead of leaving the row leased and retried for ever.
-            logger.exception("%s %s: sending failed unexpectedly", channel, notification_id)
-            result = AttemptResult(NotificationStatus.TECHNICAL_FAILURE, f"{exc.__class__.__name__}: {exc}")
+        async with limit:
+            try:
+                return await self.sender.send(claimed)
+            except Exception as exc:
+                # A bug or an input the adapter did not foresee: counted as an attempt, so that the
+                # bound on retries holds, instead of leaving the row leased and retried for ever.
+                logger.exception(
+                    "%s %s: sending failed unexpectedly", self.channel.value, claimed.notification_id
+                )
+                return AttemptResult(NotificationStatus.TECHNICAL_FAILURE, f"{exc.__class__.__name__}: {exc}")
+
+    async def _record(
+        self, outcomes: list[tuple[Claimed, AttemptResult | datetime]], settings: DeliverySettings
+    ) -> None:
+        channel = self.channel.value
+        kept: list[tuple[Claimed, AttemptResult | datetime, bool]] = []
         async with self.db.session() as session:
-            kept = await delivery.record_attempt(
-                session=session,
-                claimed=claimed,
-                owner=self.owner,
-                result=result,
-                now=utc_now(),
-                settings=settings,
-            )
-        if kept:
-            self._outcomes.labels(channel, result.outcome.value).inc()
-            logger.info(
-                "%s %s attempt %d: %s (%s)",
-                channel,
-                notification_id,
-                claimed.attempt,
-                result.outcome.value,
-                result.detail,
-            )
-        else:
-            logger.warning(
-                "%s %s: lease lost before attempt %d was recorded", channel, notification_id, claimed.attempt
-            )
+            now = utc_now()
+            for claimed, outcome in outcomes:
+                if isinstance(outcome, datetime):
+                    stored = await delivery.postpone(
+                        session=session, claimed=claimed, owner=self.owner, until=outcome
+                    )
+                else:
+                    stored = await delivery.record_attempt(
+                        session=session,
+                        claimed=claimed,
+                        owner=self.owner,
+                        result=outcome,
+                        now=now,
+                        settings=settings,
+                    )
+                kept.append((claimed, outcome, stored))
+        for claimed, outcome, stored in kept:
+            if not stored:
+                logger.warning(
+                    "%s %s: lease lost before attempt %d was recorded",
+                    channel,
+                    claimed.notification_id,
+                    claimed.attempt,
+                )
+            elif isinstance(outcome, datetime):
+                logger.info("%s %s held until %s", channel, claimed.notification_id, outcome.isoformat())
+            else:
+                self._outcomes.labels(channel, outcome.outcome.value).inc()
+                logger.info(
+                    "%s %s attempt %d: %s (%s)",
+                    channel,
+                    claimed.notification_id,
+                    claimed.attempt,
+                    outcome.outcome.value,
+                    outcome.detail,
+                )
 
 
 class Couriers:

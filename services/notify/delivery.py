@@ -7,10 +7,10 @@ two replicas never send the same one; the send itself happens outside any transa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import ColumnElement
 from sqlmodel import col, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -68,24 +68,6 @@ def next_attempt_after(
     return now + timedelta(seconds=delays[min(attempt, len(delays)) - 1])
 
 
-async def due_for_delivery(
-    *, session: AsyncSession, channel: Channel, now: datetime, limit: int
-) -> Sequence[str]:
-    """Ids of notifications due for an attempt that no replica holds."""
-    statement = (
-        select(Notification.id)
-        .where(
-            Notification.channel == channel.value,
-            col(Notification.next_attempt_at).is_not(None),
-            col(Notification.next_attempt_at) <= now,
-            or_(col(Notification.lease_until).is_(None), col(Notification.lease_until) < now),
-        )
-        .order_by(col(Notification.next_attempt_at))
-        .limit(limit)
-    )
-    return (await session.exec(statement)).all()
-
-
 async def next_due_at(*, session: AsyncSession, channel: Channel, now: datetime) -> datetime | None:
     """When the next attempt no replica holds falls due (rows held elsewhere are found by polling)."""
     statement = (
@@ -101,39 +83,60 @@ async def next_due_at(*, session: AsyncSession, channel: Channel, now: datetime)
     return (await session.exec(statement)).first()
 
 
-async def claim(
-    *, session: AsyncSession, notification_id: str, owner: str, now: datetime, lease_seconds: float
-) -> Claimed | None:
-    """Take the lease on a due notification; None when another replica was quicker or it is not
-    due any more."""
+def _free_and_due(channel: Channel, now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Due for an attempt on ``channel``, and no replica holds it."""
+    return (
+        col(Notification.channel) == channel.value,
+        col(Notification.next_attempt_at).is_not(None),
+        col(Notification.next_attempt_at) <= now,
+        or_(col(Notification.lease_until).is_(None), col(Notification.lease_until) < now),
+    )
+
+
+async def claim_due(
+    *, session: AsyncSession, channel: Channel, owner: str, now: datetime, lease_seconds: float, limit: int
+) -> list[Claimed]:
+    """Take the lease on up to ``limit`` notifications due on ``channel``, oldest due first, in one
+    statement. The conditions are checked again on each row as it is updated, so a replica that
+    chose the same rows a moment later gets none of the ones taken meanwhile."""
+    chosen = (
+        select(Notification.id)
+        .where(*_free_and_due(channel, now))
+        .order_by(col(Notification.next_attempt_at))
+        .limit(limit)
+        .scalar_subquery()
+    )
     taken = await session.execute(
         update(Notification)
-        .where(
-            col(Notification.id) == notification_id,
-            col(Notification.next_attempt_at).is_not(None),
-            col(Notification.next_attempt_at) <= now,
-            or_(col(Notification.lease_until).is_(None), col(Notification.lease_until) < now),
-        )
+        .where(col(Notification.id).in_(chosen), *_free_and_due(channel, now))
         .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_seconds))
+        .returning(
+            col(Notification.id),
+            col(Notification.attempts),
+            col(Notification.event_id),
+            col(Notification.event_type),
+            col(Notification.dossier_code),
+            col(Notification.recipient),
+            col(Notification.subject),
+            col(Notification.body),
+            col(Notification.urgent),
+        )
     )
-    if not taken.rowcount:  # type: ignore[attr-defined]
-        return None
-    row = await session.get(Notification, notification_id)
-    if row is None:
-        return None
-    await session.refresh(row)
-    return Claimed(
-        notification_id=row.id,
-        attempt=row.attempts + 1,
-        channel=Channel(row.channel),
-        event_id=row.event_id,
-        event_type=row.event_type,
-        dossier_code=row.dossier_code,
-        recipient=row.recipient,
-        subject=row.subject,
-        body=row.body,
-        urgent=row.urgent,
-    )
+    return [
+        Claimed(
+            notification_id=row.id,
+            attempt=row.attempts + 1,
+            channel=channel,
+            event_id=row.event_id,
+            event_type=row.event_type,
+            dossier_code=row.dossier_code,
+            recipient=row.recipient,
+            subject=row.subject,
+            body=row.body,
+            urgent=row.urgent,
+        )
+        for row in taken
+    ]
 
 
 async def record_attempt(
