@@ -183,9 +183,6 @@ class Couriers:
     def __init__(self, couriers: list[Courier]) -> None:
         self.by_channel = {courier.channel: courier for courier in couriers}
 
-    def __getitem__(self, channel: Channel) -> Courier:
-        return self.by_channel[channel]
-
     def wake_after_commit(self, session: AsyncSession, channels: set[Channel]) -> None:
         for channel in channels:
             courier = self.by_channel.get(channel)
