@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notify.alerts import Viewer
 from services.notify.models import StaffPreferences, StaffPreferencesBase, StaffPreferencesPublic
+from services.notify.recipients import preferences_of
 from shared.db import upsert
 
 LANGUAGES = frozenset({"vi", "en"})
@@ -22,9 +23,9 @@ class NotAllowed(Exception):
 
 
 async def get(*, session: AsyncSession, username: str) -> StaffPreferencesPublic:
-    stored = await session.get(StaffPreferences, username)
-    current = stored if stored is not None else StaffPreferencesBase()
-    return StaffPreferencesPublic(username=username, **current.model_dump(exclude={"username", "updated_at"}))
+    current = (await preferences_of(session=session, usernames=[username]))[username]
+    fields = StaffPreferencesBase.model_fields.keys()
+    return StaffPreferencesPublic(username=username, **current.model_dump(include=set(fields)))
 
 
 async def put(
