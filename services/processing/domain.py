@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
+from typing import Literal, NamedTuple
 
 from shared.events import CalendarKind, DossierStatus, ProcedureVersion, Timeliness
 from shared.working_time import HOURS_PER_DAY, VN_TZ, CalendarMode, WorkingCalendar
@@ -28,6 +30,60 @@ S = DossierStatus
 IN_PROGRESS = frozenset({S.NEW, S.PROCESSING})
 # Until these, the citizen may still withdraw.
 WITHDRAWABLE = frozenset({S.RECEIVING, S.NEW, S.PROCESSING, S.WAITING, S.PAYING})
+
+
+class Action(StrEnum):
+    """What can happen to a dossier; the value is the name the audit trail and the API use."""
+
+    ACCEPT = "accept"
+    REFUSE = "refuse"
+    CLAIM = "claim"
+    FORWARD = "forward"
+    REQUEST_SUPPLEMENT = "request-supplement"
+    SUPPLEMENT_PROVIDED = "supplement-provided"
+    APPROVE = "approve"
+    REJECT = "reject"
+    RETURN_RESULT = "return-result"
+    RESCHEDULE = "reschedule"
+    WITHDRAW = "withdraw"
+    RATED = "rated"
+
+
+class Transition(NamedTuple):
+    """From which statuses an action may happen, and the status it leaves (``None``: it stays)."""
+
+    allowed: frozenset[DossierStatus]
+    target: DossierStatus | None
+
+
+A = Action
+# The workflow (quy trình) as data. A target depends on the action alone, never on where the
+# dossier comes from: forward ends in processing from new or processing alike, and a supplement
+# received resumes processing whether it was asked at reception or later. Rules that look further
+# than the status (a refusal while waiting only after the supplement deadline) narrow these in the
+# functions below, and never widen them.
+TRANSITIONS: Mapping[Action, Transition] = {
+    A.ACCEPT: Transition(frozenset({S.RECEIVING}), S.NEW),
+    A.REFUSE: Transition(frozenset({S.RECEIVING, S.WAITING}), S.DENIED),
+    A.CLAIM: Transition(IN_PROGRESS | {S.RELEASING}, None),
+    A.FORWARD: Transition(IN_PROGRESS, S.PROCESSING),
+    A.REQUEST_SUPPLEMENT: Transition(IN_PROGRESS, S.WAITING),
+    A.SUPPLEMENT_PROVIDED: Transition(frozenset({S.WAITING}), S.PROCESSING),
+    A.APPROVE: Transition(IN_PROGRESS, S.RELEASING),
+    A.REJECT: Transition(IN_PROGRESS, S.RELEASING),
+    A.RETURN_RESULT: Transition(frozenset({S.RELEASING}), S.DONE),
+    A.RESCHEDULE: Transition(IN_PROGRESS | {S.WAITING}, None),
+    A.WITHDRAW: Transition(WITHDRAWABLE, S.CANCELLED),
+    A.RATED: Transition(frozenset({S.DONE}), None),
+}
+
+# How an error message names the action: "cannot {phrase} a dossier that is …".
+_PHRASES: Mapping[Action, str] = {
+    A.REQUEST_SUPPLEMENT: "request a supplement for",
+    A.SUPPLEMENT_PROVIDED: "take a supplement for",
+    A.RETURN_RESULT: "return the result of",
+    A.RATED: "rate",
+}
 
 
 class InvalidTransition(Exception):
@@ -50,12 +106,26 @@ def describe(status: DossierStatus) -> str:
     return f"{status.portal_name} ({status.vietnamese_name})"
 
 
-def require(status: DossierStatus, allowed: frozenset[DossierStatus], action: str) -> None:
+def allows(status: DossierStatus, action: Action) -> bool:
+    return status in TRANSITIONS[action].allowed
+
+
+def require(status: DossierStatus, action: Action) -> None:
+    """Raise ``InvalidTransition`` naming the statuses ``action`` is allowed from, unless ``status``
+    is one of them."""
+    allowed = TRANSITIONS[action].allowed
     if status not in allowed:
         names = ", ".join(describe(item) for item in sorted(allowed))
         raise InvalidTransition(
-            f"cannot {action} a dossier that is {describe(status)}; allowed from: {names}"
+            f"cannot {_PHRASES.get(action, action.value)} a dossier that is {describe(status)}; "
+            f"allowed from: {names}"
         )
+
+
+def transition(status: DossierStatus, action: Action) -> DossierStatus:
+    """The status ``action`` leaves a dossier in that is ``status`` now, as the table says."""
+    require(status, action)
+    return TRANSITIONS[action].target or status
 
 
 def require_revision(current: int, expected: int | None) -> None:
@@ -99,7 +169,7 @@ def accept(
     calendar: WorkingCalendar,
 ) -> Acceptance:
     """Accept a new dossier: its due date runs from now for the procedure's whole time limit."""
-    require(status, frozenset({S.RECEIVING}), "accept")
+    require(status, Action.ACCEPT)
     return Acceptance(
         due_at=calendar.deadline_after(now, procedure.total_hours),
         late=now > acceptance_due_at,
@@ -110,13 +180,11 @@ def refuse(
     *, status: DossierStatus, reason: str, now: datetime, supplement_deadline_at: datetime | None
 ) -> str:
     """Refuse a new dossier, or one whose supplement never came by its deadline."""
-    if status is S.WAITING:
-        if supplement_deadline_at is None or now <= supplement_deadline_at:
-            raise InvalidTransition(
-                "a dossier waiting for a supplement can be refused only after its deadline passed"
-            )
-    else:
-        require(status, frozenset({S.RECEIVING}), "refuse")
+    require(status, Action.REFUSE)
+    if status is S.WAITING and (supplement_deadline_at is None or now <= supplement_deadline_at):
+        raise InvalidTransition(
+            "a dossier waiting for a supplement can be refused only after its deadline passed"
+        )
     return required_text(reason, "a refusal needs a reason the citizen can read")
 
 
@@ -130,17 +198,21 @@ def required_text(value: str | None, message: str) -> str:
 # -- steps ------------------------------------------------------------------------------------------
 def check_forward(*, status: DossierStatus, step_index: int, procedure: ProcedureVersion) -> int:
     """The next step's index; the last processing step ends with approve or reject instead."""
-    require(status, IN_PROGRESS, "forward")
+    require(status, Action.FORWARD)
     if step_index >= last_processing_step(procedure):
         raise InvalidTransition("this is the last processing step: approve or reject the dossier instead")
     return step_index + 1
 
 
 def check_resolve(
-    *, status: DossierStatus, step_index: int, procedure: ProcedureVersion, action: str
+    *,
+    status: DossierStatus,
+    step_index: int,
+    procedure: ProcedureVersion,
+    action: Literal[Action.APPROVE, Action.REJECT],
 ) -> None:
-    require(status, IN_PROGRESS, action)
-    if action == "approve" and step_index != last_processing_step(procedure):
+    require(status, action)
+    if action is Action.APPROVE and step_index != last_processing_step(procedure):
         step = procedure.steps[last_processing_step(procedure)]
         raise InvalidTransition(
             f"a dossier is approved at its last processing step ({step.name}); forward it there"
@@ -160,7 +232,7 @@ def timeliness(*, resolved_at: datetime, due_at: datetime, rescheduled: bool) ->
 def check_supplement_request(
     *, status: DossierStatus, items: list[str], deadline_at: datetime | None, now: datetime
 ) -> list[str]:
-    require(status, IN_PROGRESS, "request a supplement for")
+    require(status, Action.REQUEST_SUPPLEMENT)
     cleaned = [item.strip() for item in items if item.strip()]
     if not cleaned:
         raise ValueError("say what is missing: items must name at least one document or fact")
@@ -223,7 +295,7 @@ def check_reschedule(
     calendar: WorkingCalendar,
 ) -> None:
     """One new appointment, asked before the due date passes, on a later working day."""
-    require(status, frozenset({S.NEW, S.PROCESSING, S.WAITING}), "reschedule")
+    require(status, Action.RESCHEDULE)
     if rescheduled:
         raise InvalidTransition("the appointment was already moved once; a dossier gets one apology letter")
     if due_at is None or now >= due_at:

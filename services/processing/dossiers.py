@@ -2,7 +2,8 @@
 
 Every change goes through ``_Change``: the dossier is locked, the actor's scope and the expected
 revision are checked, and the history row, the revision bump and the outbox events are written in the
-caller's one transaction.
+caller's one transaction. ``_Change.commit`` is the one place a status changes: it moves the dossier
+as ``domain.TRANSITIONS`` says and writes the history row from the same two statuses.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from shared.events import (
 from shared.working_time import HOURS_PER_DAY, WorkingCalendar
 
 S = DossierStatus
+A = domain.Action
 SYSTEM = domain.Actor(username="system", role="system", agency_code=None, unit_code=None)
 
 
@@ -228,13 +230,14 @@ class _Change:
             )
         )
 
-    async def commit(
-        self, action: str, *, to_status: DossierStatus | None = None, note: str | None = None
-    ) -> Dossier:
-        """Record the transition: status, revision, audit row, then the events at that revision."""
-        before = self.dossier.status
-        if to_status is not None:
-            self.dossier.status = to_status
+    async def commit(self, action: domain.Action, *, note: str | None = None) -> Dossier:
+        """Record the transition: status, revision, audit row, then the events at that revision.
+
+        The status before and after are read here and nowhere else, so the audit row says what
+        really happened; the target is the table's, so no caller can move a dossier elsewhere."""
+        before = self.status
+        after = domain.transition(before, action)
+        self.dossier.status = after
         self.dossier.revision += 1
         self.dossier.last_action_at = self.now
         self.session.add(self.dossier)
@@ -242,11 +245,11 @@ class _Change:
             DossierHistory(
                 dossier_code=self.dossier.code,
                 at=self.now,
-                action=action,
+                action=action.value,
                 actor=self.actor.username,
                 actor_role=self.actor.role,
                 from_status=before,
-                to_status=self.dossier.status,
+                to_status=after,
                 note=note,
             )
         )
@@ -326,7 +329,7 @@ async def accept(
         )
     )
     change.step_assigned(await change.start_step(0, assignee=actor.username))
-    return await change.commit("accept", to_status=S.NEW, note=note)
+    return await change.commit(A.ACCEPT, note=note)
 
 
 async def refuse(
@@ -352,7 +355,7 @@ async def refuse(
     change.events.append(
         DossierRefused(**change.notice(), refused_at=change.now, refused_by=actor.username, reason=reason)
     )
-    return await change.commit("refuse", to_status=S.DENIED, note=reason)
+    return await change.commit(A.REFUSE, note=reason)
 
 
 # -- steps ----------------------------------------------------------------------------------------------
@@ -367,7 +370,7 @@ async def claim(
 ) -> Dossier:
     """Take the current step: it is now this officer's."""
     change = await _change(session, outbox, code=code, actor=actor, expected_revision=expected_revision)
-    domain.require(change.status, domain.IN_PROGRESS | {S.RELEASING}, "claim")
+    domain.require(change.status, A.CLAIM)
     step = await change.current_step()
     if step.assignee == actor.username:
         raise domain.InvalidTransition(f"the step {step.name!r} is already yours")
@@ -375,7 +378,7 @@ async def claim(
     step.assignee = actor.username
     change.session.add(step)
     change.step_assigned(step)
-    return await change.commit("claim", note=note or f"Nhận xử lý bước: {step.name}")
+    return await change.commit(A.CLAIM, note=note or f"Nhận xử lý bước: {step.name}")
 
 
 async def forward(
@@ -389,16 +392,15 @@ async def forward(
 ) -> Dossier:
     """Complete the current step; the next one starts for its unit, possibly in another agency."""
     change = await _change(session, outbox, code=code, actor=actor, expected_revision=expected_revision)
-    domain.require(change.status, domain.IN_PROGRESS, "forward")
+    domain.require(change.status, A.FORWARD)
     step = await change.current_step()
     domain.check_claimed_by(actor, step.assignee)
     following = domain.check_forward(
         status=change.status, step_index=step.step_index, procedure=change.procedure
     )
     change.complete_step(step)
-    change.dossier.status = S.PROCESSING
     change.step_assigned(await change.start_step(following))
-    return await change.commit("forward", to_status=S.PROCESSING, note=note)
+    return await change.commit(A.FORWARD, note=note)
 
 
 async def request_supplement(
@@ -423,7 +425,6 @@ async def request_supplement(
         change.now, change.procedure.supplement_days * HOURS_PER_DAY
     )
     dossier.paused_at = change.now
-    dossier.status_before_pause = dossier.status
     dossier.supplement_deadline_at = deadline
     dossier.supplement_items = cleaned
     change.events.append(
@@ -431,7 +432,7 @@ async def request_supplement(
             **change.notice(), reason=reason, items=cleaned, deadline_at=deadline, requested_by=actor.username
         )
     )
-    return await change.commit("request-supplement", to_status=S.WAITING, note=reason)
+    return await change.commit(A.REQUEST_SUPPLEMENT, note=reason)
 
 
 async def supplement_provided(
@@ -467,22 +468,22 @@ async def supplement_provided(
     ]
     dossier.paused_at = None
     dossier.supplement_deadline_at = None
-    restored = DossierStatus(dossier.status_before_pause or S.PROCESSING)
-    dossier.status = restored
-    dossier.status_before_pause = None
     change.step_assigned(step)
     names = ", ".join(document.name for document in event.documents) or "không kèm tệp"
-    await change.commit("supplement-provided", to_status=restored, note=f"Công dân bổ sung: {names}")
+    await change.commit(A.SUPPLEMENT_PROVIDED, note=f"Công dân bổ sung: {names}")
 
 
 # -- resolution ---------------------------------------------------------------------------------------
-_OUTCOMES: dict[str, Literal["approved", "rejected"]] = {"approve": "approved", "reject": "rejected"}
+_OUTCOMES: dict[domain.Action, Literal["approved", "rejected"]] = {
+    A.APPROVE: "approved",
+    A.REJECT: "rejected",
+}
 
 
 async def _resolve(
     change: _Change,
     *,
-    action: Literal["approve", "reject"],
+    action: Literal[domain.Action.APPROVE, domain.Action.REJECT],
     result: DocumentRef | None,
     reason: str | None,
     note: str | None,
@@ -490,7 +491,7 @@ async def _resolve(
     """End processing: the result or the rejection is ready, and the return step starts."""
     dossier = change.dossier
     outcome = _OUTCOMES[action]
-    domain.require(change.status, domain.IN_PROGRESS, action)
+    domain.require(change.status, action)
     step = await change.current_step()
     domain.check_claimed_by(change.actor, step.assignee)
     domain.check_resolve(
@@ -518,13 +519,12 @@ async def _resolve(
             timeliness=classification,
         )
     )
-    dossier.status = S.RELEASING
     returning = domain.return_step(change.procedure)
     if returning is not None:
         change.step_assigned(await change.start_step(returning))
     else:
         dossier.current_step_index = None
-    return await change.commit(action, to_status=S.RELEASING, note=note or reason)
+    return await change.commit(action, note=note or reason)
 
 
 async def approve(
@@ -539,7 +539,7 @@ async def approve(
 ) -> Dossier:
     change = await _change(session, outbox, code=code, actor=actor, expected_revision=expected_revision)
     result = DocumentRef(name=domain.required_text(result_name, "approve needs the result document's name"))
-    return await _resolve(change, action="approve", result=result, reason=None, note=note)
+    return await _resolve(change, action=A.APPROVE, result=result, reason=None, note=note)
 
 
 async def reject(
@@ -553,7 +553,7 @@ async def reject(
 ) -> Dossier:
     change = await _change(session, outbox, code=code, actor=actor, expected_revision=expected_revision)
     reason = domain.required_text(reason, "a rejection needs a reason the citizen can read")
-    return await _resolve(change, action="reject", result=None, reason=reason, note=None)
+    return await _resolve(change, action=A.REJECT, result=None, reason=reason, note=None)
 
 
 async def return_result(
@@ -567,7 +567,7 @@ async def return_result(
 ) -> Dossier:
     """Hand the result (or the rejection letter) to the citizen."""
     change = await _change(session, outbox, code=code, actor=actor, expected_revision=expected_revision)
-    domain.require(change.status, frozenset({S.RELEASING}), "return the result of")
+    domain.require(change.status, A.RETURN_RESULT)
     if change.dossier.current_step_index is not None:
         step = await change.current_step()
         domain.check_claimed_by(actor, step.assignee)
@@ -577,7 +577,7 @@ async def return_result(
     change.events.append(
         DossierResultReturned(**change.notice(), returned_at=change.now, returned_by=actor.username)
     )
-    return await change.commit("return-result", to_status=S.DONE, note=note)
+    return await change.commit(A.RETURN_RESULT, note=note)
 
 
 async def reschedule(
@@ -616,7 +616,7 @@ async def reschedule(
             unit_code=dossier.current_unit_code,
         )
     )
-    return await change.commit("reschedule", note=reason)
+    return await change.commit(A.RESCHEDULE, note=reason)
 
 
 # -- what the citizen asks through intake ----------------------------------------------------------------
@@ -629,7 +629,7 @@ async def withdraw(session: AsyncSession, outbox: Outbox, *, event: DossierWithd
         change.complete_step(await change.current_step())
         change.dossier.current_step_index = None
     change.events.append(DossierWithdrawn(**change.notice(), withdrawn_at=change.now, reason=event.reason))
-    await change.commit("withdraw", to_status=S.CANCELLED, note=event.reason or "Công dân rút hồ sơ")
+    await change.commit(A.WITHDRAW, note=event.reason or "Công dân rút hồ sơ")
 
 
 async def rate(session: AsyncSession, outbox: Outbox, *, event: DossierRated) -> None:
@@ -638,7 +638,7 @@ async def rate(session: AsyncSession, outbox: Outbox, *, event: DossierRated) ->
         return
     change.dossier.rating = event.rating
     change.dossier.rating_reason = event.reason
-    await change.commit("rated", note=f"{event.rating}: {event.reason or ''}".strip(": "))
+    await change.commit(A.RATED, note=f"{event.rating}: {event.reason or ''}".strip(": "))
 
 
 # -- reading ----------------------------------------------------------------------------------------------

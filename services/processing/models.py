@@ -93,9 +93,8 @@ class Dossier(ProcessingModel, table=True):
     late_acceptance: bool | None = None
     due_at: datetime | None = moment_field(optional=True, index=True)
     refusal_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    # Supplement (bổ sung): when it was asked for, by when, what, and the status to go back to.
+    # Supplement (bổ sung): when it was asked for, by when, and what.
     paused_at: datetime | None = moment_field(optional=True)
-    status_before_pause: int | None = None
     supplement_deadline_at: datetime | None = moment_field(optional=True)
     supplement_items: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     rescheduled: bool = False

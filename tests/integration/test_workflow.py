@@ -423,7 +423,7 @@ async def test_citizen_supplement_withdrawal_and_rating_travel_through_intake_to
         json={**id_number, "note": "Gửi bổ sung", "documents": [{"name": "Giấy xác nhận", "kind": "scan"}]},
     )
     assert sent.status_code == 202, sent.text
-    await citizen_view(system, code, 2)
+    await citizen_view(system, code, 4)  # processing resumes, even when asked at reception
     detail = await system.registered(code)
     assert detail["documents"][-1]["name"] == "Giấy xác nhận"
 

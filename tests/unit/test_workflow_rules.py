@@ -128,8 +128,10 @@ def test_forward_stops_at_the_last_processing_step_and_approve_happens_there() -
     with pytest.raises(domain.InvalidTransition, match="approve or reject"):
         domain.check_forward(status=S.PROCESSING, step_index=last, procedure=PROCEDURE)
     with pytest.raises(domain.InvalidTransition, match="last processing step"):
-        domain.check_resolve(status=S.PROCESSING, step_index=1, procedure=PROCEDURE, action="approve")
-    domain.check_resolve(status=S.PROCESSING, step_index=1, procedure=PROCEDURE, action="reject")
+        domain.check_resolve(
+            status=S.PROCESSING, step_index=1, procedure=PROCEDURE, action=domain.Action.APPROVE
+        )
+    domain.check_resolve(status=S.PROCESSING, step_index=1, procedure=PROCEDURE, action=domain.Action.REJECT)
     with pytest.raises(domain.InvalidTransition, match="cannot forward"):
         domain.check_forward(status=S.WAITING, step_index=0, procedure=PROCEDURE)
 
