@@ -29,7 +29,7 @@ from shared.bus.broker import create_broker
 from shared.bus.consumer import subscribe
 from shared.bus.inbox import Inbox, inbox_table
 from shared.bus.outbox import Outbox, OutboxMessage, OutboxRelay, outbox_table
-from shared.bus.retention import Pruner
+from shared.bus.retention import Pruner, RetentionSweep
 from shared.bus.streams import ConsumerSpec, ensure_consumer, ensure_streams, stream_for
 from shared.db import Database
 from shared.events import PURGE_HEADER, Event
@@ -100,6 +100,11 @@ class ServiceRuntime:
     def on_start(self, hook: StartHook) -> None:
         """Run ``hook`` once the tables exist and before the bus starts (seeding, caches)."""
         self._start_hooks.append(hook)
+
+    def on_retention(self, sweep: RetentionSweep, *, name: str) -> None:
+        """Run ``sweep`` in every retention pass (hourly by default), after the outbox and inbox rows
+        past their keep are deleted: for what else of the service's own piles up."""
+        self.pruner.add_sweep(sweep, name=name)
 
     def handle(
         self,

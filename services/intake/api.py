@@ -64,7 +64,7 @@ IdNumberQuery = Annotated[str, Query(min_length=1, max_length=20, description="t
 
 
 def _store(runtime: ServiceRuntime, limits: FileSettings) -> FileStore:
-    return FileStore(runtime.settings.common.data_dir / "files", chunk_bytes=limits.chunk_bytes)
+    return FileStore.in_data_dir(runtime.settings.common.data_dir, limits)
 
 
 def _error(code: int, loc: Loc, message: str, kind: str = "value_error") -> HTTPException:

@@ -8,6 +8,11 @@ Checking and storing are two passes over the upload (which the HTTP layer has al
 temporary file): :func:`inspect_upload` reads it in chunks to sniff, measure and hash it, and writes
 nothing; :class:`FileStore` writes it only after every rule of the dossier has passed. So rejected
 content never reaches the store.
+
+Content written for a transaction that then failed, and temporaries a crash left behind, are
+deleted by the hourly retention pass (``services.intake.file_retention``) once they are older than a
+grace period. Saving content that is already there refreshes its age, so the pass never takes a file
+that a transaction in flight is about to refer to.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,6 +33,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 MIB = 1024 * 1024
 # Enough for every signature below; also what is shown of unknown content in an error.
 SNIFF_BYTES = 16
+# How a file being written is named until it is renamed to its sha256.
+INCOMING_PREFIX = ".incoming-"
+_HEX = frozenset("0123456789abcdef")
 
 PDF = "application/pdf"
 PNG = "image/png"
@@ -70,6 +79,9 @@ class FileSettings(BaseSettings):
     # TIFF is what many office scanners produce; a province may want PDF/PNG/JPEG only.
     allow_tiff: bool = True
     chunk_bytes: int = Field(default=256 * 1024, ge=SNIFF_BYTES)
+    # How old an unreferenced stored file or an abandoned temporary must be before retention deletes
+    # it: far longer than any upload and its transaction take, so an upload in flight keeps its file.
+    orphan_grace_seconds: float = Field(default=3600.0, ge=60)
 
     @property
     def allowed_media_types(self) -> frozenset[str]:
@@ -197,6 +209,10 @@ async def inspect_upload(
     )
 
 
+def _is_sha256(name: str) -> bool:
+    return len(name) == 64 and all(char in _HEX for char in name)
+
+
 class FileStore:
     """Content-addressed files under ``root``: one file per sha256, written once, never changed."""
 
@@ -204,13 +220,51 @@ class FileStore:
         self.root = root
         self.chunk_bytes = chunk_bytes
 
+    @classmethod
+    def in_data_dir(cls, data_dir: Path, settings: FileSettings) -> FileStore:
+        """The service's store: ``{data_dir}/files``, on a volume every intake replica shares."""
+        return cls(data_dir / "files", chunk_bytes=settings.chunk_bytes)
+
     def path(self, sha256: str) -> Path:
-        if len(sha256) != 64 or any(char not in "0123456789abcdef" for char in sha256):
+        if not _is_sha256(sha256):
             raise ValueError(f"not a sha256: {sha256!r}")
         return self.root / sha256[:2] / sha256
 
     def has(self, sha256: str) -> bool:
         return self.path(sha256).is_file()
+
+    def _folders(self) -> Iterator[Path]:
+        if not self.root.is_dir():
+            return
+        for folder in self.root.iterdir():
+            if len(folder.name) == 2 and set(folder.name) <= _HEX and folder.is_dir():
+                yield folder
+
+    def contents(self) -> Iterator[tuple[str, Path]]:
+        """Every stored file with its sha256; nothing else found under ``root`` is listed."""
+        for folder in self._folders():
+            for path in folder.iterdir():
+                if _is_sha256(path.name) and path.name.startswith(folder.name):
+                    yield path.name, path
+
+    def incoming(self) -> Iterator[Path]:
+        """Temporaries: of uploads being written now, or left behind by a crash mid-write."""
+        for folder in self._folders():
+            yield from folder.glob(f"{INCOMING_PREFIX}*")
+
+    @staticmethod
+    def remove_if_older(path: Path, cutoff: float) -> bool:
+        """Delete ``path`` if it was last written (or reused) before ``cutoff``, a ``time.time()``.
+
+        Its age is read again at the last moment: content an upload reused since it was listed has
+        just been touched, and stays."""
+        try:
+            if path.stat().st_mtime >= cutoff:
+                return False
+            path.unlink()
+        except FileNotFoundError:
+            return False  # another replica's pass took it first
+        return True
 
     async def save(self, upload: Upload) -> Path:
         """Write the upload under its sha256 unless that content is already there.
@@ -220,10 +274,15 @@ class FileStore:
         the same complete file.
         """
         target = self.path(upload.sha256)
-        if target.is_file():
+        try:
+            # Already stored: touching it restarts its grace period, so that retention does not
+            # take it as unreferenced before this upload's transaction commits its row.
+            os.utime(target)
             return target
+        except FileNotFoundError:
+            pass
         await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+        descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=INCOMING_PREFIX)
         try:
             digest = hashlib.sha256()
             with os.fdopen(descriptor, "wb") as handle:

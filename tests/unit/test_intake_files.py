@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from services.intake.files import (
     TIFF,
     FileSettings,
     FileStore,
+    Upload,
     UploadRejected,
     describe,
     human_size,
@@ -183,6 +186,26 @@ async def test_the_store_keeps_one_file_per_content_even_under_concurrent_writes
     assert paths[0].read_bytes() == content
     assert [path.name for path in (tmp_path / "files").rglob("*") if path.is_file()] == [sha]
     assert store.has(sha)
+
+
+async def test_storing_content_already_there_restarts_its_grace_period(tmp_path: Path) -> None:
+    """An upload that reuses stored content refers to it once its transaction commits: until then,
+    retention must not take the file for unreferenced, however old it was."""
+    store = FileStore(tmp_path / "files", chunk_bytes=64)
+    settings = FileSettings(chunk_bytes=64)
+
+    async def checked() -> Upload:
+        source = MemoryUpload(PDF_DOCUMENT)
+        return await inspect_upload(
+            part="document_0", filename="a.pdf", source=source, settings=settings, budget_left=10**6
+        )
+
+    path = await store.save(await checked())
+    long_ago = time.time() - 2 * settings.orphan_grace_seconds
+    os.utime(path, (long_ago, long_ago))
+    assert await store.save(await checked()) == path
+    assert not FileStore.remove_if_older(path, time.time() - settings.orphan_grace_seconds)
+    assert path.read_bytes() == PDF_DOCUMENT
 
 
 def test_the_store_refuses_a_path_that_is_not_a_sha256(tmp_path: Path) -> None:
