@@ -156,7 +156,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                             quiet_start=clock_time(0),
                             quiet_end=clock_time(0),
                         ),
-                        delivery=DeliverySettings(batch_size=100, poll_seconds=1),
+                        delivery=DeliverySettings(poll_seconds=1),
                     )
                     # The broker sets its access log to INFO: one line per message would drown the figures.
                     logging.getLogger("faststream.access.nats").setLevel(logging.WARNING)

@@ -125,6 +125,7 @@ class ServiceRuntime:
             subject=subject,
             max_deliver=self.settings.nats.max_deliver,
             ack_wait_seconds=self.settings.nats.ack_wait_seconds,
+            handler_timeout_seconds=self.settings.nats.handler_timeout_seconds,
             concurrency=concurrency,
         )
 

@@ -39,6 +39,9 @@ class NatsSettings(BaseSettings):
     stream_replicas: int = Field(default=1, ge=1, le=5)
     max_deliver: int = Field(default=6, ge=2)
     ack_wait_seconds: float = Field(default=30.0, gt=0)
+    # A handler reports progress while it runs, so it may outlast ack_wait; past this it counts as
+    # hung, is cancelled and its message retried.
+    handler_timeout_seconds: float = Field(default=120.0, gt=0)
     retry_delays_seconds: list[float] = Field(default=[1.0, 5.0, 15.0, 30.0, 60.0])
     # How long a starting service waits for NATS before it serves without it.
     start_wait_seconds: float = Field(default=10.0, ge=0)

@@ -5,12 +5,32 @@ dropped. One courier per channel, so that a slow SMS gateway never holds up emai
 
 A channel plugs in through a ``ChannelSender``; the lease, the attempts, the retries and the
 metrics are the courier's.
+
+However many replicas run, a message is handed to its provider once per attempt, because:
+
+- a courier claims no more messages than it sends at once (``concurrency``) and starts sending
+  each the moment the claim commits: nothing waits, leased, behind a slow conversation;
+- a claim lasts ``delivery.lease_seconds``: the longest one attempt may take on the channel
+  (``ChannelSender.longest_send``, the provider's timeout times the waits of one conversation)
+  plus a margin, and the courier cuts an attempt off at that longest time. So while a courier may
+  still be talking to the provider, its lease has not lapsed and no other replica can claim the
+  message;
+- a courier held up between claiming and sending (a paused process) no longer starts a send that
+  its lease cannot cover: it gives the message back instead;
+- an outcome is stored only while the row is still this courier's (``lease_owner``): a courier
+  that lost its lease stores nothing, and the attempt of the replica that took over is the one that
+  counts.
+
+What no lease can rule out: an attempt cut off, or a process paused mid-conversation for longer
+than the margin, may have reached the provider all the same. A retry then carries the same
+Message-ID (email) or reference (SMS, webhook), so that the receiver can tell it from a new message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
@@ -42,6 +62,11 @@ class ChannelSender(Protocol):
 
     def hold_until(self, claimed: Claimed, now: datetime) -> datetime | None:
         """A later moment when the message must not go now (quiet hours); None to send it."""
+        ...
+
+    def longest_send(self) -> float:
+        """The longest one attempt may take, in seconds, from the current settings: the courier's
+        lease covers it, and the courier cuts an attempt off there."""
         ...
 
     async def send(self, claimed: Claimed) -> AttemptResult:
@@ -89,26 +114,33 @@ class Courier:
         await self.worker.stop()
 
     async def deliver_due(self) -> float:
-        """Deliver everything due now, a batch at a time; returns how long to sleep before looking
-        again. A batch costs two transactions (claim, record) however many messages it holds."""
+        """Deliver everything due now, ``concurrency`` messages at a time; returns how long to sleep
+        before looking again. Each round costs two transactions (claim, record)."""
         settings = self.settings()
         if not self.sender.ready():
             return settings.poll_seconds
+        longest = self.sender.longest_send()
+        lease = delivery.lease_seconds(longest_send=longest, settings=settings)
         while not self.worker.stopping:
+            # Read before the clock the lease is written with, so that the lease as measured here
+            # never ends after the one stored on the rows.
+            claimed_at = time.monotonic()
             async with self.db.session() as session:
                 claimed = await delivery.claim_due(
                     session=session,
                     channel=self.channel,
                     owner=self.owner,
                     now=utc_now(),
-                    lease_seconds=settings.lease_seconds,
-                    limit=settings.batch_size,
+                    lease_seconds=lease,
+                    limit=settings.concurrency,
                 )
             if not claimed:
                 break
-            # A provider conversation is mostly waiting: several at once, up to the bound.
-            limit = asyncio.Semaphore(settings.concurrency)
-            outcomes = await asyncio.gather(*(self._attempt(item, limit) for item in claimed))
+            # The last moment a send may start and still end, cut off at ``longest``, in the lease.
+            start_by = claimed_at + lease - longest
+            outcomes = await asyncio.gather(
+                *(self._attempt(item, longest=longest, start_by=start_by) for item in claimed)
+            )
             await self._record(list(zip(claimed, outcomes, strict=True)), settings)
         async with self.db.reading() as session:
             next_at = await delivery.next_due_at(session=session, channel=self.channel, now=utc_now())
@@ -116,22 +148,37 @@ class Courier:
             return settings.poll_seconds
         return min(settings.poll_seconds, max(0.0, (next_at - utc_now()).total_seconds()))
 
-    async def _attempt(self, claimed: Claimed, limit: asyncio.Semaphore) -> AttemptResult | datetime:
+    async def _attempt(
+        self, claimed: Claimed, *, longest: float, start_by: float
+    ) -> AttemptResult | datetime:
         """The attempt's result, or the moment to hold the message until instead of sending it."""
-        held = self.sender.hold_until(claimed, utc_now())
+        now = utc_now()
+        held = self.sender.hold_until(claimed, now)
         if held is not None:
             return held
+        if time.monotonic() > start_by:
+            logger.warning(
+                "%s %s: claimed too long ago to send within the lease; given back",
+                self.channel.value,
+                claimed.notification_id,
+            )
+            return now
         # Outside any transaction: a conversation with a provider must never hold a database lock.
-        async with limit:
-            try:
+        cutoff = asyncio.timeout(longest)
+        try:
+            async with cutoff:
                 return await self.sender.send(claimed)
-            except Exception as exc:
-                # A bug or an input the adapter did not foresee: counted as an attempt, so that the
-                # bound on retries holds, instead of leaving the row leased and retried for ever.
-                logger.exception(
-                    "%s %s: sending failed unexpectedly", self.channel.value, claimed.notification_id
+        except Exception as exc:
+            if cutoff.expired():
+                return AttemptResult(
+                    NotificationStatus.TECHNICAL_FAILURE, f"no answer within {longest:g}s: cut off"
                 )
-                return AttemptResult(NotificationStatus.TECHNICAL_FAILURE, f"{exc.__class__.__name__}: {exc}")
+            # A bug or an input the adapter did not foresee: counted as an attempt, so that the
+            # bound on retries holds, instead of leaving the row leased and retried for ever.
+            logger.exception(
+                "%s %s: sending failed unexpectedly", self.channel.value, claimed.notification_id
+            )
+            return AttemptResult(NotificationStatus.TECHNICAL_FAILURE, f"{exc.__class__.__name__}: {exc}")
 
     async def _record(
         self, outcomes: list[tuple[Claimed, AttemptResult | datetime]], settings: DeliverySettings

@@ -2,7 +2,8 @@
 the store functions that claim a due notification and record each attempt.
 
 A replica claims a notification with a lease (a compare-and-set on the row) before sending it, so
-two replicas never send the same one; the send itself happens outside any transaction.
+two replicas never send the same one; the send itself happens outside any transaction. Why a lease
+is long enough is ``lease_seconds``'s rule, and the courier's docstring.
 """
 
 from __future__ import annotations
@@ -66,6 +67,14 @@ def next_attempt_after(
         return None
     delays = settings.backoff_seconds
     return now + timedelta(seconds=delays[min(attempt, len(delays)) - 1])
+
+
+def lease_seconds(*, longest_send: float, settings: DeliverySettings) -> float:
+    """How long a claim holds a message: the longest one attempt on its channel may last (the
+    courier cuts an attempt off there), plus the margin for the moments between taking the lease
+    and starting to send and for replicas' clocks that disagree a little. While an attempt can
+    still be running, its lease has not lapsed, so no other replica can take the message."""
+    return longest_send + settings.lease_margin_seconds
 
 
 async def next_due_at(*, session: AsyncSession, channel: Channel, now: datetime) -> datetime | None:

@@ -10,6 +10,9 @@ from services.notify.models import NotificationStatus
 # "Not now" answers: a timeout on the provider's side, too early, too many requests.
 RETRY_LATER = frozenset({408, 425, 429})
 EXCERPT_CHARS = 200
+# The waits of one request that httpx bounds by its timeout each: a connection from the pool,
+# connecting (with TLS), writing the request, reading the reply.
+HTTP_WAITS = 4
 
 
 def outcome_of_http_reply(code: int, *, accepted: NotificationStatus) -> NotificationStatus:

@@ -36,12 +36,14 @@ class DeliverySettings(BaseSettings):
     max_attempts: int = Field(default=5, ge=1)
     # Wait before attempt n+1 is backoff_seconds[n-1]; the last value repeats.
     backoff_seconds: list[float] = Field(default=[30.0, 120.0, 600.0, 1800.0], min_length=1)
-    # Longer than an SMTP conversation can last, so that a lease never lapses mid-send.
-    lease_seconds: float = Field(default=300.0, gt=0)
+    # A lease lasts the longest one attempt may take on its channel (from that channel's timeout)
+    # plus this much: the time between taking the lease and starting to send, and clocks of
+    # replicas that disagree a little.
+    lease_margin_seconds: float = Field(default=30.0, gt=0)
     # How often a replica looks for due messages when nothing woke it.
     poll_seconds: float = Field(default=5.0, gt=0)
-    batch_size: int = Field(default=20, ge=1)
-    # Conversations with one channel's provider in flight at once, per replica.
+    # Conversations with one channel's provider in flight at once, per replica; also how many
+    # messages a courier claims at a time, so that each is sent as soon as it is claimed.
     concurrency: int = Field(default=8, ge=1)
 
 

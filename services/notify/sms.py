@@ -9,7 +9,7 @@ from datetime import UTC, datetime, time, timedelta, tzinfo
 import httpx
 
 from services.notify.delivery import AttemptResult, Claimed
-from services.notify.http_reply import outcome_of_http_reply, reply_detail, request_failure
+from services.notify.http_reply import HTTP_WAITS, outcome_of_http_reply, reply_detail, request_failure
 from services.notify.models import Channel, NotificationStatus
 from services.notify.settings import SmsSettings
 from shared.working_time import VN_TZ
@@ -114,6 +114,9 @@ class SmsSender:
             return None
         settings = self.settings()
         return quiet_hours_end(now, start=settings.quiet_start, end=settings.quiet_end)
+
+    def longest_send(self) -> float:
+        return self.settings().timeout_seconds * HTTP_WAITS
 
     async def send(self, claimed: Claimed) -> AttemptResult:
         return await send_sms(claimed, self.settings())

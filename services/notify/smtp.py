@@ -13,6 +13,11 @@ from services.notify.delivery import AttemptResult, Claimed, outcome_of_smtp_rep
 from services.notify.models import Channel, NotificationStatus
 from services.notify.settings import SmtpSettings
 
+# The waits of one conversation that aiosmtplib bounds by ``timeout`` each: connecting, the
+# greeting, EHLO, STARTTLS and its handshake, EHLO again, AUTH (up to three exchanges), MAIL, RCPT,
+# DATA, the end of the data and QUIT. A server that is slow at every step takes this many timeouts.
+SMTP_WAITS = 14
+
 
 def email_message(claimed: Claimed, settings: SmtpSettings) -> EmailMessage:
     message = EmailMessage()
@@ -63,6 +68,9 @@ class EmailSender:
 
     def hold_until(self, claimed: Claimed, now: datetime) -> datetime | None:
         return None
+
+    def longest_send(self) -> float:
+        return self.settings().timeout_seconds * SMTP_WAITS
 
     async def send(self, claimed: Claimed) -> AttemptResult:
         return await send_email(claimed, self.settings())

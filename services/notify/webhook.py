@@ -16,7 +16,7 @@ from datetime import datetime
 import httpx
 
 from services.notify.delivery import AttemptResult, Claimed
-from services.notify.http_reply import outcome_of_http_reply, reply_detail, request_failure
+from services.notify.http_reply import HTTP_WAITS, outcome_of_http_reply, reply_detail, request_failure
 from services.notify.models import Channel, NotificationStatus
 from services.notify.settings import WebhookSettings
 from shared.events import utc_now
@@ -104,6 +104,9 @@ class WebhookSender:
 
     def hold_until(self, claimed: Claimed, now: datetime) -> datetime | None:
         return None
+
+    def longest_send(self) -> float:
+        return self.settings().timeout_seconds * HTTP_WAITS
 
     async def send(self, claimed: Claimed) -> AttemptResult:
         return await send_webhook(claimed, self.settings(), now=utc_now())

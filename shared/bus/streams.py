@@ -24,6 +24,8 @@ from nats.js.errors import BadRequestError, NotFoundError
 
 DUPLICATE_WINDOW_SECONDS = 120.0
 DEAD_LETTER_PREFIX = "dlq"
+MAX_DELIVERIES_PREFIX = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES"
+ADVISORY_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,8 @@ class StreamSpec:
     subjects: tuple[str, ...]
     allow_msg_schedules: bool = False
     max_msgs_per_subject: int = -1
+    # 0 keeps messages for ever.
+    max_age_seconds: float = 0.0
 
     def config(self, replicas: int) -> StreamConfig:
         return StreamConfig(
@@ -43,6 +47,7 @@ class StreamSpec:
             num_replicas=replicas,
             duplicate_window=DUPLICATE_WINDOW_SECONDS,
             max_msgs_per_subject=self.max_msgs_per_subject,
+            max_age=self.max_age_seconds,
             allow_msg_schedules=self.allow_msg_schedules or None,
         )
 
@@ -54,8 +59,13 @@ DIRECTORY = StreamSpec("DIRECTORY", ("directory.>",))
 # SLA timers: one schedule subject per dossier-step-kind, so arming again replaces the old timer.
 SLA = StreamSpec("SLA", ("sla.>",), allow_msg_schedules=True, max_msgs_per_subject=1)
 DEAD_LETTER = StreamSpec("DLQ", (f"{DEAD_LETTER_PREFIX}.>",))
+# JetStream's advisories that a message reached max_deliver unacknowledged. The server says it once,
+# at that moment; kept here, it still reaches a service whose replicas were all down then.
+MAX_DELIVERIES = StreamSpec(
+    "MAX_DELIVERIES", (f"{MAX_DELIVERIES_PREFIX}.>",), max_age_seconds=ADVISORY_DAYS * 24 * 3600.0
+)
 
-STREAMS: tuple[StreamSpec, ...] = (DOSSIER, CATALOG, DIRECTORY, ALERT, SLA, DEAD_LETTER)
+STREAMS: tuple[StreamSpec, ...] = (DOSSIER, CATALOG, DIRECTORY, ALERT, SLA, DEAD_LETTER, MAX_DELIVERIES)
 
 
 def stream_for(subject: str) -> StreamSpec:
@@ -75,6 +85,8 @@ class ConsumerSpec:
     subject: str
     max_deliver: int
     ack_wait_seconds: float
+    # The longest a handler may run, reporting progress, before it is cancelled as hung.
+    handler_timeout_seconds: float
     # Messages handled at once by one replica; above 1 only where order between messages does not
     # matter to the handler.
     concurrency: int = 1
@@ -88,9 +100,26 @@ class ConsumerSpec:
         return f"{self.service}__{self.subject.replace('.', '_').replace('>', 'all').replace('*', 'any')}"
 
     def config(self) -> ConsumerConfig:
+        return self._config(self.durable, self.subject)
+
+    @property
+    def max_deliveries_subject(self) -> str:
+        """Where JetStream says that a message reached ``max_deliver`` on this consumer."""
+        return f"{MAX_DELIVERIES_PREFIX}.{self.stream.name}.{self.durable}"
+
+    @property
+    def max_deliveries_durable(self) -> str:
+        return f"{self.durable}__max_deliveries"
+
+    def max_deliveries_config(self) -> ConsumerConfig:
+        """The durable on ``MAX_DELIVERIES`` through which the service hears of this consumer's
+        exhausted messages, shared by its replicas like the consumer itself."""
+        return self._config(self.max_deliveries_durable, self.max_deliveries_subject)
+
+    def _config(self, durable: str, subject: str) -> ConsumerConfig:
         return ConsumerConfig(
-            durable_name=self.durable,
-            filter_subject=self.subject,
+            durable_name=durable,
+            filter_subject=subject,
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             max_deliver=self.max_deliver,
@@ -116,5 +145,7 @@ async def ensure_streams(js: JetStreamContext, *, replicas: int = 1) -> None:
 
 
 async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
-    """Create the durable consumer, or update it in place to the declared limits."""
+    """Create the durable consumer and its max-deliveries listener, or update them in place to the
+    declared limits."""
     await js.add_consumer(spec.stream.name, spec.config())
+    await js.add_consumer(MAX_DELIVERIES.name, spec.max_deliveries_config())

@@ -151,10 +151,12 @@ async def system(runtime_settings: RuntimeSettingsFactory) -> AsyncIterator[Syst
 
 
 class Mailbox:
-    """An SMTP handler that keeps what it receives, or answers every recipient with ``refuse_with``."""
+    """An SMTP handler that keeps what it receives, or answers every recipient with ``refuse_with``;
+    a slow provider takes ``data_delay`` seconds to accept each message."""
 
-    def __init__(self, refuse_with: str | None = None) -> None:
+    def __init__(self, refuse_with: str | None = None, *, data_delay: float = 0.0) -> None:
         self.refuse_with = refuse_with
+        self.data_delay = data_delay
         self.messages: list[EmailMessage] = []
         self.recipient_attempts = 0
 
@@ -168,6 +170,8 @@ class Mailbox:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        # aiosmtpd serves on a loop of its own: the wait holds up this conversation only.
+        await asyncio.sleep(self.data_delay)
         content = envelope.original_content or b""
         message = message_from_bytes(content, policy=default)
         assert isinstance(message, EmailMessage)
@@ -182,16 +186,23 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture
-def smtp_server(request: pytest.FixtureRequest) -> Iterator[tuple[Mailbox, int]]:
-    mailbox = Mailbox(getattr(request, "param", None))
+@contextlib.contextmanager
+def smtp_serving(mailbox: Mailbox) -> Iterator[int]:
+    """A real SMTP server (aiosmtpd) on a free local port delivering to ``mailbox``; yields the port."""
     port = free_port()
     controller = Controller(mailbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        yield mailbox, port
+        yield port
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp_server(request: pytest.FixtureRequest) -> Iterator[tuple[Mailbox, int]]:
+    mailbox = Mailbox(getattr(request, "param", None))
+    with smtp_serving(mailbox) as port:
+        yield mailbox, port
 
 
 def use_smtp(system: System, port: int, *, max_attempts: int = 5) -> None:
@@ -199,9 +210,7 @@ def use_smtp(system: System, port: int, *, max_attempts: int = 5) -> None:
     state.smtp = SmtpSettings(
         enabled=True, host="127.0.0.1", port=port, from_address="motcua@demo.motcua.vn", start_tls=False
     )
-    state.delivery = DeliverySettings(
-        max_attempts=max_attempts, backoff_seconds=[0.2, 0.4], lease_seconds=30, poll_seconds=0.5
-    )
+    state.delivery = DeliverySettings(max_attempts=max_attempts, backoff_seconds=[0.2, 0.4], poll_seconds=0.5)
 
 
 async def accept_a_dossier(system: System) -> str:

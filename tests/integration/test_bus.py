@@ -53,15 +53,18 @@ def submitted(code: str) -> DossierSubmitted:
 
 @dataclass
 class Recorder:
-    """A ``DossierSubmitted`` handler that writes one ``effects`` row, after failing as told."""
+    """A ``DossierSubmitted`` handler that writes one ``effects`` row, after failing as told and
+    after working for ``seconds``."""
 
     table: Table
     failures_left: int = 0
     always_fail: bool = False
+    seconds: float = 0.0
     calls: list[tuple[str, float]] = field(default_factory=list)
 
     async def __call__(self, session: AsyncSession, event: DossierSubmitted) -> None:
         self.calls.append((str(event.event_id), time.monotonic()))
+        await asyncio.sleep(self.seconds)
         if self.always_fail:
             raise RuntimeError("handler told to fail")
         if self.failures_left > 0:

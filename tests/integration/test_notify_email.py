@@ -140,13 +140,16 @@ async def test_two_replicas_never_send_the_same_email(system: System) -> None:
         def hold_until(self, claimed: Claimed, now: datetime) -> datetime | None:
             return None
 
+        def longest_send(self) -> float:
+            return 5.0
+
         async def send(self, claimed: Claimed) -> AttemptResult:
             sent.append(claimed.notification_id)
             await asyncio.sleep(0.05)
             return AttemptResult(NotificationStatus.SENT, "250 OK")
 
     # Two replicas' couriers on the same database, both switched on, racing for the same row.
-    settings = DeliverySettings(lease_seconds=30, poll_seconds=1)
+    settings = DeliverySettings(poll_seconds=1)
     db = system.runtime("notify").db
     outcomes = delivery_outcomes(CollectorRegistry())
     couriers = [Courier(db, CountingSender(), lambda: settings, outcomes=outcomes) for _ in range(2)]

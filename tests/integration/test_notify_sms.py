@@ -90,9 +90,7 @@ def use_sms(
         quiet_start=quiet_start,
         quiet_end=quiet_end,
     )
-    state.delivery = DeliverySettings(
-        max_attempts=max_attempts, backoff_seconds=[0.2], lease_seconds=30, poll_seconds=0.2
-    )
+    state.delivery = DeliverySettings(max_attempts=max_attempts, backoff_seconds=[0.2], poll_seconds=0.2)
 
 
 async def sms_notification(

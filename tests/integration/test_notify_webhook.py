@@ -68,9 +68,7 @@ async def portal() -> AsyncIterator[Portal]:
 def use_webhooks(system: System, *endpoints: WebhookEndpoint, backoff: float = 0.2) -> None:
     state = system.apps["notify"].state
     state.webhook = WebhookSettings(endpoints=list(endpoints))
-    state.delivery = DeliverySettings(
-        max_attempts=3, backoff_seconds=[backoff], lease_seconds=30, poll_seconds=0.2
-    )
+    state.delivery = DeliverySettings(max_attempts=3, backoff_seconds=[backoff], poll_seconds=0.2)
 
 
 def endpoint(
