@@ -7,6 +7,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 
 from services.intake.api import router
 from services.intake.handlers import register_handlers
+from services.intake.migrations import history
 from services.intake.models import metadata
 from shared.runtime import RuntimeSettings, ServiceRuntime
 
@@ -14,7 +15,9 @@ from shared.runtime import RuntimeSettings, ServiceRuntime
 def create_app(
     settings: RuntimeSettings | None = None, *, span_processors: tuple[SpanProcessor, ...] = ()
 ) -> FastAPI:
-    runtime = ServiceRuntime("intake", metadata, settings, span_processors=span_processors)
+    runtime = ServiceRuntime(
+        "intake", metadata, settings, migrations=history, span_processors=span_processors
+    )
     register_handlers(runtime)
     return runtime.create_app(
         title="motcua intake",
