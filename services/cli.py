@@ -192,7 +192,9 @@ async def _ready_to_serve(service: ServiceName) -> bool:
 
 
 def serve(args: argparse.Namespace) -> int:
-    if not _check_database_urls([args.service]) or not asyncio.run(_ready_to_serve(args.service)):
+    if not _check_database_urls([args.service]):
+        return 2
+    if not asyncio.run(_ready_to_serve(args.service)):
         return 1
     http = HttpSettings()
     _serve(args.service, args.host or http.host, args.port or http.port(args.service))

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from alembic import command
 from alembic.autogenerate.api import AutogenContext
 from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData, create_engine, inspect, text
@@ -168,7 +169,19 @@ def _upgrade(connection: Connection, schema: str | None, history: MigrationHisto
                 connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         if _current_revision(connection, history) is None:
             _adopt_tables_made_without_history(connection, history)
-        command.upgrade(history.config(connection), revision)
+        _run_upgrade(connection, history, revision)
+
+
+def _run_upgrade(connection: Connection, history: MigrationHistory, revision: str) -> None:
+    """``alembic upgrade`` on the history's script directory, read once per process, instead of
+    reading every revision file and ``env.py`` again on each start as ``command.upgrade`` would."""
+    script = history.script
+
+    def steps(current: Any, _context: MigrationContext) -> Any:
+        return script._upgrade_revs(revision, current)
+
+    with EnvironmentContext(history.config(connection), script, fn=steps, destination_rev=revision):
+        run_environment()
 
 
 def _lock_key(schema: str | None, history: MigrationHistory) -> int:
