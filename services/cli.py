@@ -294,6 +294,11 @@ async def _db(args: argparse.Namespace) -> int:
 
 
 def db(args: argparse.Namespace) -> int:
+    if args.db_command == "revision":
+        from shared.migrations import new_revision
+
+        print(new_revision(_history(args.service), message=args.message))
+        return 0
     services = [args.service] if getattr(args, "service", None) else SERVICES
     if not _check_database_urls(services):
         return 2
@@ -335,6 +340,11 @@ def parser() -> argparse.ArgumentParser:
     )
     forward.add_argument("service", nargs="?", choices=SERVICES)
     data_commands.add_parser("current", help="print each service's revision")
+    written = data_commands.add_parser(
+        "revision", help="write a service's next revision from its models (then read and tidy it)"
+    )
+    written.add_argument("service", choices=SERVICES)
+    written.add_argument("-m", "--message", required=True, help="what the revision changes")
     data.set_defaults(func=db)
 
     dead = commands.add_parser("dlq", help="dead-lettered messages")
