@@ -80,9 +80,6 @@ def _check_database_urls(services: Sequence[ServiceName]) -> bool:
 def _serve(service: ServiceName, host: str, port: int) -> None:
     import uvicorn
 
-    from shared.telemetry import configure_logging
-
-    configure_logging()
     uvicorn.run(
         f"services.{service}.app:app_factory",
         factory=True,
@@ -176,24 +173,26 @@ def up(args: argparse.Namespace) -> int:
 
 
 async def _ready_to_serve(service: ServiceName) -> bool:
-    """With migrations run by hand, say why a service will not start before the server is up, in the
-    service's own words and without a traceback."""
-    from shared.migrations import current_revision, pending_message
+    """Migrate (or, with migrations run by hand, check) the database before the server is up, so that
+    a database the service cannot start on is explained in one paragraph instead of a traceback.
+    The service's own start then finds it at head."""
+    from shared.migrations import MigrationError, prepare_database
 
-    if MigrationSettings().mode == "auto":
-        return True
-    history = _history(service)
     async with _database(service) as db:
-        current = await current_revision(db, history)
-    if current != history.head:
-        print(f"motcua: {pending_message(history, current)}", file=sys.stderr)
-        return False
+        try:
+            await prepare_database(db, _history(service), mode=MigrationSettings().mode)
+        except MigrationError as exc:
+            print(f"motcua: {exc}", file=sys.stderr)
+            return False
     return True
 
 
 def serve(args: argparse.Namespace) -> int:
+    from shared.telemetry import configure_logging
+
     if not _check_database_urls([args.service]):
         return 2
+    configure_logging()
     if not asyncio.run(_ready_to_serve(args.service)):
         return 1
     http = HttpSettings()

@@ -204,6 +204,7 @@ async def prepare_database(db: Database, history: MigrationHistory, *, mode: Mig
         raise MigrationError(pending_message(history, current))
     logger.info("%s: migrating the database from %s to %s", history.service, current or "none", history.head)
     await upgrade(db, history)
+    logger.info("%s: the database is at %s", history.service, history.head)
 
 
 def pending_message(history: MigrationHistory, current: str | None) -> str:
