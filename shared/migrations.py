@@ -160,16 +160,44 @@ async def upgrade(db: Database, history: MigrationHistory, *, revision: str = "h
 
 
 def _upgrade(connection: Connection, schema: str | None, history: MigrationHistory, revision: str) -> None:
-    with connection.begin():
-        if connection.dialect.name == "postgresql":
-            # Before the schema exists: two replicas creating it at once would collide.
-            key = _lock_key(schema, history)
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-            if schema is not None:
-                connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-        if _current_revision(connection, history) is None:
-            _adopt_tables_made_without_history(connection, history)
-        _run_upgrade(connection, history, revision)
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # SQLite changes a table by building a copy and dropping the original, which with foreign keys
+        # enforced would take the rows pointing at it along. Its documented way: enforcement off
+        # outside the transaction, a foreign-key check before committing, enforcement on again.
+        _sqlite_foreign_keys(connection, enforced=False)
+    try:
+        with connection.begin():
+            if connection.dialect.name == "postgresql":
+                # Before the schema exists: two replicas creating it at once would collide.
+                key = _lock_key(schema, history)
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+                if schema is not None:
+                    connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            if _current_revision(connection, history) is None:
+                _adopt_tables_made_without_history(connection, history)
+            _run_upgrade(connection, history, revision)
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    tables = sorted({str(row[0]) for row in broken})
+                    raise MigrationError(
+                        f"{history.service}: the migration to {revision} would leave rows of "
+                        f"{', '.join(tables)} pointing at nothing; nothing was changed"
+                    )
+    finally:
+        if sqlite:
+            _sqlite_foreign_keys(connection, enforced=True)
+
+
+def _sqlite_foreign_keys(connection: Connection, *, enforced: bool) -> None:
+    # On the driver's connection: through SQLAlchemy the pragma would begin a transaction, inside
+    # which SQLite ignores it.
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if enforced else 'OFF'}")
+    finally:
+        cursor.close()
 
 
 def _run_upgrade(connection: Connection, history: MigrationHistory, revision: str) -> None:

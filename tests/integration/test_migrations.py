@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
@@ -199,6 +200,57 @@ async def test_a_database_made_before_migrations_is_adopted_with_its_rows(
 
         assert await current_revision(db, history) == history.head
         await assert_rows_intact(db, rows)
+
+
+# A later revision as SQLite must run most changes of a table: a new copy of ``dossier``, which the
+# timeline and documents point at, filled from the old one, which is then dropped.
+REBUILDS_DOSSIER = """\"\"\"Widens dossier.timeliness.\"\"\"
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("dossier") as batch_op:
+        batch_op.alter_column("timeliness", existing_type=sa.String(20), type_=sa.String(32))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("dossier") as batch_op:
+        batch_op.alter_column("timeliness", existing_type=sa.String(32), type_=sa.String(20))
+"""
+
+
+async def test_a_revision_that_rebuilds_a_table_keeps_the_rows_pointing_at_it(
+    database_settings: DatabaseSettingsFactory, tmp_path: Path
+) -> None:
+    location = tmp_path / "migrations"
+    shutil.copytree(intake_history.location, location, ignore=shutil.ignore_patterns("__pycache__"))
+    (location / "versions" / "0002_widen_timeliness.py").write_text(REBUILDS_DOSSIER)
+    history = MigrationHistory(service="intake", location=location, metadata=intake_history.metadata)
+    async with opened(database_settings("intake"), tmp_path) as db:
+        await upgrade(db, history, revision=FIRST_REVISION)
+        at_first = await reflected(db)
+        rows = sample_rows(at_first, history)
+        assert {"dossier_timeline", "dossier_document"} <= rows.keys()
+        await insert_rows(db, at_first, rows)
+
+        await upgrade(db, history)
+
+        assert await current_revision(db, history) == "0002"
+        await assert_rows_intact(db, rows)
+        async with db.engine.begin() as connection:  # foreign keys are enforced again afterwards
+            with pytest.raises(sa.exc.IntegrityError):
+                await connection.execute(
+                    at_first.tables["dossier_timeline"]
+                    .insert()
+                    .values(**{**rows["dossier_timeline"], "id": 9999, "dossier_code": "no-such-dossier"})
+                )
 
 
 async def test_a_database_made_before_migrations_that_differs_from_0001_is_refused_and_left_alone(
