@@ -1,6 +1,6 @@
 """Schema migrations: each service keeps its own Alembic history in ``services/<name>/migrations``
-(``env.py``, ``script.py.mako``, ``versions/``) and its own version table, ``alembic_version_<name>``,
-so that the three services may share one database or schema without sharing a history.
+(``env.py``, ``script.py.mako``, ``versions/``) and its own version table, ``alembic_version_<name>``
+(in the service's schema when it has one), so that no two services ever read each other's history.
 
 Alembic's ``Config`` is built here, in code; there is no ``alembic.ini``. A service applies what is
 pending when it starts (``MOTCUA_DATABASE_MIGRATIONS=auto``) or refuses to start until an operator
@@ -96,7 +96,7 @@ class MigrationHistory:
         try:
             with engine.begin() as connection:
                 command.upgrade(self.config(connection), FIRST_REVISION)
-                return describe_tables(connection, exclude={self.version_table})
+                return describe_tables(connection)
         finally:
             engine.dispose()
 
@@ -174,16 +174,17 @@ def _upgrade(connection: Connection, schema: str | None, history: MigrationHisto
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
                 if schema is not None:
                     connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-            if _current_revision(connection, history) is None:
-                _adopt_tables_made_without_history(connection, history)
+            tables = set(inspect(connection).get_table_names())
+            if tables and history.version_table not in tables:
+                _adopt_tables_made_without_history(connection, history, tables)
             _run_upgrade(connection, history, revision)
             if sqlite:
                 broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
                 if broken:
-                    tables = sorted({str(row[0]) for row in broken})
+                    orphans = sorted({str(row[0]) for row in broken})
                     raise MigrationError(
                         f"{history.service}: the migration to {revision} would leave rows of "
-                        f"{', '.join(tables)} pointing at nothing; nothing was changed"
+                        f"{', '.join(orphans)} pointing at nothing; nothing was changed"
                     )
     finally:
         if sqlite:
@@ -260,12 +261,13 @@ class TableShape:
     foreign_keys: frozenset[tuple[tuple[str, ...], str, tuple[str, ...]]]
 
 
-def describe_tables(connection: Connection, *, exclude: Collection[str] = ()) -> dict[str, TableShape]:
+def describe_tables(connection: Connection, names: Collection[str] | None = None) -> dict[str, TableShape]:
+    """The shape of the tables called ``names`` (by default every table but a version table)."""
     inspector = inspect(connection)
+    if names is None:
+        names = [name for name in inspector.get_table_names() if not name.startswith("alembic_version")]
     shapes: dict[str, TableShape] = {}
-    for name in inspector.get_table_names():
-        if name in exclude:
-            continue
+    for name in names:
         shapes[name] = TableShape(
             columns={column["name"]: bool(column["nullable"]) for column in inspector.get_columns(name)},
             primary_key=tuple(inspector.get_pk_constraint(name)["constrained_columns"]),
@@ -286,11 +288,14 @@ def describe_tables(connection: Connection, *, exclude: Collection[str] = ()) ->
     return shapes
 
 
-def _adopt_tables_made_without_history(connection: Connection, history: MigrationHistory) -> None:
+def _adopt_tables_made_without_history(
+    connection: Connection, history: MigrationHistory, tables: set[str]
+) -> None:
     expected = history.first_revision_shape
-    found = {name: shape for name, shape in describe_tables(connection).items() if name in expected}
-    if not found:
+    if not tables & expected.keys():
         return
+    # Tables not in revision 0001 are not the service's, and left out of the comparison.
+    found = describe_tables(connection, tables & expected.keys())
     differences = [f"table {name} is missing" for name in sorted(expected.keys() - found.keys())]
     for name in sorted(found):
         differences.extend(_differences(name, found[name], expected[name]))
