@@ -1,4 +1,5 @@
-"""``motcua``: run the embedded system, issue staff tokens and handle dead letters."""
+"""``motcua``: run the embedded system, migrate its databases, issue staff tokens and handle dead
+letters."""
 
 from __future__ import annotations
 
@@ -11,27 +12,74 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from shared.settings import (
+    DATABASE_SETTINGS,
     EMBEDDED_NATS_PORT,
     AuthSettings,
     CommonSettings,
+    DatabaseUrlError,
     HttpSettings,
+    MigrationSettings,
     NatsSettings,
-    ProcessingDatabaseSettings,
     ServiceName,
 )
 
+if TYPE_CHECKING:
+    from shared.db import Database
+    from shared.migrations import MigrationHistory
+
 SERVICES: tuple[ServiceName, ...] = ("intake", "processing", "notify")
+
+
+def _history(service: ServiceName) -> MigrationHistory:
+    from services.intake.migrations import history as intake
+    from services.notify.migrations import history as notify
+    from services.processing.migrations import history as processing
+
+    histories: dict[ServiceName, MigrationHistory] = {
+        "intake": intake,
+        "processing": processing,
+        "notify": notify,
+    }
+    return histories[service]
+
+
+@asynccontextmanager
+async def _database(service: ServiceName) -> AsyncIterator[Database]:
+    """The service's database as the service itself would open it, from the same settings."""
+    from shared.db import Database
+
+    database = DATABASE_SETTINGS[service]()
+    common = CommonSettings()
+    url = database.url(common)
+    if database.database_url is None:
+        common.ensure_data_dir()
+    db = Database(url, schema=database.database_schema)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
+def _check_database_urls(services: Sequence[ServiceName]) -> bool:
+    """One line per unusable ``MOTCUA_*_DATABASE_URL`` instead of a traceback from the driver."""
+    usable = True
+    for service in services:
+        try:
+            DATABASE_SETTINGS[service]().url(CommonSettings())
+        except DatabaseUrlError as exc:
+            print(f"motcua: {exc}", file=sys.stderr)
+            usable = False
+    return usable
 
 
 def _serve(service: ServiceName, host: str, port: int) -> None:
     import uvicorn
 
-    from shared.telemetry import configure_logging
-
-    configure_logging()
     uvicorn.run(
         f"services.{service}.app:app_factory",
         factory=True,
@@ -58,9 +106,13 @@ def _wait_ready(url: str, timeout: float) -> bool:
 
 
 def up(args: argparse.Namespace) -> int:
-    """Start nats-server with JetStream in the data folder, then the three services; Ctrl-C stops all."""
+    """Start nats-server with JetStream in the data folder, then the three services; Ctrl-C stops all.
+
+    Each service migrates its own database as it starts (unless migrations are run by hand)."""
     from shared.nats_server import NatsServer
 
+    if not _check_database_urls(SERVICES):
+        return 2
     common = CommonSettings()
     data_dir = common.ensure_data_dir().resolve()
     http = HttpSettings()
@@ -120,7 +172,29 @@ def up(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _ready_to_serve(service: ServiceName) -> bool:
+    """Migrate (or, with migrations run by hand, check) the database before the server is up, so that
+    a database the service cannot start on is explained in one paragraph instead of a traceback.
+    The service's own start then finds it at head."""
+    from shared.migrations import MigrationError, prepare_database
+
+    async with _database(service) as db:
+        try:
+            await prepare_database(db, _history(service), mode=MigrationSettings().mode)
+        except MigrationError as exc:
+            print(f"motcua: {exc}", file=sys.stderr)
+            return False
+    return True
+
+
 def serve(args: argparse.Namespace) -> int:
+    from shared.telemetry import configure_logging
+
+    if not _check_database_urls([args.service]):
+        return 2
+    configure_logging()
+    if not asyncio.run(_ready_to_serve(args.service)):
+        return 1
     http = HttpSettings()
     _serve(args.service, args.host or http.host, args.port or http.port(args.service))
     return 0
@@ -128,27 +202,27 @@ def serve(args: argparse.Namespace) -> int:
 
 async def _find_user(username: str) -> bool:
     from services.processing.directory import find_person, seed_directory
-    from services.processing.models import metadata
-    from shared.db import Database
+    from shared.migrations import prepare_database
 
-    database = ProcessingDatabaseSettings()
-    common = CommonSettings()
-    if database.database_url is None:
-        common.ensure_data_dir()
-    db = Database(database.url(common), schema=database.database_schema)
-    try:
-        await db.create_all(metadata)
+    async with _database("processing") as db:
+        await prepare_database(db, _history("processing"), mode=MigrationSettings().mode)
         async with db.session() as session:
             await seed_directory(session)
             return await find_person(session, username=username) is not None
-    finally:
-        await db.dispose()
 
 
 def token(args: argparse.Namespace) -> int:
     from shared.auth import issue_token
+    from shared.migrations import MigrationError
 
-    if not asyncio.run(_find_user(args.user)):
+    if not _check_database_urls(["processing"]):
+        return 2
+    try:
+        found = asyncio.run(_find_user(args.user))
+    except MigrationError as exc:
+        print(f"motcua: {exc}", file=sys.stderr)
+        return 1
+    if not found:
         print(f"motcua: no active user {args.user!r} in the directory", file=sys.stderr)
         return 1
     auth = AuthSettings()
@@ -193,6 +267,43 @@ async def _dlq(args: argparse.Namespace) -> int:
         await connection.close()
 
 
+async def _db(args: argparse.Namespace) -> int:
+    from shared.migrations import MigrationError, current_revision, upgrade
+
+    services: Sequence[ServiceName] = [args.service] if getattr(args, "service", None) else SERVICES
+    failed = False
+    for service in services:
+        history = _history(service)
+        async with _database(service) as db:
+            before = await current_revision(db, history)
+            if args.db_command == "current":
+                state = "at head" if before == history.head else f"head is {history.head}"
+                print(f"{service}: {before or 'none'} ({state})")
+                continue
+            try:
+                await upgrade(db, history)
+            except MigrationError as exc:
+                print(f"motcua: {exc}", file=sys.stderr)
+                failed = True
+                continue
+            after = await current_revision(db, history)
+            change = f"{before or 'none'} -> {after}" if before != after else f"already at {after}"
+            print(f"{service}: {change}")
+    return 1 if failed else 0
+
+
+def db(args: argparse.Namespace) -> int:
+    if args.db_command == "revision":
+        from shared.migrations import new_revision
+
+        print(new_revision(_history(args.service), message=args.message))
+        return 0
+    services = [args.service] if getattr(args, "service", None) else SERVICES
+    if not _check_database_urls(services):
+        return 2
+    return asyncio.run(_db(args))
+
+
 def dlq(args: argparse.Namespace) -> int:
     if args.dlq_command == "replay" and not args.all and not args.sequences:
         print("motcua dlq replay: give sequence numbers or --all", file=sys.stderr)
@@ -220,6 +331,20 @@ def parser() -> argparse.ArgumentParser:
     tok.add_argument("user")
     tok.add_argument("--ttl", type=float, help="hours the token stays valid")
     tok.set_defaults(func=token)
+
+    data = commands.add_parser("db", help="the services' database migrations")
+    data_commands = data.add_subparsers(dest="db_command", required=True)
+    forward = data_commands.add_parser(
+        "upgrade", help="apply pending migrations (back up first), to one service or all three"
+    )
+    forward.add_argument("service", nargs="?", choices=SERVICES)
+    data_commands.add_parser("current", help="print each service's revision")
+    written = data_commands.add_parser(
+        "revision", help="write a service's next revision from its models (then read and tidy it)"
+    )
+    written.add_argument("service", choices=SERVICES)
+    written.add_argument("-m", "--message", required=True, help="what the revision changes")
+    data.set_defaults(func=db)
 
     dead = commands.add_parser("dlq", help="dead-lettered messages")
     dead_commands = dead.add_subparsers(dest="dlq_command", required=True)

@@ -1,4 +1,6 @@
-"""One async SQLModel engine per service: a SQLite file by default, PostgreSQL in production."""
+"""One async SQLModel engine per service: a SQLite file by default, PostgreSQL in production.
+
+The tables are made and changed by the service's migrations (``shared.migrations``)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, MetaData, TypeDecorator, event, text
+from sqlalchemy import Column, DateTime, TypeDecorator, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection, Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -49,16 +51,9 @@ class Database:
             _configure_sqlite(self.engine)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
-        self.read_sessions = async_sessionmaker(
-            self.engine.execution_options(**{_READ_ONLY: True}), class_=AsyncSession, expire_on_commit=False
-        )
-
-    async def create_all(self, metadata: MetaData) -> None:
-        """Create the service's tables (and its schema) where they are missing."""
-        async with self.engine.begin() as conn:
-            if self.schema is not None:
-                await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
-            await conn.run_sync(metadata.create_all)
+        # On SQLite its transactions take no write lock, so they never hold up writers.
+        self.read_engine = self.engine.execution_options(**{_READ_ONLY: True})
+        self.read_sessions = async_sessionmaker(self.read_engine, class_=AsyncSession, expire_on_commit=False)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

@@ -33,10 +33,12 @@ from shared.bus.retention import Pruner, RetentionSweep
 from shared.bus.streams import ConsumerSpec, ensure_consumer, ensure_streams, stream_for
 from shared.db import Database
 from shared.events import PURGE_HEADER, Event
+from shared.migrations import MigrationHistory, prepare_database
 from shared.settings import (
     DATABASE_SETTINGS,
     CommonSettings,
     DatabaseSettings,
+    MigrationSettings,
     NatsSettings,
     OutboxSettings,
     RetentionSettings,
@@ -59,6 +61,7 @@ class RuntimeSettings:
     nats: NatsSettings = field(default_factory=NatsSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    migrations: MigrationSettings = field(default_factory=MigrationSettings)
     database: DatabaseSettings | None = None
 
 
@@ -69,9 +72,11 @@ class ServiceRuntime:
         metadata: MetaData,
         settings: RuntimeSettings | None = None,
         *,
+        migrations: MigrationHistory,
         span_processors: tuple[SpanProcessor, ...] = (),
     ) -> None:
         self.service = service
+        self.migrations = migrations
         self.settings = settings or RuntimeSettings()
         database = self.settings.database or DATABASE_SETTINGS[service]()
         if database.database_url is None:
@@ -98,7 +103,7 @@ class ServiceRuntime:
 
     # -- wiring -----------------------------------------------------------------------------
     def on_start(self, hook: StartHook) -> None:
-        """Run ``hook`` once the tables exist and before the bus starts (seeding, caches)."""
+        """Run ``hook`` once the database is migrated and before the bus starts (seeding, caches)."""
         self._start_hooks.append(hook)
 
     def on_retention(self, sweep: RetentionSweep, *, name: str) -> None:
@@ -177,10 +182,11 @@ class ServiceRuntime:
 
     # -- life cycle ---------------------------------------------------------------------------
     async def start(self) -> None:
-        """Open the database, then the bus. Without NATS the service still starts and serves after a
-        short wait: the outbox keeps what it must publish, and the bus comes up in the background
-        once NATS does (the NATS client retries the connection by itself)."""
-        await self.db.create_all(self.metadata)
+        """Migrate the database (or, with migrations run by hand, refuse to start on one that is
+        behind), then open the bus. Without NATS the service still starts and serves after a short
+        wait: the outbox keeps what it must publish, and the bus comes up in the background once
+        NATS does (the NATS client retries the connection by itself)."""
+        await prepare_database(self.db, self.migrations, mode=self.settings.migrations.mode)
         for hook in self._start_hooks:
             await hook()
         self.relay.start()

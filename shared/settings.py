@@ -11,6 +11,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ServiceName = Literal["intake", "processing", "notify"]
+MigrationMode = Literal["auto", "manual"]
 SERVICE_PORTS: dict[ServiceName, int] = {"intake": 8001, "processing": 8002, "notify": 8003}
 
 # The embedded nats-server listens beside, not on, 4222 so that it never collides with a system NATS.
@@ -47,6 +48,47 @@ class NatsSettings(BaseSettings):
     start_wait_seconds: float = Field(default=10.0, ge=0)
 
 
+class DatabaseUrlError(ValueError):
+    """A database URL that names no database the services can run on."""
+
+
+# The schemes operators and most tools write, and the async driver the services use for each.
+_DRIVERS = {
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+}
+
+
+def driver_url(url: str, *, variable: str) -> str:
+    """``postgresql://…`` and ``postgres://…`` as ``postgresql+asyncpg://…``, ``sqlite:///…`` as
+    ``sqlite+aiosqlite:///…``; anything else is refused with one line naming ``variable``.
+
+    The message quotes only the scheme: the rest of a URL may hold a password.
+    """
+    scheme, separator, rest = url.strip().partition("://")
+    driver = _DRIVERS.get(scheme.lower()) if separator else None
+    if driver is None:
+        named = f"scheme {scheme.lower()!r}" if separator else "no scheme"
+        raise DatabaseUrlError(
+            f"{variable} names no supported database ({named}); use postgresql://user@host/database "
+            "(or postgres://, postgresql+asyncpg://) or sqlite:///path/to/file.db (or sqlite+aiosqlite://)"
+        )
+    return f"{driver}://{rest}"
+
+
+class MigrationSettings(BaseSettings):
+    """``MOTCUA_DATABASE_MIGRATIONS``: ``auto`` (each service brings its database to the schema it
+    needs when it starts) or ``manual`` (an operator runs ``motcua db upgrade``; a service whose
+    database is behind refuses to start)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    mode: MigrationMode = Field(default="auto", validation_alias="MOTCUA_DATABASE_MIGRATIONS")
+
+
 class DatabaseSettings(BaseSettings):
     """One database per service: a SQLite file by default, or any PostgreSQL URL.
 
@@ -61,9 +103,14 @@ class DatabaseSettings(BaseSettings):
     database_url: str | None = None
     database_schema: str | None = None
 
+    @classmethod
+    def url_variable(cls) -> str:
+        return f"MOTCUA_{cls.service.upper()}_DATABASE_URL"
+
     def url(self, common: CommonSettings) -> str:
+        """The URL with the driver the services run on, whether or not the operator named it."""
         if self.database_url:
-            return self.database_url
+            return driver_url(self.database_url, variable=self.url_variable())
         path = (common.data_dir / f"{self.service}.db").resolve()
         return f"sqlite+aiosqlite:///{path}"
 

@@ -54,3 +54,5 @@ def configure_logging(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Alembic tells of its plugins and dialect on every start; shared.migrations says what it migrated.
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))

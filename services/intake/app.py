@@ -11,6 +11,7 @@ from services.intake.api import router
 from services.intake.file_retention import sweep_files
 from services.intake.files import FileSettings, FileStore
 from services.intake.handlers import register_handlers
+from services.intake.migrations import history
 from services.intake.models import metadata
 from shared.runtime import RuntimeSettings, ServiceRuntime
 
@@ -18,7 +19,9 @@ from shared.runtime import RuntimeSettings, ServiceRuntime
 def create_app(
     settings: RuntimeSettings | None = None, *, span_processors: tuple[SpanProcessor, ...] = ()
 ) -> FastAPI:
-    runtime = ServiceRuntime("intake", metadata, settings, span_processors=span_processors)
+    runtime = ServiceRuntime(
+        "intake", metadata, settings, migrations=history, span_processors=span_processors
+    )
     register_handlers(runtime)
     files = FileSettings()
     runtime.on_retention(

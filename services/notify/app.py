@@ -17,6 +17,7 @@ from services.notify.courier import Courier, Couriers, delivery_outcomes
 from services.notify.digest import DigestWriter
 from services.notify.handlers import register_handlers
 from services.notify.live import InboxFeed
+from services.notify.migrations import history
 from services.notify.models import metadata
 from services.notify.rendering import TemplateRenderer
 from services.notify.reports_api import reports_router
@@ -53,7 +54,9 @@ def create_app(
     digest: DigestSettings | None = None,
     auth: AuthSettings | None = None,
 ) -> FastAPI:
-    runtime = ServiceRuntime("notify", metadata, settings, span_processors=span_processors)
+    runtime = ServiceRuntime(
+        "notify", metadata, settings, migrations=history, span_processors=span_processors
+    )
     app = runtime.create_app(
         title="motcua notify",
         routers=[router, inbox_router, alerts_router, preferences_router, reports_router, templates_router],

@@ -13,6 +13,7 @@ from services.processing.api import router
 from services.processing.catalog import publish_catalog, seed_catalog
 from services.processing.directory import publish_directory, seed_directory
 from services.processing.handlers import register_handlers
+from services.processing.migrations import history
 from services.processing.models import metadata
 from shared.runtime import RuntimeSettings, ServiceRuntime
 from shared.settings import AuthSettings
@@ -26,7 +27,9 @@ def create_app(
     auth: AuthSettings | None = None,
     span_processors: tuple[SpanProcessor, ...] = (),
 ) -> FastAPI:
-    runtime = ServiceRuntime("processing", metadata, settings, span_processors=span_processors)
+    runtime = ServiceRuntime(
+        "processing", metadata, settings, migrations=history, span_processors=span_processors
+    )
 
     async def seed() -> None:
         async with runtime.db.session() as session:

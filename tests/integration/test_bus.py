@@ -2,7 +2,8 @@
 
 Each test builds small runtimes of its own: a consumer ("notify") whose handler records its effect in
 an ``effects`` table in the same transaction as the inbox row, and, where needed, a producer
-("intake") that only writes to its outbox. ``effects`` has a surrogate key, so a handler that runs
+("intake") that only writes to its outbox. Each migrates its database as the real service does;
+``effects`` is the test's own table beside them. It has a surrogate key, so a handler that runs
 twice for one event would show up as two rows instead of failing on a key.
 """
 
@@ -24,10 +25,13 @@ from nats.js import JetStreamContext
 from sqlalchemy import Column, Integer, MetaData, String, Table, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.intake.migrations import history as intake_history
+from services.notify.migrations import history as notify_history
 from shared.bus.dead_letter import DeadLetter, list_dead_letters, replay
 from shared.bus.outbox import OutboxMessage
 from shared.bus.streams import DEAD_LETTER, DOSSIER, ConsumerSpec
 from shared.events import Applicant, DossierSubmitted, utc_now
+from shared.migrations import upgrade
 from shared.nats_server import NatsServer
 from shared.runtime import RuntimeSettings, ServiceRuntime
 from shared.settings import ServiceName
@@ -100,13 +104,19 @@ def consumer_runtime(settings: RuntimeSettings, recorder: Recorder | None = None
     )
     recorder = recorder or Recorder(table)
     recorder.table = table
-    runtime = ServiceRuntime("notify", metadata, settings)
+    runtime = ServiceRuntime("notify", metadata, settings, migrations=notify_history)
+
+    async def create_effects_table() -> None:
+        async with runtime.db.engine.begin() as connection:
+            await connection.run_sync(table.create, checkfirst=True)
+
+    runtime.on_start(create_effects_table)
     spec = runtime.handle(DossierSubmitted, recorder)
     return Consumer(runtime, recorder, spec)
 
 
 def producer_runtime(settings: RuntimeSettings) -> ServiceRuntime:
-    return ServiceRuntime("intake", MetaData(), settings)
+    return ServiceRuntime("intake", MetaData(), settings, migrations=intake_history)
 
 
 async def write_outbox(runtime: ServiceRuntime, *events: DossierSubmitted) -> None:
@@ -370,7 +380,7 @@ async def test_retention_deletes_old_sent_outbox_rows_and_old_inbox_rows_only(
     runtime_settings: RuntimeSettingsFactory,
 ) -> None:
     runtime = producer_runtime(runtime_settings("intake"))
-    await runtime.db.create_all(runtime.metadata)
+    await upgrade(runtime.db, runtime.migrations)
     now = utc_now()
     long_ago, lately = now - timedelta(days=40), now - timedelta(days=1)
     outbox, inbox = runtime.outbox.table, runtime.inbox.table

@@ -1,0 +1,11 @@
+"""Notify's migration history: one Alembic revision per schema change, in ``versions/``
+(``0001_initial.py``, ``0002_….py``, …), applied by ``shared.migrations``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.notify.models import metadata
+from shared.migrations import MigrationHistory
+
+history = MigrationHistory(service="notify", location=Path(__file__).parent, metadata=metadata)
