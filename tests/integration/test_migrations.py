@@ -125,7 +125,14 @@ async def insert_rows(db: Database, metadata: sa.MetaData, rows: dict[str, dict[
             await connection.execute(metadata.tables[name].insert().values(**row))
 
 
-async def assert_rows_intact(db: Database, rows: dict[str, dict[str, Any]]) -> None:
+# Columns a later revision removes on purpose, with the revision that says why. Every other column
+# written at revision 0001 must come through an upgrade with its value.
+DROPPED_ON_PURPOSE: dict[tuple[ServiceName, str, str], str] = {
+    ("processing", "dossier", "status_before_pause"): "0002",
+}
+
+
+async def assert_rows_intact(db: Database, service: ServiceName, rows: dict[str, dict[str, Any]]) -> None:
     metadata = await reflected(db)
     async with db.engine.connect() as connection:
         for name, row in rows.items():
@@ -134,6 +141,9 @@ async def assert_rows_intact(db: Database, rows: dict[str, dict[str, Any]]) -> N
             found = (await connection.execute(sa.select(table).where(*key))).mappings().all()
             assert len(found) == 1, f"{name}: the row written before the upgrade is gone"
             for column, value in row.items():
+                if (service, name, column) in DROPPED_ON_PURPOSE:
+                    assert column not in table.c, f"{name}.{column} is listed as dropped but still there"
+                    continue
                 assert comparable(found[0][column]) == comparable(value), f"{name}.{column} changed"
 
 
@@ -181,7 +191,7 @@ async def test_rows_written_at_the_first_revision_are_intact_after_upgrading_to_
         await upgrade(db, history)
 
         assert await current_revision(db, history) == history.head
-        await assert_rows_intact(db, rows)
+        await assert_rows_intact(db, service, rows)
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -199,7 +209,7 @@ async def test_a_database_made_before_migrations_is_adopted_with_its_rows(
         await prepare_database(db, history, mode="auto")
 
         assert await current_revision(db, history) == history.head
-        await assert_rows_intact(db, rows)
+        await assert_rows_intact(db, service, rows)
 
 
 # A later revision as SQLite must run most changes of a table: a new copy of ``dossier``, which the
@@ -243,7 +253,7 @@ async def test_a_revision_that_rebuilds_a_table_keeps_the_rows_pointing_at_it(
         await upgrade(db, history)
 
         assert await current_revision(db, history) == "0002"
-        await assert_rows_intact(db, rows)
+        await assert_rows_intact(db, "intake", rows)
         async with db.engine.begin() as connection:  # foreign keys are enforced again afterwards
             with pytest.raises(sa.exc.IntegrityError):
                 await connection.execute(

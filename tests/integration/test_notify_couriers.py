@@ -16,11 +16,13 @@ from sqlmodel import col, select
 
 from services.notify.courier import Courier, delivery_outcomes
 from services.notify.delivery import AttemptResult, Claimed
-from services.notify.models import Channel, DeliveryAttempt, Notification, NotificationStatus, metadata
+from services.notify.migrations import history
+from services.notify.models import Channel, DeliveryAttempt, Notification, NotificationStatus
 from services.notify.settings import DeliverySettings, SmtpSettings
 from services.notify.smtp import EmailSender
 from shared.db import Database
 from shared.events import utc_now
+from shared.migrations import upgrade
 from shared.settings import CommonSettings
 from tests.conftest import DatabaseSettingsFactory
 from tests.integration.conftest import Mailbox, smtp_serving
@@ -40,7 +42,7 @@ async def replicas(
     settings = database_settings("notify")
     url = settings.url(CommonSettings(data_dir=tmp_path))
     databases = [Database(url, schema=settings.database_schema) for _ in range(2)]
-    await databases[0].create_all(metadata)
+    await upgrade(databases[0], history)
     try:
         yield databases
     finally:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 
 import pytest
-from sqlalchemy import MetaData
 
+from services.intake.migrations import history
+from services.intake.models import metadata
+from shared.migrations import upgrade
 from shared.runtime import ServiceRuntime
 from tests.conftest import RuntimeSettingsFactory
 
@@ -14,8 +16,8 @@ from tests.conftest import RuntimeSettingsFactory
 async def test_a_failing_sweep_is_logged_and_the_pass_runs_the_next_one(
     runtime_settings: RuntimeSettingsFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    runtime = ServiceRuntime("intake", MetaData(), runtime_settings("intake"))
-    await runtime.db.create_all(runtime.metadata)
+    runtime = ServiceRuntime("intake", metadata, runtime_settings("intake"), migrations=history)
+    await upgrade(runtime.db, history)
     ran: list[str] = []
 
     async def broken() -> None:
