@@ -24,6 +24,7 @@ from shared.events import (
     DirectoryPersonChanged,
     DossierAccepted,
     DossierRefused,
+    DossierRequestDeclined,
     DossierRescheduled,
     DossierResolved,
     DossierResultReturned,
@@ -40,7 +41,8 @@ from shared.runtime import ServiceRuntime
 logger = logging.getLogger(__name__)
 
 # Every change of a dossier its applicant hears of: the receipt (phiếu hẹn), a refusal, a request
-# for a supplement (bổ sung), a withdrawal, the result, its hand-over, the apology letter.
+# for a supplement (bổ sung), a withdrawal, the result, its hand-over, the apology letter, and a
+# request of theirs that processing could not act on.
 CITIZEN_NOTICES: tuple[type[CitizenNotice], ...] = (
     DossierAccepted,
     DossierRefused,
@@ -49,6 +51,7 @@ CITIZEN_NOTICES: tuple[type[CitizenNotice], ...] = (
     DossierResolved,
     DossierResultReturned,
     DossierRescheduled,
+    DossierRequestDeclined,
 )
 # After these nothing is left to do on the dossier, so its alerts are resolved.
 CLOSING_NOTICES: tuple[type[CitizenNotice], ...] = (
