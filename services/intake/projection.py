@@ -235,9 +235,7 @@ def declined_note(event: DossierRequestDeclined) -> str:
     state = DossierStatus(event.dossier_status)
     now = f"trạng thái hiện tại: {state.vietnamese_name}"
     if event.request == "supplement":
-        return (
-            f"Hồ sơ bổ sung gửi lúc {sent} không được tiếp nhận vì hồ sơ không còn chờ bổ sung ({now})"
-        )
+        return f"Hồ sơ bổ sung gửi lúc {sent} không được tiếp nhận vì hồ sơ không còn chờ bổ sung ({now})"
     if event.request == "withdrawal":
         if event.reason == "already_resolved":
             return (
