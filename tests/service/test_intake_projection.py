@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
+from uuid import uuid4
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,8 +26,11 @@ from services.intake.models import Dossier, metadata
 from services.processing.catalog import seed_catalog
 from shared.events import (
     Applicant,
+    CitizenRequest,
+    DeclineReason,
     DocumentRef,
     DossierAccepted,
+    DossierRefused,
     DossierRequestDeclined,
     DossierRescheduled,
     DossierResolved,
@@ -49,6 +53,7 @@ from tests.integration.conftest import submission
 S = DossierStatus
 BIRTH = next(procedure for procedure in seed_catalog() if procedure.code == "1.001193")
 OFFICER = "demo-officer"
+ID_NUMBER = submission()["applicant"]["id_number"]
 # Every walk starts here, after any submission of the test run, so both copies compared share times.
 START = utc_now().replace(microsecond=0) + timedelta(hours=1)
 
@@ -196,21 +201,35 @@ class Walk:
             DossierWithdrawn(**self.notice(), withdrawn_at=self.moment, reason="Nộp nhầm thủ tục"),
         )
 
-    def decline_withdrawal(self, status: DossierStatus) -> None:
-        """A withdrawal that reached processing after the result: no change, same revision."""
-        self.events.append(
-            self.stamped(
-                DossierRequestDeclined(
-                    **self.notice(),
-                    request="withdrawal",
-                    request_event_id=self.events[0].event_id,
-                    requested_at=self.moment,
-                    declined_at=self.moment,
-                    reason="already_resolved",
-                    dossier_status=status,
-                )
+    def refuse(self) -> None:
+        self.change(
+            DossierRefused(
+                **self.notice(), refused_at=self.moment, refused_by=OFFICER, reason="Quá hạn bổ sung"
             )
         )
+
+    def declined(
+        self,
+        request: CitizenRequest,
+        reason: DeclineReason,
+        status: DossierStatus,
+        *,
+        requested_at: datetime | None = None,
+    ) -> DossierRequestDeclined:
+        """Processing could not act on the citizen's request: no change, the same revision."""
+        event = DossierRequestDeclined(
+            **self.notice(),
+            version=self.revision,
+            occurred_at=self.tick(),
+            request=request,
+            request_event_id=uuid4(),
+            requested_at=requested_at or self.moment,
+            declined_at=self.moment,
+            reason=reason,
+            dossier_status=status,
+        )
+        self.events.append(event)
+        return event
 
 
 def approved_after_a_supplement(walk: Walk) -> None:
@@ -247,7 +266,7 @@ def rejected_then_a_late_withdrawal(walk: Walk) -> None:
     walk.forward(2)
     walk.resolve(3, "rejected")
     walk.return_result(4)
-    walk.decline_withdrawal(S.DONE)
+    walk.declined("withdrawal", "already_resolved", S.DONE)
 
 
 def withdrawn_while_waiting(walk: Walk) -> None:
@@ -367,3 +386,125 @@ async def test_any_order_of_a_dossiers_events_with_redeliveries_gives_the_in_ord
     order = data.draw(deliveries(len(walk.events)), label="order")
     await intake.deliver([walk.events[index] for index in order])
     assert await intake.view(walk.code) == expected
+
+
+# -- intake's own records of the citizen's requests ----------------------------------------------------
+async def send_supplement(intake: Intake, code: str) -> None:
+    async with intake.runtime.db.session() as session:
+        dossier = await dossiers.find_for_citizen(session, code=code, id_number=ID_NUMBER, for_update=True)
+        assert dossier is not None
+        supplement = dossiers.SupplementIn(id_number=ID_NUMBER, documents=[{"name": "Giấy chứng sinh"}])
+        await dossiers.provide_supplement(
+            session, intake.runtime.outbox, intake.store, dossier=dossier, supplement=supplement
+        )
+
+
+async def ask_withdrawal(intake: Intake, code: str) -> datetime:
+    async with intake.runtime.db.session() as session:
+        dossier = await dossiers.find_for_citizen(session, code=code, id_number=ID_NUMBER, for_update=True)
+        assert dossier is not None
+        await dossiers.request_withdrawal(session, intake.runtime.outbox, dossier=dossier, reason=None)
+        assert dossier.withdrawal_requested_at is not None
+        return dossier.withdrawal_requested_at
+
+
+async def rate(intake: Intake, code: str) -> datetime:
+    async with intake.runtime.db.session() as session:
+        dossier = await dossiers.find_for_citizen(session, code=code, id_number=ID_NUMBER, for_update=True)
+        assert dossier is not None
+        await dossiers.rate(session, intake.runtime.outbox, dossier=dossier, rating="satisfied", reason=None)
+        assert dossier.rated_at is not None
+        return dossier.rated_at
+
+
+async def waiting_for_a_supplement(intake: Intake) -> Walk:
+    walk = await intake.submit()
+    walk.accept()
+    walk.forward(0)
+    walk.request_supplement()
+    await intake.deliver(walk.events)
+    return walk
+
+
+async def test_one_supplement_per_request_until_processing_asks_again(intake: Intake) -> None:
+    walk = await waiting_for_a_supplement(intake)
+    await send_supplement(intake, walk.code)
+    assert (await intake.view(walk.code))["supplement_provided_at"] is not None
+    with pytest.raises(dossiers.ActionRefused, match="already sent"):
+        await send_supplement(intake, walk.code)
+
+    # Processing took it in, then asks for more: a new request takes a new supplement.
+    sent = len(walk.events)
+    walk.supplement_provided(1)
+    walk.request_supplement()
+    await intake.deliver(walk.events[sent:])
+    await send_supplement(intake, walk.code)
+    with pytest.raises(dossiers.ActionRefused, match="already sent"):
+        await send_supplement(intake, walk.code)
+
+
+async def test_a_declined_supplement_is_undone_and_the_dossier_shows_processings_status(
+    intake: Intake,
+) -> None:
+    walk = await waiting_for_a_supplement(intake)
+    await send_supplement(intake, walk.code)
+    # Processing refused the dossier (the supplement came too late); the answer overtakes the refusal.
+    walk.refuse()
+    refusal = walk.events[-1]
+    await intake.deliver([walk.declined("supplement", "not_awaited", S.DENIED)])
+    view = await intake.view(walk.code)
+    assert (view["status"], view["supplement_provided_at"]) == (3, None)
+    assert view["history"][-1]["event_type"] == "dossier.request.declined"
+    assert "không còn chờ bổ sung" in view["history"][-1]["note"]
+    await intake.deliver([refusal])
+    assert (await intake.view(walk.code))["status"] == 3
+
+
+async def test_the_answer_to_an_older_supplement_keeps_the_record_of_a_later_one(intake: Intake) -> None:
+    walk = await waiting_for_a_supplement(intake)
+    declined = walk.declined("supplement", "not_awaited", S.NEW)
+    walk.events.pop()
+    sent = len(walk.events)
+    walk.supplement_provided(0)
+    walk.request_supplement()
+    await intake.deliver(walk.events[sent:])
+    await send_supplement(intake, walk.code)
+    await intake.deliver([declined])
+    assert (await intake.view(walk.code))["supplement_provided_at"] is not None
+    with pytest.raises(dossiers.ActionRefused, match="already sent"):
+        await send_supplement(intake, walk.code)
+
+
+async def test_a_withdrawal_declined_after_the_result_leaves_the_result_whatever_arrives_first(
+    intake: Intake,
+) -> None:
+    walk = await intake.submit()
+    approved_after_a_supplement(walk)
+    lagging = walk.events[:12]  # the copy has heard of nothing of the resolution yet
+    await intake.deliver(lagging)
+    assert (await intake.view(walk.code))["status"] == 4
+    requested_at = await ask_withdrawal(intake, walk.code)
+    declined = walk.declined("withdrawal", "already_resolved", S.DONE, requested_at=requested_at)
+    await intake.deliver([declined])
+    view = await intake.view(walk.code)
+    assert (view["status"], view["withdrawal_requested_at"]) == (10, None)
+    assert "kết quả giải quyết được giữ nguyên" in view["history"][-1]["note"]
+    await intake.deliver(walk.events[12:])
+    view = await intake.view(walk.code)
+    assert (view["status"], view["result_name"]) == (10, "Giấy khai sinh")
+    assert view["withdrawal_requested_at"] is None
+    assert view["history"][-1]["event_type"] == "dossier.request.declined"
+
+
+async def test_a_rating_processing_cannot_apply_is_undone_unless_it_holds_one_already(
+    intake: Intake,
+) -> None:
+    walk = await intake.submit()
+    approved_after_a_supplement(walk)
+    await intake.deliver(walk.events)
+    rated_at = await rate(intake, walk.code)
+    await intake.deliver([walk.declined("rating", "already_rated", S.DONE, requested_at=rated_at)])
+    assert (await intake.view(walk.code))["rating"] == "satisfied"
+    await intake.deliver([walk.declined("rating", "not_returned", S.DONE, requested_at=rated_at)])
+    view = await intake.view(walk.code)
+    assert (view["rating"], view["rated_at"]) == (None, None)

@@ -63,7 +63,9 @@ class Dossier:
 
     code: str
 
-    def alert(self, kind: type[SlaAlert], *, step_index: int | None, revision: int, minute: int) -> SlaAlert:
+    def alert(
+        self, kind: type[AlertOverdue | AlertNearDue], *, step_index: int | None, revision: int, minute: int
+    ) -> SlaAlert:
         at = START + timedelta(minutes=minute)
         return kind(
             dossier_code=self.code,
