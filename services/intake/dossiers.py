@@ -761,6 +761,8 @@ def public_view(
     is asked of them while a supplement is requested, the outcome once resolved, and the history."""
     state = DossierStatus(dossier.status)
     waiting = state == DossierStatus.WAITING
+    # Sent for the request the dossier waits on now, and not yet taken in by processing.
+    answered = waiting and dossier.supplement_provided_for == dossier.supplement_revision
     resolved = state in RESOLVED or dossier.resolved_at is not None
     return {
         "code": dossier.code,
@@ -782,7 +784,7 @@ def public_view(
         "result_name": dossier.result_name if resolved else None,
         "timeliness": dossier.timeliness if resolved else None,
         "returned_at": _local(dossier.returned_at),
-        "supplement_provided_at": _local(dossier.supplement_provided_at) if waiting else None,
+        "supplement_provided_at": _local(dossier.supplement_provided_at) if answered else None,
         "withdrawal_requested_at": _local(dossier.withdrawal_requested_at),
         "rating": dossier.rating,
         "rated_at": _local(dossier.rated_at),
