@@ -67,7 +67,11 @@ async def test_a_withdrawal_after_the_result_is_declined_in_the_timeline_and_the
     await forward_to(system, code, spec, len(steps) - 2)
     await act(system, code, "approve", staff(steps[-2]["unit_code"]), {"result": {"name": "Giấy khai sinh"}})
     await act(system, code, "return-result", staff(steps[-1]["unit_code"]))
-    await citizen_view(system, code, 10)
+
+    async def result_shown() -> None:
+        assert (await citizen_view(system, code, 10))["result_name"] == "Giấy khai sinh"
+
+    await eventually(result_shown)
     # The citizen's copy lags behind processing, as under load: it still shows the dossier in process
     # when the citizen asks to withdraw it.
     await set_status(system, code, DossierStatus.PROCESSING, status_revision=3)
