@@ -224,6 +224,8 @@ class DossierStepAssigned(Event):
     # Where the dossier as a whole stands, for the citizen's status copy.
     dossier_status: int
     dossier_due_at: datetime | None
+    # The step runs on because the citizen's supplement (bổ sung) arrived.
+    resumed: bool = False
 
 
 class DossierStepCompleted(Event):
@@ -309,6 +311,24 @@ class DossierRated(Event):
     rating: Rating
     reason: str | None = None
     rated_at: datetime
+
+
+CitizenRequest = Literal["supplement", "withdrawal", "rating"]
+DeclineReason = Literal["not_awaited", "already_resolved", "already_ended", "not_returned", "already_rated"]
+
+
+class DossierRequestDeclined(CitizenNotice):
+    """Processing could not act on what the citizen sent through intake, and says so instead of
+    dropping it: a supplement no longer awaited, a withdrawal after the result, a rating that does not
+    apply. ``version`` and ``dossier_status`` are the dossier's as processing has it, unchanged."""
+
+    type: Literal["dossier.request.declined"] = "dossier.request.declined"
+    request: CitizenRequest
+    request_event_id: UUID
+    requested_at: datetime
+    declined_at: datetime
+    reason: DeclineReason
+    dossier_status: int
 
 
 AlertKind = Literal["near_due", "overdue", "stalled"]
@@ -449,6 +469,7 @@ _EVENT_CLASSES: tuple[type[Event], ...] = (
     DossierResultReturned,
     DossierRescheduled,
     DossierRated,
+    DossierRequestDeclined,
     AlertNearDue,
     AlertOverdue,
     AlertStalled,
@@ -472,6 +493,7 @@ AnyEvent = Annotated[
     | DossierResultReturned
     | DossierRescheduled
     | DossierRated
+    | DossierRequestDeclined
     | AlertNearDue
     | AlertOverdue
     | AlertStalled

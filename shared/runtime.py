@@ -32,7 +32,7 @@ from shared.bus.outbox import Outbox, OutboxMessage, OutboxRelay, outbox_table
 from shared.bus.retention import Pruner, RetentionSweep
 from shared.bus.streams import ConsumerSpec, ensure_consumer, ensure_streams, stream_for
 from shared.db import Database
-from shared.events import PURGE_HEADER, Event
+from shared.events import PURGE_HEADER, Event, parse_event
 from shared.migrations import MigrationHistory, prepare_database
 from shared.settings import (
     DATABASE_SETTINGS,
@@ -95,6 +95,7 @@ class ServiceRuntime:
             self.db, outbox=self.outbox.table, inbox=self.inbox.table, settings=self.settings.retention
         )
         self.consumers: list[ConsumerSpec] = []
+        self._entry_points: dict[str, list[Callable[[Event], Awaitable[None]]]] = {}
         self._start_hooks: list[StartHook] = []
         self._bus_task: asyncio.Task[None] | None = None
         self._outbox_pending = Gauge(
@@ -154,7 +155,15 @@ class ServiceRuntime:
 
         subscribe(self.broker, spec, run, retry_delays=self.settings.nats.retry_delays_seconds)
         self.consumers.append(spec)
+        self._entry_points.setdefault(event_type.model_fields["type"].default, []).append(run)
         return spec
+
+    async def deliver(self, event: Event) -> None:
+        """Hand ``event`` to this service's consumers of its type as a delivery from the bus would
+        (read back from its JSON, through the inbox), without NATS: for service-tier tests."""
+        received = parse_event(event.model_dump_json())
+        for run in self._entry_points.get(received.type, []):
+            await run(received)
 
     async def _publish(self, message: OutboxMessage) -> None:
         # Resume the trace of the request that wrote the row; the telemetry middleware starts the

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,7 @@ from services.intake.files import FileStore, Upload
 from services.intake.models import (
     Dossier,
     DossierDocument,
+    DossierStatusChange,
     DossierTimeline,
     ProcedureCopy,
     StoredFile,
@@ -442,7 +444,12 @@ async def store_documents(
 def _timeline(session: AsyncSession, dossier: Dossier, *, at: datetime, event_type: str, note: str) -> None:
     session.add(
         DossierTimeline(
-            dossier_code=dossier.code, at=at, event_type=event_type, status=dossier.status, note=note
+            dossier_code=dossier.code,
+            at=at,
+            event_type=event_type,
+            status=dossier.status,
+            note=note,
+            revision=dossier.revision,
         )
     )
 
@@ -553,11 +560,23 @@ async def provide_supplement(
     uploads: Mapping[int, Upload] | None = None,
     documents_loc: Loc = SUBMISSION_DOCUMENTS,
 ) -> list[DocumentRef]:
-    """The citizen sends what was asked for (bổ sung), while a supplement is requested."""
+    """The citizen sends what was asked for (bổ sung), once per request, while one is requested.
+
+    Intake records that this request is answered in the same transaction, so a second supplement
+    sent before processing has taken in the first is refused instead of being dropped there.
+    """
     if dossier.status != DossierStatus.WAITING:
         raise ActionRefused(
             "a supplement can be sent only while one is requested "
             f"(status 5, {DossierStatus.WAITING.vietnamese_name}); this dossier is {_state_text(dossier)}"
+        )
+    if dossier.supplement_provided_at is not None and dossier.supplement_provided_for == (
+        dossier.supplement_revision
+    ):
+        sent = _local_text(dossier.supplement_provided_at)
+        raise ActionRefused(
+            f"a supplement for this request was already sent at {sent} and is being taken in; "
+            "if more is needed, the officer will ask again"
         )
     documents = await resolve_documents(
         session,
@@ -571,6 +590,9 @@ async def provide_supplement(
     refs = await store_documents(
         session, store, dossier_code=dossier.code, origin="supplement", documents=documents, at=now
     )
+    dossier.supplement_provided_at = now
+    dossier.supplement_provided_for = dossier.supplement_revision
+    session.add(dossier)
     names = "; ".join(ref.name for ref in refs)
     _timeline(
         session,
@@ -662,13 +684,37 @@ async def documents_of(session: AsyncSession, *, code: str) -> list[DossierDocum
     return list((await session.exec(statement)).all())
 
 
-async def timeline_of(session: AsyncSession, *, code: str) -> list[DossierTimeline]:
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    event_type: str
+    status: int
+    note: str | None
+
+
+async def timeline_of(session: AsyncSession, *, code: str) -> list[TimelineEntry]:
+    """The citizen's timeline, each entry with the status the dossier had at its row's revision
+    (the status stored with the row when no change of status at or before it is known)."""
     statement = (
         select(DossierTimeline)
         .where(DossierTimeline.dossier_code == code)
-        .order_by(col(DossierTimeline.at), col(DossierTimeline.id))
+        .order_by(col(DossierTimeline.at), col(DossierTimeline.revision), col(DossierTimeline.id))
     )
-    return list((await session.exec(statement)).all())
+    rows = list((await session.exec(statement)).all())
+    changes = (
+        await session.exec(
+            select(DossierStatusChange)
+            .where(DossierStatusChange.dossier_code == code)
+            .order_by(col(DossierStatusChange.revision))
+        )
+    ).all()
+    revisions = [change.revision for change in changes]
+    entries = []
+    for row in rows:
+        known = -1 if row.revision is None else bisect_right(revisions, row.revision) - 1
+        status = changes[known].status if known >= 0 else row.status
+        entries.append(TimelineEntry(at=row.at, event_type=row.event_type, status=status, note=row.note))
+    return entries
 
 
 def _local(moment: datetime | None) -> str | None:
@@ -694,7 +740,7 @@ def _document_view(document: DossierDocument) -> dict[str, Any]:
     }
 
 
-def _history_view(row: DossierTimeline) -> dict[str, Any]:
+def _history_view(row: TimelineEntry) -> dict[str, Any]:
     state = DossierStatus(row.status)
     return {
         "at": _local(row.at),
@@ -709,12 +755,14 @@ def public_view(
     dossier: Dossier,
     *,
     documents: Sequence[DossierDocument] = (),
-    history: Sequence[DossierTimeline] = (),
+    history: Sequence[TimelineEntry] = (),
 ) -> dict[str, Any]:
     """What the citizen sees: the status in the portal's terms, the dates in Vietnam's time, what
     is asked of them while a supplement is requested, the outcome once resolved, and the history."""
     state = DossierStatus(dossier.status)
     waiting = state == DossierStatus.WAITING
+    # Sent for the request the dossier waits on now, and not yet taken in by processing.
+    answered = waiting and dossier.supplement_provided_for == dossier.supplement_revision
     resolved = state in RESOLVED or dossier.resolved_at is not None
     return {
         "code": dossier.code,
@@ -736,6 +784,7 @@ def public_view(
         "result_name": dossier.result_name if resolved else None,
         "timeliness": dossier.timeliness if resolved else None,
         "returned_at": _local(dossier.returned_at),
+        "supplement_provided_at": _local(dossier.supplement_provided_at) if answered else None,
         "withdrawal_requested_at": _local(dossier.withdrawal_requested_at),
         "rating": dossier.rating,
         "rated_at": _local(dossier.rated_at),

@@ -11,6 +11,7 @@ from services.intake import projection
 from shared.events import (
     DossierAccepted,
     DossierRefused,
+    DossierRequestDeclined,
     DossierRescheduled,
     DossierResolved,
     DossierResultReturned,
@@ -31,6 +32,7 @@ _PROJECTIONS: list[tuple[type[Any], Callable[..., Awaitable[None]]]] = [
     (DossierResolved, projection.apply_resolved),
     (DossierResultReturned, projection.apply_result_returned),
     (DossierRescheduled, projection.apply_rescheduled),
+    (DossierRequestDeclined, projection.apply_request_declined),
 ]
 
 

@@ -71,8 +71,19 @@ class Dossier(IntakeModel, table=True):
     rating: str | None = Field(default=None, max_length=20)
     rating_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     rated_at: datetime | None = moment_field(optional=True)
-    # The revision of processing's dossier this copy reflects; older events are ignored.
+    # The newest revision of processing's dossier this copy has heard of.
     revision: int = 1
+    # Per group of fields, the revision that last wrote it (see ``projection``): an event writes a
+    # group only when it is at least as new, so any order of the events gives the same copy.
+    status_revision: int = 1
+    due_revision: int = 0
+    step_revision: int = 0
+    note_revision: int = 0
+    supplement_revision: int = 0
+    # Intake's own record that the citizen answered the supplement request of that revision, so a
+    # second answer to the same request is refused until processing has seen the first.
+    supplement_provided_at: datetime | None = moment_field(optional=True)
+    supplement_provided_for: int | None = None
     idempotency_key: str | None = Field(default=None, unique=True, max_length=255)
     request_fingerprint: str | None = Field(default=None, max_length=64)
 
@@ -88,6 +99,19 @@ class DossierTimeline(IntakeModel, table=True):
     event_type: str = Field(max_length=60)
     status: int
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # The revision of processing's dossier the row belongs to; the status shown is the dossier's at
+    # that revision (``DossierStatusChange``), whatever order the events arrived in.
+    revision: int | None = None
+
+
+class DossierStatusChange(IntakeModel, table=True):
+    """The status processing's dossier took at a revision, one row per change of status heard of."""
+
+    __tablename__ = "dossier_status_change"
+
+    dossier_code: str = Field(foreign_key="dossier.code", primary_key=True, max_length=40)
+    revision: int = Field(primary_key=True)
+    status: int
 
 
 class StoredFile(IntakeModel, table=True):

@@ -1,17 +1,41 @@
-"""Intake's read copies, kept current from events: the catalog, and each dossier's status as the
-citizen sees it (with its timeline)."""
+"""Intake's read copies, kept current from events: the catalog, and each dossier as the citizen sees
+it, with its timeline.
+
+The invariant: whatever order a dossier's events arrive in, and however often each is delivered,
+the copy ends the same (the status, every field and the timeline). It holds because:
+
+- Every event carries the revision of processing's dossier after the change that emitted it; the
+  events of one change share that revision and agree on what they both say (status, due date).
+- The copy's fields fall in groups (status, due date, current step, status note, supplement
+  request), each with the revision that last wrote it. An event writes a group only when its
+  revision is at least the group's, so each group ends as the newest change left it: a
+  last-writer-wins register per group, where an equal revision writes the same values again.
+- Fields that one event writes once in a dossier's life (acceptance, resolution, hand-over) are
+  written whenever that event arrives.
+- The timeline has one row per event the citizen hears of (the inbox keeps redeliveries out). A
+  row's text comes from its event alone; the status a row shows is the dossier's at the row's
+  revision, read from the status changes heard of (``DossierStatusChange``) when the timeline is
+  shown, so an event that arrives late also fills in the status of rows written before it.
+- Intake's own writes stay out of processing's groups: the submission is revision 1, and a
+  supplement, a withdrawal request or a rating the citizen sent is intake's record in fields of its
+  own, which only processing's ``dossier.request.declined`` of that very request undoes.
+- Each event locks its dossier's row, so two events of one dossier handled at once take turns.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.intake.models import Dossier, DossierTimeline, ProcedureCopy
+from services.intake.models import Dossier, DossierStatusChange, DossierTimeline, ProcedureCopy
+from shared.db import insert_ignoring_duplicates
 from shared.events import (
     DossierAccepted,
     DossierRefused,
+    DossierRequestDeclined,
     DossierRescheduled,
     DossierResolved,
     DossierResultReturned,
@@ -25,6 +49,16 @@ from shared.events import (
 from shared.working_time import VN_TZ
 
 S = DossierStatus
+
+# Each group of fields has a ``{group}_revision`` column on the dossier.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "status": ("status",),
+    "due": ("due_at",),
+    "step": ("current_step",),
+    "note": ("status_note",),
+    "supplement": ("supplement_items", "supplement_deadline_at"),
+}
+_GROUP_OF = {name: group for group, names in GROUPS.items() for name in names}
 
 
 async def store_procedure(session: AsyncSession, *, event: ProcedurePublished) -> None:
@@ -48,33 +82,52 @@ async def _apply(
     *,
     status: DossierStatus | None = None,
     timeline: str | None = None,
+    once: dict[str, Any] | None = None,
     **changes: Any,
-) -> None:
-    """Bring the status copy up to the event's revision and, for what the citizen hears of, add a
-    timeline row. One change in processing can emit several events at the same revision, so an equal
-    revision still applies; an older one (a late, out-of-order event) only adds its timeline row."""
+) -> Dossier | None:
+    """Write the event's groups that are not newer in the copy, its once-only fields, its status
+    change and its timeline row; returns the locked dossier (None when intake has no such dossier)."""
     assert event.dossier_code is not None
-    dossier = await session.get(Dossier, event.dossier_code)
+    statement = select(Dossier).where(Dossier.code == event.dossier_code).with_for_update()
+    dossier = (await session.exec(statement)).first()
     if dossier is None:
-        return
-    current = event.version >= dossier.revision
-    if current:
-        if status is not None:
-            changes["status"] = status
-        for name, value in changes.items():
+        return None
+    if status is not None:
+        changes["status"] = int(status)
+    written = {group for group in map(_GROUP_OF.__getitem__, changes) if _current(dossier, group, event)}
+    for name, value in changes.items():
+        if _GROUP_OF[name] in written:
             setattr(dossier, name, value)
-        dossier.revision = event.version
-        session.add(dossier)
+    for group in written:
+        setattr(dossier, f"{group}_revision", event.version)
+    for name, value in (once or {}).items():
+        setattr(dossier, name, value)
+    dossier.revision = max(dossier.revision, event.version)
+    session.add(dossier)
+    if status is not None:
+        await session.execute(
+            insert_ignoring_duplicates(session, DossierStatusChange)
+            .values(dossier_code=dossier.code, revision=event.version, status=int(status))
+            .on_conflict_do_nothing()
+        )
     if timeline is not None:
         session.add(
             DossierTimeline(
                 dossier_code=dossier.code,
                 at=event.occurred_at,
                 event_type=event.type,
+                # What is known now; the timeline shows the status at ``revision`` once known.
                 status=int(status if status is not None else dossier.status),
                 note=timeline,
+                revision=event.version,
             )
         )
+    return dossier
+
+
+def _current(dossier: Dossier, group: str, event: Event) -> bool:
+    revision: int = getattr(dossier, f"{group}_revision")
+    return event.version >= revision
 
 
 def _hhmm(moment: datetime) -> str:
@@ -87,7 +140,7 @@ async def apply_accepted(session: AsyncSession, *, event: DossierAccepted) -> No
         event,
         status=S.NEW,
         timeline=f"Hồ sơ được tiếp nhận, hẹn trả kết quả {_hhmm(event.due_at)}",
-        accepted_at=event.accepted_at,
+        once={"accepted_at": event.accepted_at},
         due_at=event.due_at,
     )
 
@@ -103,17 +156,14 @@ async def apply_refused(session: AsyncSession, *, event: DossierRefused) -> None
 
 
 async def apply_step_assigned(session: AsyncSession, *, event: DossierStepAssigned) -> None:
-    dossier = await session.get(Dossier, event.dossier_code)
-    resumed = dossier is not None and dossier.status == S.WAITING and event.dossier_status != S.WAITING
-    changes: dict[str, Any] = {"current_step": event.step_name, "due_at": event.dossier_due_at}
-    if resumed:
-        changes.update(supplement_items=None, supplement_deadline_at=None)
+    # The supplement request's fields stay as they were: the citizen sees them only while waiting.
     await _apply(
         session,
         event,
         status=DossierStatus(event.dossier_status),
-        timeline="Đã nhận hồ sơ bổ sung, tiếp tục giải quyết" if resumed else None,
-        **changes,
+        timeline="Đã nhận hồ sơ bổ sung, tiếp tục giải quyết" if event.resumed else None,
+        current_step=event.step_name,
+        due_at=event.dossier_due_at,
     )
 
 
@@ -150,9 +200,11 @@ async def apply_resolved(session: AsyncSession, *, event: DossierResolved) -> No
         event,
         status=S.RELEASING,
         timeline=note,
-        resolved_at=event.resolved_at,
-        result_name=event.result.name if event.result else None,
-        timeliness=event.timeliness,
+        once={
+            "resolved_at": event.resolved_at,
+            "result_name": event.result.name if event.result else None,
+            "timeliness": event.timeliness,
+        },
         status_note=event.reason,
     )
 
@@ -163,7 +215,7 @@ async def apply_result_returned(session: AsyncSession, *, event: DossierResultRe
         event,
         status=S.DONE,
         timeline="Đã trả kết quả",
-        returned_at=event.returned_at,
+        once={"returned_at": event.returned_at},
         current_step=None,
     )
 
@@ -175,3 +227,51 @@ async def apply_rescheduled(session: AsyncSession, *, event: DossierRescheduled)
         timeline=f"Thư xin lỗi, hẹn lại ngày trả kết quả: {_hhmm(event.new_due_at)}. Lý do: {event.reason}",
         due_at=event.new_due_at,
     )
+
+
+def declined_note(event: DossierRequestDeclined) -> str:
+    """The citizen's timeline note for a request processing did not act on."""
+    sent = _hhmm(event.requested_at)
+    state = DossierStatus(event.dossier_status)
+    now = f"trạng thái hiện tại: {state.vietnamese_name}"
+    if event.request == "supplement":
+        return f"Hồ sơ bổ sung gửi lúc {sent} không được tiếp nhận vì hồ sơ không còn chờ bổ sung ({now})"
+    if event.request == "withdrawal":
+        if event.reason == "already_resolved":
+            return (
+                f"Yêu cầu rút hồ sơ gửi lúc {sent} không được chấp nhận vì hồ sơ đã được giải quyết; "
+                f"kết quả giải quyết được giữ nguyên ({now})"
+            )
+        return f"Yêu cầu rút hồ sơ gửi lúc {sent} không được chấp nhận vì hồ sơ đã kết thúc ({now})"
+    if event.reason == "already_rated":
+        return f"Đánh giá gửi lúc {sent} không được ghi nhận vì hồ sơ đã được đánh giá trước đó"
+    return f"Đánh giá gửi lúc {sent} không được ghi nhận vì hồ sơ chưa trả kết quả ({now})"
+
+
+async def apply_request_declined(session: AsyncSession, *, event: DossierRequestDeclined) -> None:
+    """Processing did not act on the citizen's request: the dossier shows processing's status, the
+    timeline says why, and intake's record of that request is undone (a later request is kept)."""
+    dossier = await _apply(
+        session,
+        event,
+        status=DossierStatus(event.dossier_status),
+        timeline=declined_note(event),
+    )
+    if dossier is None:
+        return
+    if event.request == "supplement":
+        # The record answers the request of its revision; processing declined at ``version``, so a
+        # record for a later request is another supplement, still pending.
+        answered = dossier.supplement_provided_for
+        if answered is not None and answered <= event.version:
+            dossier.supplement_provided_at = dossier.supplement_provided_for = None
+    elif event.request == "withdrawal":
+        requested = dossier.withdrawal_requested_at
+        if requested is not None and requested <= event.requested_at:
+            dossier.withdrawal_requested_at = None
+    elif event.reason == "not_returned":
+        # An earlier rating that processing holds ("already_rated") stands as intake has it.
+        rated = dossier.rated_at
+        if rated is not None and rated <= event.requested_at:
+            dossier.rating = dossier.rating_reason = dossier.rated_at = None
+    session.add(dossier)

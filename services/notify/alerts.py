@@ -3,6 +3,11 @@ acknowledged once.
 
 Scope: an officer and a manager see their unit's alerts, a leader their agency's, an admin all.
 Managers, leaders and admins acknowledge alerts in their scope; officers only read them.
+
+Whatever order an alert and the end of its step (or of its dossier) arrive in, the alert ends the
+same: resolved at the end's time when the end came at or after the alert's revision of the dossier,
+open (or acknowledged) otherwise. Ends are kept (``DossierClosure``) so that an alert arriving late
+is stored resolved, and an alert is always resolved by the earliest end after it.
 """
 
 from __future__ import annotations
@@ -11,11 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, false, true
+from sqlalchemy import ColumnElement, false, or_, text, true
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.notify.models import Alert, AlertStatus, new_notification_id
+from services.notify.models import Alert, AlertStatus, DossierClosure, new_notification_id
 from shared.db import insert_ignoring_duplicates
 from shared.events import AlertEscalated, SlaAlert
 
@@ -74,8 +79,35 @@ def check_may_acknowledge(viewer: Viewer, alert: Alert) -> None:
         raise AlreadyAcknowledged(f"alert {alert.id} is already {alert.status}")
 
 
+async def _one_dossier_at_a_time(session: AsyncSession, dossier_code: str) -> None:
+    """Alerts and ends of one dossier take turns, so that an alert stored while its step ends still
+    meets that end (SQLite's writers take turns already)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"alerts:{dossier_code}"}
+        )
+
+
+async def _first_end_after(session: AsyncSession, *, event: SlaAlert) -> datetime | None:
+    """When the alert's step or dossier first ended at or after the alert's revision, if it has."""
+    scope: ColumnElement[bool] = col(DossierClosure.step_index).is_(None)
+    if event.level == "step":
+        scope = or_(scope, col(DossierClosure.step_index) == event.step_index)
+    statement = (
+        select(DossierClosure.closed_at)
+        .where(DossierClosure.dossier_code == event.dossier_code, DossierClosure.revision >= event.version)
+        .where(scope)
+        .order_by(col(DossierClosure.closed_at))
+        .limit(1)
+    )
+    return (await session.exec(statement)).first()
+
+
 async def record_alert(*, session: AsyncSession, event: SlaAlert) -> None:
-    """Store the alert once, whatever the redeliveries."""
+    """Store the alert once, whatever the redeliveries: resolved already when its step or its
+    dossier has ended since it was raised."""
+    await _one_dossier_at_a_time(session, event.dossier_code)
+    ended_at = await _first_end_after(session, event=event)
     statement = (
         insert_ignoring_duplicates(session, Alert)
         .values(
@@ -95,24 +127,44 @@ async def record_alert(*, session: AsyncSession, event: SlaAlert) -> None:
             rung=event.rung,
             due_at=event.due_at,
             raised_at=event.raised_at,
-            status=AlertStatus.OPEN.value,
+            status=(AlertStatus.OPEN if ended_at is None else AlertStatus.RESOLVED).value,
+            resolved_at=ended_at,
+            revision=event.version,
         )
         .on_conflict_do_nothing(index_elements=["event_id"])
     )
     await session.execute(statement)
 
 
-async def resolve_alerts(
-    *, session: AsyncSession, dossier_code: str, step_index: int | None = None, now: datetime
+async def record_end(
+    *,
+    session: AsyncSession,
+    dossier_code: str,
+    step_index: int | None = None,
+    revision: int,
+    ended_at: datetime,
 ) -> int:
-    """Mark the dossier's alerts that are still open or acknowledged as resolved: all of them, or
-    those about one step when ``step_index`` is given. Returns how many changed."""
+    """A step of the dossier (``step_index``) or the whole dossier ended at ``revision``: keep it,
+    and resolve the alerts about it raised up to that revision, unless an earlier end resolved them
+    already. Returns how many alerts changed."""
+    await _one_dossier_at_a_time(session, dossier_code)
+    session.add(
+        DossierClosure(
+            dossier_code=dossier_code, step_index=step_index, revision=revision, closed_at=ended_at
+        )
+    )
     statement = update(Alert).where(
-        col(Alert.dossier_code) == dossier_code, col(Alert.status) != AlertStatus.RESOLVED.value
+        col(Alert.dossier_code) == dossier_code,
+        col(Alert.revision) <= revision,
+        or_(
+            col(Alert.status) != AlertStatus.RESOLVED.value,
+            col(Alert.resolved_at).is_(None),
+            col(Alert.resolved_at) > ended_at,
+        ),
     )
     if step_index is not None:
         statement = statement.where(col(Alert.level) == "step", col(Alert.step_index) == step_index)
-    changed = await session.execute(statement.values(status=AlertStatus.RESOLVED.value, resolved_at=now))
+    changed = await session.execute(statement.values(status=AlertStatus.RESOLVED.value, resolved_at=ended_at))
     return int(changed.rowcount)  # type: ignore[attr-defined]
 
 

@@ -1,11 +1,13 @@
 """Notify's copy of the staff directory: who is who, for addressing alerts and checking callers.
 
 Processing owns the directory and publishes every person at start and on every edit; the copy keeps
-the newest version of each person it has seen.
+the newest version of each person it has seen, by the moment of the change and then, for two changes
+at the same moment, by event id: whatever order the events arrive in, the same one wins.
 """
 
 from __future__ import annotations
 
+from sqlalchemy import and_, or_
 from sqlmodel import col, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -24,6 +26,7 @@ async def record_person(*, session: AsyncSession, event: DirectoryPersonChanged)
         "email": event.email,
         "active": event.active,
         "changed_at": event.occurred_at,
+        "changed_by_event": str(event.event_id),
     }
     inserted = await session.execute(
         insert_ignoring_duplicates(session, Person)
@@ -32,11 +35,15 @@ async def record_person(*, session: AsyncSession, event: DirectoryPersonChanged)
     )
     if inserted.rowcount:  # type: ignore[attr-defined]
         return
-    await session.execute(
-        update(Person)
-        .where(col(Person.username) == event.username, col(Person.changed_at) <= event.occurred_at)
-        .values(**values)
+    older = or_(
+        col(Person.changed_at) < event.occurred_at,
+        and_(
+            col(Person.changed_at) == event.occurred_at,
+            col(Person.changed_by_event) < str(event.event_id),
+        ),
     )
+    person = col(Person.username) == event.username
+    await session.execute(update(Person).where(person, older).values(**values))
 
 
 async def find_active(*, session: AsyncSession, username: str) -> Person | None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.notify.alerts import record_alert, resolve_alerts
+from services.notify.alerts import record_alert, record_end
 from services.notify.courier import Couriers
 from services.notify.directory import record_person
 from services.notify.live import InboxFeed
@@ -24,6 +25,7 @@ from shared.events import (
     DirectoryPersonChanged,
     DossierAccepted,
     DossierRefused,
+    DossierRequestDeclined,
     DossierRescheduled,
     DossierResolved,
     DossierResultReturned,
@@ -33,14 +35,14 @@ from shared.events import (
     DossierWithdrawn,
     Event,
     SlaAlert,
-    utc_now,
 )
 from shared.runtime import ServiceRuntime
 
 logger = logging.getLogger(__name__)
 
 # Every change of a dossier its applicant hears of: the receipt (phiếu hẹn), a refusal, a request
-# for a supplement (bổ sung), a withdrawal, the result, its hand-over, the apology letter.
+# for a supplement (bổ sung), a withdrawal, the result, its hand-over, the apology letter, and a
+# request of theirs that processing could not act on.
 CITIZEN_NOTICES: tuple[type[CitizenNotice], ...] = (
     DossierAccepted,
     DossierRefused,
@@ -49,6 +51,7 @@ CITIZEN_NOTICES: tuple[type[CitizenNotice], ...] = (
     DossierResolved,
     DossierResultReturned,
     DossierRescheduled,
+    DossierRequestDeclined,
 )
 # After these nothing is left to do on the dossier, so its alerts are resolved.
 CLOSING_NOTICES: tuple[type[CitizenNotice], ...] = (
@@ -58,6 +61,19 @@ CLOSING_NOTICES: tuple[type[CitizenNotice], ...] = (
     DossierResultReturned,
 )
 SLA_ALERTS: tuple[type[SlaAlert], ...] = (AlertNearDue, AlertOverdue, AlertStalled, AlertEscalated)
+
+
+def ended_at(event: CitizenNotice) -> datetime:
+    """When processing ended the dossier, as the closing notice says."""
+    if isinstance(event, DossierRefused):
+        return event.refused_at
+    if isinstance(event, DossierWithdrawn):
+        return event.withdrawn_at
+    if isinstance(event, DossierResolved):
+        return event.resolved_at
+    if isinstance(event, DossierResultReturned):
+        return event.returned_at
+    return event.occurred_at
 
 
 def register_handlers(
@@ -97,7 +113,8 @@ def register_handlers(
     async def on_citizen_notice(session: AsyncSession, event: CitizenNotice) -> None:
         await deliver(session, event)
         if isinstance(event, CLOSING_NOTICES):
-            await resolve_alerts(session=session, dossier_code=event.dossier_code, now=utc_now())
+            code, revision = event.dossier_code, event.version
+            await record_end(session=session, dossier_code=code, revision=revision, ended_at=ended_at(event))
 
     async def on_step_assigned(session: AsyncSession, event: DossierStepAssigned) -> None:
         """Tell the officer, or the unit's officers, that a step is waiting for them."""
@@ -105,8 +122,12 @@ def register_handlers(
 
     async def on_step_completed(session: AsyncSession, event: DossierStepCompleted) -> None:
         """A finished step leaves its alerts nothing to act on."""
-        await resolve_alerts(
-            session=session, dossier_code=event.dossier_code, step_index=event.step_index, now=utc_now()
+        await record_end(
+            session=session,
+            dossier_code=event.dossier_code,
+            step_index=event.step_index,
+            revision=event.version,
+            ended_at=event.completed_at,
         )
 
     async def on_alert(session: AsyncSession, event: SlaAlert) -> None:

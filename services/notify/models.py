@@ -143,8 +143,10 @@ class Person(NotifyModel, table=True):
     unit_code: str | None = Field(default=None, max_length=40, index=True)
     email: str | None = Field(default=None, max_length=300)
     active: bool = True
-    # When the directory made the change this row reflects: an older event never overwrites it.
+    # When the directory made the change this row reflects, and the event that carried it: an
+    # older event never overwrites it, and of two at the same moment the greater event id wins.
     changed_at: datetime = moment_field()
+    changed_by_event: str = Field(default="", max_length=36)
 
 
 class AlertStatus(StrEnum):
@@ -187,6 +189,23 @@ class Alert(AlertBase, table=True):
     acknowledged_at: datetime | None = moment_field(optional=True)
     # Set once the step or the dossier the alert is about is done: nothing is left to act on.
     resolved_at: datetime | None = moment_field(optional=True)
+    # The revision of processing's dossier the alert was raised at, to tell whether a step's end
+    # (``DossierClosure``) came after it, whatever order the two arrive in.
+    revision: int = 0
+
+
+class DossierClosure(NotifyModel, table=True):
+    """A step of a dossier finished (``step_index``), or the whole dossier did (``step_index`` None),
+    at ``revision`` of processing's dossier: alerts about it raised up to that revision are resolved,
+    those that arrive later too."""
+
+    __tablename__ = "dossier_closure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    dossier_code: str = Field(max_length=64, index=True)
+    step_index: int | None = None
+    revision: int
+    closed_at: datetime = moment_field()
 
 
 class StaffPreferencesBase(NotifyModel):

@@ -13,6 +13,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template, TemplateNotFound
 
+from shared.events import DossierStatus
 from shared.working_time import VN_TZ
 
 _NAME_PART = re.compile(r"^[a-z][a-z0-9_.-]*$")
@@ -48,6 +49,30 @@ def en_datetime(value: datetime) -> str:
     return value.astimezone(VN_TZ).strftime("%H:%M on %d/%m/%Y (Vietnam time)")
 
 
+def vn_status(value: int) -> str:
+    """A status code as the national portal names it in Vietnamese: ``Đã xử lý xong``."""
+    return DossierStatus(value).vietnamese_name
+
+
+def en_status(value: int) -> str:
+    """A status code for English readers: ``resolved (9)``."""
+    return f"{_ENGLISH_STATUS_NAMES[DossierStatus(value)]} ({int(value)})"
+
+
+_ENGLISH_STATUS_NAMES = {
+    DossierStatus.RECEIVING: "submitted",
+    DossierStatus.NEW: "accepted",
+    DossierStatus.DENIED: "not accepted",
+    DossierStatus.PROCESSING: "in process",
+    DossierStatus.WAITING: "supplement requested",
+    DossierStatus.PAYING: "payment requested",
+    DossierStatus.CANCELLED: "withdrawn",
+    DossierStatus.UNRESOLVED: "stopped",
+    DossierStatus.RELEASING: "resolved",
+    DossierStatus.DONE: "result returned",
+}
+
+
 def create_environment() -> Environment:
     environment = Environment(
         loader=PackageLoader("services.notify", "templates"),
@@ -59,6 +84,8 @@ def create_environment() -> Environment:
     )
     environment.filters["vn_datetime"] = vn_datetime
     environment.filters["en_datetime"] = en_datetime
+    environment.filters["vn_status"] = vn_status
+    environment.filters["en_status"] = en_status
     return environment
 
 

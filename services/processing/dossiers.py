@@ -28,6 +28,7 @@ from shared.events import (
     DossierAccepted,
     DossierRated,
     DossierRefused,
+    DossierRequestDeclined,
     DossierRescheduled,
     DossierResolved,
     DossierResultReturned,
@@ -442,7 +443,18 @@ async def supplement_provided(
     change = await _change(session, outbox, code=event.dossier_code, actor=SYSTEM, check_scope=False)
     dossier = change.dossier
     if change.status is not S.WAITING or dossier.paused_at is None:
-        return  # already resumed by an earlier copy, or refused meanwhile
+        # Refused or withdrawn meanwhile: the citizen hears that this supplement was not taken.
+        declined = DossierRequestDeclined(
+            **change.notice(),
+            request="supplement",
+            request_event_id=event.event_id,
+            requested_at=event.provided_at,
+            declined_at=change.now,
+            reason="not_awaited",
+            dossier_status=change.status,
+        )
+        await outbox.add(session, declined)
+        return
     step = await change.current_step()
     resumption = domain.resume(
         policy=change.procedure.supplement_policy,
@@ -469,6 +481,8 @@ async def supplement_provided(
     dossier.paused_at = None
     dossier.supplement_deadline_at = None
     change.step_assigned(step)
+    # The citizen's copy tells a resumption from any other assignment by this flag alone.
+    change.events[-1] = change.events[-1].model_copy(update={"resumed": True})
     names = ", ".join(document.name for document in event.documents) or "không kèm tệp"
     await change.commit(A.SUPPLEMENT_PROVIDED, note=f"Công dân bổ sung: {names}")
 
@@ -623,7 +637,19 @@ async def reschedule(
 async def withdraw(session: AsyncSession, outbox: Outbox, *, event: DossierWithdrawalRequested) -> None:
     change = await _change(session, outbox, code=event.dossier_code, actor=SYSTEM, check_scope=False)
     if change.status not in domain.WITHDRAWABLE:
-        return  # resolved meanwhile: the result stands
+        # Resolved (or ended) meanwhile: the result stands, and the citizen hears why.
+        resolved = change.status in {S.RELEASING, S.DONE}
+        declined = DossierRequestDeclined(
+            **change.notice(),
+            request="withdrawal",
+            request_event_id=event.event_id,
+            requested_at=event.requested_at,
+            declined_at=change.now,
+            reason="already_resolved" if resolved else "already_ended",
+            dossier_status=change.status,
+        )
+        await outbox.add(session, declined)
+        return
     change.dossier.withdrawn_at = change.now
     if change.dossier.current_step_index is not None:
         change.complete_step(await change.current_step())
@@ -635,6 +661,16 @@ async def withdraw(session: AsyncSession, outbox: Outbox, *, event: DossierWithd
 async def rate(session: AsyncSession, outbox: Outbox, *, event: DossierRated) -> None:
     change = await _change(session, outbox, code=event.dossier_code, actor=SYSTEM, check_scope=False)
     if change.status is not S.DONE or change.dossier.rating is not None:
+        declined = DossierRequestDeclined(
+            **change.notice(),
+            request="rating",
+            request_event_id=event.event_id,
+            requested_at=event.rated_at,
+            declined_at=change.now,
+            reason="not_returned" if change.status is not S.DONE else "already_rated",
+            dossier_status=change.status,
+        )
+        await outbox.add(session, declined)
         return
     change.dossier.rating = event.rating
     change.dossier.rating_reason = event.reason

@@ -574,6 +574,16 @@ async def test_a_supplement_is_accepted_only_while_one_is_requested(system: Syst
         }
     ]
 
+    assert view["supplement_provided_at"] is not None
+    # The request is answered: a second supplement before processing takes in the first is refused.
+    second = await system.intake.post(
+        url, json={"id_number": citizen, "documents": [{"name": "Bản sao CCCD của người đi khai sinh"}]}
+    )
+    assert second.status_code == 409, second.text
+    assert "already sent" in second.json()["detail"]
+
+    # A new request (a later revision) takes a supplement again, as JSON this time.
+    await set_status(system, code, DossierStatus.WAITING, supplement_revision=3, revision=3)
     as_json = await system.intake.post(
         url, json={"id_number": citizen, "documents": [{"name": "Bản sao CCCD của người đi khai sinh"}]}
     )
