@@ -219,8 +219,8 @@ REBUILDS_DOSSIER = """\"\"\"Widens dossier.timeliness.\"\"\"
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "{revision}"
+down_revision = "{down_revision}"
 branch_labels = None
 depends_on = None
 
@@ -241,7 +241,9 @@ async def test_a_revision_that_rebuilds_a_table_keeps_the_rows_pointing_at_it(
 ) -> None:
     location = tmp_path / "migrations"
     shutil.copytree(intake_history.location, location, ignore=shutil.ignore_patterns("__pycache__"))
-    (location / "versions" / "0002_widen_timeliness.py").write_text(REBUILDS_DOSSIER)
+    later = intake_history.next_revision_id()
+    source = REBUILDS_DOSSIER.replace("{revision}", later).replace("{down_revision}", intake_history.head)
+    (location / "versions" / f"{later}_widen_timeliness.py").write_text(source)
     history = MigrationHistory(service="intake", location=location, metadata=intake_history.metadata)
     async with opened(database_settings("intake"), tmp_path) as db:
         await upgrade(db, history, revision=FIRST_REVISION)
@@ -252,7 +254,7 @@ async def test_a_revision_that_rebuilds_a_table_keeps_the_rows_pointing_at_it(
 
         await upgrade(db, history)
 
-        assert await current_revision(db, history) == "0002"
+        assert await current_revision(db, history) == later
         await assert_rows_intact(db, "intake", rows)
         async with db.engine.begin() as connection:  # foreign keys are enforced again afterwards
             with pytest.raises(sa.exc.IntegrityError):

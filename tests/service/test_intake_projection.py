@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from services.intake import dossiers
 from services.intake.files import FileStore
 from services.intake.handlers import register_handlers
+from services.intake.migrations import history
 from services.intake.models import Dossier, metadata
 from services.processing.catalog import seed_catalog
 from shared.events import (
@@ -45,6 +46,7 @@ from shared.events import (
     ProcedureVersion,
     utc_now,
 )
+from shared.migrations import upgrade
 from shared.runtime import RuntimeSettings, ServiceRuntime
 from shared.settings import CommonSettings
 from tests.conftest import DatabaseSettingsFactory
@@ -330,10 +332,13 @@ class Intake:
 async def intake(database_settings: DatabaseSettingsFactory, tmp_path: Path) -> AsyncIterator[Intake]:
     common = CommonSettings(data_dir=tmp_path / "data")
     runtime = ServiceRuntime(
-        "intake", metadata, RuntimeSettings(common=common, database=database_settings("intake"))
+        "intake",
+        metadata,
+        RuntimeSettings(common=common, database=database_settings("intake")),
+        migrations=history,
     )
     register_handlers(runtime)
-    await runtime.db.create_all(metadata)
+    await upgrade(runtime.db, history)
     await runtime.deliver(ProcedurePublished(procedure=BIRTH))
     try:
         yield Intake(runtime, FileStore(tmp_path / "files"))

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from sqlmodel import select
 
 from services.notify.app import create_app
-from services.notify.models import Alert, Person, metadata
+from services.notify.models import Alert, Person
 from shared.events import (
     AlertNearDue,
     AlertOverdue,
@@ -34,6 +34,7 @@ from shared.events import (
     SlaAlert,
     utc_now,
 )
+from shared.migrations import upgrade
 from shared.runtime import RuntimeSettings, ServiceRuntime
 from shared.settings import CommonSettings
 from tests.conftest import DatabaseSettingsFactory
@@ -49,7 +50,7 @@ async def notify(database_settings: DatabaseSettingsFactory, tmp_path: Path) -> 
     common = CommonSettings(data_dir=tmp_path / "data")
     app = create_app(RuntimeSettings(common=common, database=database_settings("notify")))
     runtime: ServiceRuntime = app.state.runtime
-    await runtime.db.create_all(metadata)
+    await upgrade(runtime.db, runtime.migrations)
     try:
         yield runtime
     finally:
