@@ -45,8 +45,8 @@ async def test_two_supplements_at_once_one_is_taken_the_other_refused_and_proces
     [refused] = [response for response in responses if response.status_code == 409]
     assert "already sent" in refused.json()["detail"]
 
-    # Reception had the dossier when it was asked: it resumes there (status 2), once.
-    view = await citizen_view(system, code, 2)
+    # The supplement resumes processing (status 4), once.
+    view = await citizen_view(system, code, 4)
     notes = [row["note"] for row in view["history"]]
     assert notes.count(RESUMED) == 1
     assert [row["event_type"] for row in view["history"]].count("dossier.supplement.provided") == 1
