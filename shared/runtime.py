@@ -43,6 +43,7 @@ from shared.settings import (
     ServiceName,
 )
 from shared.telemetry import create_tracer_provider, current_dossier
+from shared.worker import BackgroundWorker
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class ServiceRuntime:
         )
         self.consumers: list[ConsumerSpec] = []
         self._start_hooks: list[StartHook] = []
+        self._workers: list[BackgroundWorker] = []
         self._bus_task: asyncio.Task[None] | None = None
         self._outbox_pending = Gauge(
             "motcua_outbox_pending", "Outbox events not yet published", registry=self.registry
@@ -100,6 +102,17 @@ class ServiceRuntime:
     def on_start(self, hook: StartHook) -> None:
         """Run ``hook`` once the tables exist and before the bus starts (seeding, caches)."""
         self._start_hooks.append(hook)
+
+    def add_worker(self, worker: BackgroundWorker) -> None:
+        """Run ``worker`` while the service runs: started after the relay, stopped before it. A
+        worker that needs the bus checks ``bus_up`` in its pass."""
+        self._workers.append(worker)
+
+    @property
+    def bus_up(self) -> bool:
+        """The broker is connected and the streams and consumers are declared."""
+        task = self._bus_task
+        return task is not None and task.done() and not task.cancelled() and task.exception() is None
 
     def handle(
         self,
@@ -152,8 +165,7 @@ class ServiceRuntime:
         try:
             purge = message.headers.get(PURGE_HEADER)
             if purge is not None:
-                js = self.broker.config.connection_state.stream
-                await js.purge_stream(stream_for(purge).name, subject=purge)
+                await self._purge(message, purge.split())
                 return
             await self.broker.publish(
                 message.payload,
@@ -169,6 +181,22 @@ class ServiceRuntime:
         finally:
             otel_context.detach(token)
 
+    async def _purge(self, message: OutboxMessage, filters: list[str]) -> None:
+        """Publish the purge's marker, then purge what ``filters`` match below the marker's sequence.
+        Published again, the marker is a duplicate whose acknowledgement carries the first copy's
+        sequence, so the purge still stops where it first did: what was armed after it stays."""
+        js = self.broker.config.connection_state.stream
+        stream = stream_for(message.subject).name
+        ack = await js.publish(
+            message.subject,
+            message.payload,
+            timeout=self.settings.outbox.publish_timeout_seconds,
+            stream=stream,
+            headers={**message.headers, "Nats-Msg-Id": message.event_id},
+        )
+        for subjects in filters:
+            await js.purge_stream(stream, subject=subjects, seq=ack.seq)
+
     # -- life cycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         """Open the database, then the bus. Without NATS the service still starts and serves after a
@@ -179,6 +207,8 @@ class ServiceRuntime:
             await hook()
         self.relay.start()
         self.pruner.start()
+        for worker in self._workers:
+            worker.start()
         self._bus_task = asyncio.create_task(self._start_bus(), name="bus-start")
         done, _ = await asyncio.wait({self._bus_task}, timeout=self.settings.nats.start_wait_seconds)
         if not done:
@@ -201,6 +231,8 @@ class ServiceRuntime:
                 delay = min(delay * 2, 10.0)
             else:
                 self.relay.wake()
+                for worker in self._workers:
+                    worker.wake()
                 logger.info("%s: bus up", self.service)
                 return
 
@@ -208,6 +240,8 @@ class ServiceRuntime:
         if self._bus_task is not None and not self._bus_task.done():
             self._bus_task.cancel()
             await asyncio.wait({self._bus_task}, timeout=5)
+        for worker in self._workers:
+            await worker.stop()
         await self.pruner.stop()
         await self.relay.stop()
         await self.broker.stop()
