@@ -110,9 +110,12 @@ class ServiceRuntime:
 
     @property
     def bus_up(self) -> bool:
-        """The broker is connected and the streams and consumers are declared."""
+        """The streams and consumers are declared and the broker is connected now."""
         task = self._bus_task
-        return task is not None and task.done() and not task.cancelled() and task.exception() is None
+        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
+            return False
+        connection = self.broker.config.connection_state.connection if self.broker.running else None
+        return connection is not None and connection.is_connected
 
     def handle(
         self,
