@@ -22,12 +22,14 @@ a nats-server of its own and SQLite, or PostgreSQL in a fresh schema with ``--da
    alert) and ``raised`` (the alert's own ``raised_at``, stamped by processing's handler). Deadlines
    count in whole minutes, so many timers share one moment: ``alerts_per_moment_max`` is the largest
    such burst, and ``handler_ms_per_alert_in_a_burst_p50`` how far apart processing raises its alerts.
-3. Check. With all N dossiers still open and their timers armed (or fired), time the periodic pass:
-   reading what the SLA stream holds (``sla_reconcile.read_armed``) and comparing it with every open dossier's
-   plan (``sla.reconcile(db, outbox, armed=…)``); ``re_armed`` should be 0.
-4. Reconcile. With the relay stopped, time ``sla.reconcile(db, outbox)`` re-arming every open dossier
-   (what a pass does when it cannot tell what is armed); then start the relay and time until the
-   outbox has nothing left to publish. Any alert raised again after this counts as ``re_raised``.
+3. Check. With all N dossiers still open and their timers armed (or fired), time the periodic
+   pass: reading what the SLA stream holds (``sla_reconcile.read_armed``) and comparing it with
+   every open dossier's plan (``sla_reconcile.reconcile(db, outbox, armed=…)``); ``re_armed``
+   should be 0.
+4. Reconcile. With the relay stopped, time ``sla_reconcile.reconcile(db, outbox)`` re-arming every
+   open dossier (what a pass does when it cannot tell what is armed); then start the relay and time
+   until the outbox has nothing left to publish. Any alert raised again after this counts as
+   ``re_raised``.
 
 Prints JSON. A benchmark, not a test:
 
