@@ -22,9 +22,14 @@ a nats-server of its own and SQLite, or PostgreSQL in a fresh schema with ``--da
    alert) and ``raised`` (the alert's own ``raised_at``, stamped by processing's handler). Deadlines
    count in whole minutes, so many timers share one moment: ``alerts_per_moment_max`` is the largest
    such burst, and ``handler_ms_per_alert_in_a_burst_p50`` how far apart processing raises its alerts.
-3. Reconcile. With all N dossiers still open and the relay stopped (at start-up the hooks run before
-   the relay starts), time ``sla.reconcile(db, outbox)``; then start the relay and time until the
-   outbox has nothing left to publish. Any alert raised again after this counts as ``re_raised``.
+3. Check. With all N dossiers still open and their timers armed (or fired), time the periodic
+   pass: reading what the SLA stream holds (``sla_reconcile.read_armed``) and comparing it with
+   every open dossier's plan (``sla_reconcile.reconcile(db, outbox, armed=…)``); ``re_armed``
+   should be 0.
+4. Reconcile. With the relay stopped, time ``sla_reconcile.reconcile(db, outbox)`` re-arming every
+   open dossier (what a pass does when it cannot tell what is armed); then start the relay and time
+   until the outbox has nothing left to publish. Any alert raised again after this counts as
+   ``re_raised``.
 
 Prints JSON. A benchmark, not a test:
 
@@ -60,7 +65,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import col
 from sqlmodel import select as sql_select
 
-from services.processing import dossiers, sla
+from services.processing import dossiers, sla, sla_reconcile
 from services.processing.app import create_app
 from services.processing.catalog import ProcedureDraft, procedure_of, publish_procedure
 from services.processing.directory import DEMO_AGENCY, DEMO_RECEIVING_UNIT, calendar_of
@@ -489,10 +494,17 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 alerts = list(listener.alerts)
                 moments = await planned_moments(runtime, set(fire_codes))
 
-                progress(f"{len(alerts)} alerts received; reconciling")
+                progress(f"{len(alerts)} alerts received; checking what is armed")
+                began = time.perf_counter()
+                armed = await sla_reconcile.read_armed(runtime.broker.config.connection_state.stream)
+                read_seconds = time.perf_counter() - began
+                checked = await sla_reconcile.reconcile(runtime.db, runtime.outbox, armed=armed)
+                check_seconds = time.perf_counter() - began
+                progress(f"checked in {check_seconds:.1f} s; re-arming every open dossier")
+                await drained(runtime)
                 await runtime.relay.stop()
                 began = time.perf_counter()
-                rearmed = await sla.reconcile(runtime.db, runtime.outbox)
+                rearmed = await sla_reconcile.reconcile(runtime.db, runtime.outbox)
                 reconcile_seconds = time.perf_counter() - began
                 rows = await pending(runtime)
                 runtime.relay.start()
@@ -510,6 +522,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "arm": arm_far,
             "arm_firing_set": arm_fire,
             "alerts": {"expected": expected, **alert_figures(alerts, moments, armed_at)},
+            "check": {
+                "subjects_read": len(armed.timers) + len(armed.fired),
+                "read_seconds": round(read_seconds, 2),
+                "check_seconds": round(check_seconds, 2),
+                "re_armed": checked,
+            },
             "reconcile": {
                 "open_dossiers": rearmed,
                 "reconcile_seconds": round(reconcile_seconds, 2),

@@ -45,6 +45,7 @@ from shared.settings import (
     ServiceName,
 )
 from shared.telemetry import create_tracer_provider, current_dossier
+from shared.worker import BackgroundWorker
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ class ServiceRuntime:
         self.consumers: list[ConsumerSpec] = []
         self._entry_points: dict[str, list[Callable[[Event], Awaitable[None]]]] = {}
         self._start_hooks: list[StartHook] = []
+        self._workers: list[BackgroundWorker] = []
         self._bus_task: asyncio.Task[None] | None = None
         self._outbox_pending = Gauge(
             "motcua_outbox_pending", "Outbox events not yet published", registry=self.registry
@@ -111,6 +113,20 @@ class ServiceRuntime:
         """Run ``sweep`` in every retention pass (hourly by default), after the outbox and inbox rows
         past their keep are deleted: for what else of the service's own piles up."""
         self.pruner.add_sweep(sweep, name=name)
+
+    def add_worker(self, worker: BackgroundWorker) -> None:
+        """Run ``worker`` while the service runs: started after the relay, stopped before it. A
+        worker that needs the bus checks ``bus_up`` in its pass."""
+        self._workers.append(worker)
+
+    @property
+    def bus_up(self) -> bool:
+        """The streams and consumers are declared and the broker is connected now."""
+        task = self._bus_task
+        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
+            return False
+        connection = self.broker.config.connection_state.connection if self.broker.running else None
+        return connection is not None and connection.is_connected
 
     def handle(
         self,
@@ -172,8 +188,7 @@ class ServiceRuntime:
         try:
             purge = message.headers.get(PURGE_HEADER)
             if purge is not None:
-                js = self.broker.config.connection_state.stream
-                await js.purge_stream(stream_for(purge).name, subject=purge)
+                await self._purge(message, purge.split())
                 return
             await self.broker.publish(
                 message.payload,
@@ -189,6 +204,22 @@ class ServiceRuntime:
         finally:
             otel_context.detach(token)
 
+    async def _purge(self, message: OutboxMessage, filters: list[str]) -> None:
+        """Publish the purge's marker, then purge what ``filters`` match below the marker's sequence.
+        Published again, the marker is a duplicate whose acknowledgement carries the first copy's
+        sequence, so the purge still stops where it first did: what was armed after it stays."""
+        js = self.broker.config.connection_state.stream
+        stream = stream_for(message.subject).name
+        ack = await js.publish(
+            message.subject,
+            message.payload,
+            timeout=self.settings.outbox.publish_timeout_seconds,
+            stream=stream,
+            headers={**message.headers, "Nats-Msg-Id": message.event_id},
+        )
+        for subjects in filters:
+            await js.purge_stream(stream, subject=subjects, seq=ack.seq)
+
     # -- life cycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         """Migrate the database (or, with migrations run by hand, refuse to start on one that is
@@ -200,6 +231,8 @@ class ServiceRuntime:
             await hook()
         self.relay.start()
         self.pruner.start()
+        for worker in self._workers:
+            worker.start()
         self._bus_task = asyncio.create_task(self._start_bus(), name="bus-start")
         done, _ = await asyncio.wait({self._bus_task}, timeout=self.settings.nats.start_wait_seconds)
         if not done:
@@ -222,6 +255,8 @@ class ServiceRuntime:
                 delay = min(delay * 2, 10.0)
             else:
                 self.relay.wake()
+                for worker in self._workers:
+                    worker.wake()
                 logger.info("%s: bus up", self.service)
                 return
 
@@ -229,6 +264,8 @@ class ServiceRuntime:
         if self._bus_task is not None and not self._bus_task.done():
             self._bus_task.cancel()
             await asyncio.wait({self._bus_task}, timeout=5)
+        for worker in self._workers:
+            await worker.stop()
         await self.pruner.stop()
         await self.relay.stop()
         await self.broker.stop()

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 
-from services.processing import sla
+from services.processing import sla_reconcile
 from services.processing.admin_api import router as admin_router
 from services.processing.api import router
 from services.processing.catalog import publish_catalog, seed_catalog
@@ -15,16 +13,16 @@ from services.processing.directory import publish_directory, seed_directory
 from services.processing.handlers import register_handlers
 from services.processing.migrations import history
 from services.processing.models import metadata
+from services.processing.settings import SlaSettings
 from shared.runtime import RuntimeSettings, ServiceRuntime
 from shared.settings import AuthSettings
-
-logger = logging.getLogger(__name__)
 
 
 def create_app(
     settings: RuntimeSettings | None = None,
     *,
     auth: AuthSettings | None = None,
+    sla_settings: SlaSettings | None = None,
     span_processors: tuple[SpanProcessor, ...] = (),
 ) -> FastAPI:
     runtime = ServiceRuntime(
@@ -37,12 +35,8 @@ def create_app(
             await publish_directory(session, runtime.outbox)
             await publish_catalog(session, runtime.outbox, seed_catalog())
 
-    async def reconcile_timers() -> None:
-        armed = await sla.reconcile(runtime.db, runtime.outbox)
-        logger.info("SLA timers re-armed for %d open dossier(s)", armed)
-
     runtime.on_start(seed)
-    runtime.on_start(reconcile_timers)
+    runtime.add_worker(sla_reconcile.Reconciler(runtime, settings=sla_settings or SlaSettings()).worker)
     register_handlers(runtime)
     app = runtime.create_app(
         title="motcua processing",

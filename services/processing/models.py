@@ -111,6 +111,9 @@ class Dossier(ProcessingModel, table=True):
     # Goes up with every change; it is also the ``version`` of the events the change emits, and
     # what a client sends back (``expected_revision`` / ``If-Match``) to act on what it saw.
     revision: int = 1
+    # Which SLA timers (``SlaTimer.slot``) the last arm armed, so that the next one purges only
+    # those its plan drops. ``None`` (rows older than this record) is not known: purge them all.
+    sla_slots: list[str] | None = Field(default_factory=list, sa_column=Column(JSON, nullable=True))
 
 
 class DossierStep(ProcessingModel, table=True):

@@ -1,27 +1,33 @@
 """SLA watch: the timers a dossier's state calls for, and what happens when one fires.
 
-Timers are NATS scheduled messages (see ``shared.events.SlaTimer``). Every change of a dossier drops
-its armed timers and arms the ones its new state calls for, through the outbox, in the same
-transaction as the change; each timer carries the dossier's revision. When one fires, a timer whose
-revision is no longer the dossier's is stale and dropped. A live one raises its alert once, guarded by
-a claim row per (dossier, step, kind, rung). There is no polling loop: on start, one pass re-arms the
-timers of every open dossier, in case timers were lost.
+Timers are NATS scheduled messages (see ``shared.events.SlaTimer``), one subject per timer slot, so
+arming a slot again replaces what it held. Every change of a dossier arms the timers its new state
+calls for, through the outbox, in the same transaction as the change; each timer carries the
+dossier's revision, and a timer whose revision is no longer the dossier's is stale and dropped when
+it fires. Only the slots the new plan no longer uses are purged (see ``purge_filters``); the dossier
+records which slots its last arm used. The outbox relay publishes in commit order, so an older arm
+or purge never lands after a newer one.
+
+A live timer raises its alert once, guarded by a claim row per (dossier, step, kind, rung). There is
+no polling loop for alerts; ``sla_reconcile`` re-arms, now and then, the open dossiers whose timers
+the SLA stream lacks or holds stale.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
+from uuid import uuid4
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.processing import domain
 from services.processing.catalog import procedure_of
-from services.processing.directory import calendar_of
 from services.processing.models import Dossier, DossierStep, Person, SlaClaim
 from shared.bus.outbox import Outbox
-from shared.db import Database, insert_ignoring_duplicates
+from shared.db import insert_ignoring_duplicates
 from shared.events import (
     AlertEscalated,
     AlertNearDue,
@@ -33,6 +39,8 @@ from shared.events import (
     SlaAlert,
     SlaTimer,
     SlaTimersCancelled,
+    subject_token,
+    timer_subjects,
     utc_now,
 )
 from shared.working_time import CalendarMode, WorkingCalendar
@@ -114,6 +122,39 @@ def plan(
     return timers
 
 
+def purge_filters(code: str, *, armed: Collection[str] | None, planned: Collection[str]) -> list[str]:
+    """Subject filters that drop the timer slots ``armed`` holds and ``planned`` does not use, and
+    nothing ``planned`` uses: a step's or the dossier's slots as one wildcard when none of them stays,
+    single subjects otherwise. ``armed`` unknown (``None``): every slot of the dossier, which is safe
+    because the purge stops at its marker and the planned timers are armed after it."""
+    base = f"sla.timer.{subject_token(code)}"
+    if armed is None or (armed and not planned):
+        return [timer_subjects(code)]
+    dropped = sorted(set(armed) - set(planned))
+    kept_groups = {_group(slot) for slot in planned}
+    filters: list[str] = []
+    for slot in dropped:
+        group = _group(slot)
+        wildcard = f"{base}.{group}.>"
+        if group not in kept_groups:
+            if wildcard not in filters:
+                filters.append(wildcard)
+        else:
+            filters.append(f"{base}.{slot}")
+    return filters
+
+
+def _group(slot: str) -> str:
+    """The level and step of a slot (``step.1`` of ``step.1.due.0``)."""
+    level, step, _rest = slot.split(".", 2)
+    return f"{level}.{step}"
+
+
+def stamped(timers: Sequence[SlaTimer], *, revision: int) -> list[SlaTimer]:
+    """``timers`` at ``revision``, each with a message id of its own for this arm."""
+    return [timer.model_copy(update={"version": revision, "event_id": uuid4()}) for timer in timers]
+
+
 async def arm(
     session: AsyncSession,
     outbox: Outbox,
@@ -124,12 +165,25 @@ async def arm(
     calendar: WorkingCalendar,
     now: datetime,
 ) -> None:
-    """Drop the dossier's armed timers and arm what its state calls for, at its current revision."""
-    timers = plan(dossier=dossier, step=step, procedure=procedure, calendar=calendar, now=now)
-    stamped = [timer.model_copy(update={"version": dossier.revision}) for timer in timers]
-    await outbox.add(
-        session, SlaTimersCancelled(dossier_code=dossier.code, version=dossier.revision), *stamped
+    """Arm what the dossier's state calls for, at its current revision, and purge the slots its last
+    arm used that this one does not."""
+    timers = stamped(
+        plan(dossier=dossier, step=step, procedure=procedure, calendar=calendar, now=now),
+        revision=dossier.revision,
     )
+    slots = [timer.slot for timer in timers]
+    filters = purge_filters(dossier.code, armed=dossier.sla_slots, planned=slots)
+    events: list[SlaTimersCancelled | SlaTimer] = []
+    if filters:
+        events.append(
+            SlaTimersCancelled(dossier_code=dossier.code, version=dossier.revision, filters=filters)
+        )
+    events.extend(timers)
+    if dossier.sla_slots != slots:
+        dossier.sla_slots = slots
+        session.add(dossier)
+    if events:
+        await outbox.add(session, *events)
 
 
 # -- firing ------------------------------------------------------------------------------------------
@@ -224,52 +278,3 @@ async def fired(session: AsyncSession, outbox: Outbox, *, timer: SlaTimer) -> Sl
     await outbox.add(session, alert)
     logger.info("%s raised for %s (step %s, rung %d)", alert.type, dossier.code, alert.step_index, timer.rung)
     return alert
-
-
-# -- the safety net ------------------------------------------------------------------------------------
-async def reconcile(db: Database, outbox: Outbox, *, batch: int = 500) -> int:
-    """Re-arm the timers of every open dossier once, after a crash or lost timers; returns how many."""
-    armed = 0
-    after = ""
-    clocks: dict[tuple[str, int], tuple[ProcedureVersion, WorkingCalendar]] = {}
-    open_statuses = [int(status) for status in domain.IN_PROGRESS]
-    while True:
-        async with db.session() as session:
-            statement = (
-                select(Dossier)
-                .where(col(Dossier.status).in_(open_statuses), Dossier.code > after)
-                .order_by(col(Dossier.code))
-                .limit(batch)
-            )
-            rows = (await session.exec(statement)).all()
-            if not rows:
-                return armed
-            now = utc_now()
-            for dossier in rows:
-                step = None
-                if dossier.current_step_index is not None:
-                    step = (
-                        await session.exec(
-                            select(DossierStep).where(
-                                DossierStep.dossier_code == dossier.code,
-                                DossierStep.step_index == dossier.current_step_index,
-                            )
-                        )
-                    ).first()
-                key = (dossier.procedure_code, dossier.procedure_version)
-                if key not in clocks:
-                    procedure = await procedure_of(session, dossier)
-                    clocks[key] = (procedure, await calendar_of(session, procedure))
-                procedure, calendar = clocks[key]
-                # Stalled runs from the last action, not from this restart.
-                await arm(
-                    session,
-                    outbox,
-                    dossier=dossier,
-                    step=step,
-                    procedure=procedure,
-                    calendar=calendar,
-                    now=dossier.last_action_at or now,
-                )
-                armed += 1
-            after = rows[-1].code

@@ -2,13 +2,20 @@
 inside the service publishes them with ``Nats-Msg-Id = event_id``. Losing NATS for a while loses
 nothing: rows wait until the relay can publish them.
 
-Claiming rows: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so replicas never publish the same row at
-once; a time-bound lease on SQLite, which has no row locks.
+One relay publishes at a time, whatever the number of replicas, so that rows reach NATS in outbox
+id order: the SLA timers of a dossier are only right if an older arm or purge never lands after a
+newer one. On PostgreSQL the relay holds a transaction-level advisory lock for its pass (released
+by the server if the relay dies); on SQLite, which has no such lock, the leases of the rows it
+claimed are the lock: nobody claims while another relay's lease on an unsent row runs, and a relay
+stops publishing before its lease runs out. A pass that published but failed to record it leaves
+its rows to the next pass, which publishes them again in the same order; NATS drops the copies it
+already has by their ``Nats-Msg-Id``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import uuid
@@ -26,10 +33,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     event,
+    exists,
     func,
-    or_,
     select,
+    text,
     update,
 )
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -40,6 +49,8 @@ from shared.settings import OutboxSettings
 from shared.worker import BackgroundWorker, backoff_seconds
 
 logger = logging.getLogger(__name__)
+
+BUSY_RETRY_SECONDS = 0.05
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -133,6 +144,7 @@ class OutboxRelay:
         self.owner = str(uuid.uuid4())
         self.worker = BackgroundWorker("outbox-relay", self._relay_pass)
         self._failures = 0
+        self._busy = False
         outbox.on_commit(self.worker.wake)
 
     def wake(self) -> None:
@@ -146,16 +158,22 @@ class OutboxRelay:
         await self.worker.stop(grace_seconds=grace_seconds)
 
     async def _relay_pass(self) -> float:
+        self._busy = False
         published, complete = await self.relay_once()
         if not complete:
             # NATS or the database is away: back off, but not so far that recovery feels slow.
             self._failures += 1
             return backoff_seconds(self._failures)
         self._failures = 0
+        if self._busy:
+            # Another replica is publishing; the rows this one's commits woke it for are likely
+            # behind that pass, so look again soon rather than after the idle poll.
+            return min(BUSY_RETRY_SECONDS, self.settings.idle_poll_seconds)
         return 0.0 if published >= self.settings.batch_size else self.settings.idle_poll_seconds
 
     async def relay_once(self) -> tuple[int, bool]:
-        """Publish one batch; returns how many were published and whether all claimed rows went out."""
+        """Publish one batch; returns how many were published and whether all claimed rows went out.
+        While another relay holds the turn, nothing is published and the pass counts as complete."""
         if self.db.is_postgres:
             return await self._relay_locked()
         return await self._relay_leased()
@@ -163,12 +181,17 @@ class OutboxRelay:
     async def _relay_locked(self) -> tuple[int, bool]:
         table = self.table
         async with self.db.session() as session:
+            turn = await session.execute(
+                text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": relay_lock_key(self.db.schema)}
+            )
+            if not turn.scalar_one():
+                self._busy = True
+                return 0, True
             statement = (
                 select(table)
                 .where(table.c.sent_at.is_(None))
                 .order_by(table.c.id)
                 .limit(self.settings.batch_size)
-                .with_for_update(skip_locked=True)
             )
             messages = [_message(row) for row in (await session.execute(statement)).mappings()]
             sent, error = await self._publish_all(messages)
@@ -178,11 +201,21 @@ class OutboxRelay:
     async def _relay_leased(self) -> tuple[int, bool]:
         table = self.table
         now = utc_now()
+        lease = self.settings.lease_seconds
         async with self.db.session() as session:
+            held_elsewhere = exists().where(
+                and_(
+                    table.c.sent_at.is_(None),
+                    table.c.lease_owner != self.owner,
+                    table.c.lease_until >= now,
+                )
+            )
+            if (await session.execute(select(held_elsewhere))).scalar_one():
+                self._busy = True
+                return 0, True
             claimable = (
                 select(table.c.id)
                 .where(table.c.sent_at.is_(None))
-                .where(or_(table.c.lease_until.is_(None), table.c.lease_until < now))
                 .order_by(table.c.id)
                 .limit(self.settings.batch_size)
                 .scalar_subquery()
@@ -190,29 +223,35 @@ class OutboxRelay:
             statement = (
                 update(table)
                 .where(table.c.id.in_(claimable))
-                .values(
-                    lease_owner=self.owner, lease_until=now + timedelta(seconds=self.settings.lease_seconds)
-                )
+                .values(lease_owner=self.owner, lease_until=now + timedelta(seconds=lease))
                 .returning(*table.c)
             )
             rows = (await session.execute(statement)).mappings().all()
+        # The lease was taken at ``now``; keep a publish timeout's margin so that no publish of this
+        # pass can still be under way when another relay may claim.
+        deadline = asyncio.get_running_loop().time() + lease - self.settings.publish_timeout_seconds
         messages = sorted((_message(row) for row in rows), key=lambda message: message.id)
         if not messages:
             return 0, True
-        sent, error = await self._publish_all(messages)
+        sent, error = await self._publish_all(messages, deadline=deadline)
         async with self.db.session() as session:
             await self._record(session, messages, sent, error)
         return len(sent), error is None
 
-    async def _publish_all(self, messages: Sequence[OutboxMessage]) -> tuple[list[int], str | None]:
+    async def _publish_all(
+        self, messages: Sequence[OutboxMessage], *, deadline: float | None = None
+    ) -> tuple[list[int], str | None]:
         """Publish in order, a run at a time: the messages of a run go out together on the one
         connection (which keeps their order on the wire) and their acknowledgements are awaited
-        together, instead of one round trip each. A purge (an API call, not a message) runs alone,
-        between runs, so that no timer armed after it can be purged by it or overtake it. The first
-        failure stops the pass; what came after it is published again later (NATS drops the ones it
-        already has by their ``Nats-Msg-Id``)."""
+        together, instead of one round trip each. A purge (an API call besides its marker) runs
+        alone, between runs, so that no timer armed after it can overtake it. The first failure
+        stops the pass, and so does ``deadline`` (the loop's clock) coming close; what came after is
+        published in a later pass."""
         sent: list[int] = []
+        loop = asyncio.get_running_loop()
         for run in publishing_runs(messages):
+            if deadline is not None and loop.time() >= deadline:
+                return sent, "the relay's lease ran out before the batch was published"
             outcomes = await asyncio.gather(
                 *(self.publish(message) for message in run), return_exceptions=True
             )
@@ -242,14 +281,31 @@ class OutboxRelay:
             )
 
 
+def relay_lock_key(schema: str | None) -> int:
+    """The advisory lock of one service's relays: locks are database-wide, and services may share a
+    database in schemas of their own."""
+    digest = hashlib.sha256(f"motcua.outbox-relay.{schema or ''}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
 def publishing_runs(messages: Sequence[OutboxMessage]) -> list[list[OutboxMessage]]:
-    """``messages`` cut into runs that may go out together: a purge is a run of its own."""
+    """``messages`` cut into runs that may go out together: a purge is a run of its own, and a
+    subject appears at most once in a run, so that two messages on one subject (two arms of one
+    timer) never race each other and the later always lands last."""
     runs: list[list[OutboxMessage]] = []
+    subjects: set[str] = set()
     for message in messages:
-        if PURGE_HEADER in message.headers or not runs or PURGE_HEADER in runs[-1][0].headers:
+        if (
+            PURGE_HEADER in message.headers
+            or not runs
+            or PURGE_HEADER in runs[-1][0].headers
+            or message.subject in subjects
+        ):
             runs.append([message])
+            subjects = set()
         else:
             runs[-1].append(message)
+        subjects.add(message.subject)
     return runs
 
 

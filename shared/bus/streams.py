@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -149,3 +150,33 @@ async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
     declared limits."""
     await js.add_consumer(spec.stream.name, spec.config())
     await js.add_consumer(MAX_DELIVERIES.name, spec.max_deliveries_config())
+
+
+async def last_headers_by_subject(
+    js: JetStreamContext, stream: str, subjects: str, *, stall_seconds: float = 5.0
+) -> dict[str, dict[str, str]]:
+    """The headers of the last message on every subject of ``stream`` that ``subjects`` matches: one
+    ordered pass, headers only, so no payload travels. Raises ``TimeoutError`` when the pass stalls
+    for ``stall_seconds`` before it reached the end."""
+    found: dict[str, dict[str, str]] = {}
+    subscription = await js.subscribe(
+        subjects,
+        stream=stream,
+        ordered_consumer=True,
+        deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+        headers_only=True,
+    )
+    try:
+        info = await subscription.consumer_info()
+        if info.num_pending == 0 and not (info.delivered and info.delivered.stream_seq):
+            return found
+        while True:
+            try:
+                message = await subscription.next_msg(timeout=stall_seconds)
+            except NatsTimeoutError as exc:
+                raise TimeoutError(f"reading the last messages of {subjects} stalled") from exc
+            found[message.subject] = dict(message.headers or {})
+            if message.metadata.num_pending == 0:
+                return found
+    finally:
+        await subscription.unsubscribe()

@@ -1,4 +1,5 @@
-"""The outbox relay publishes a run of messages together, and a purge alone between runs."""
+"""The outbox relay publishes a run of messages together, a purge alone between runs, and never two
+messages on one subject in one run."""
 
 from __future__ import annotations
 
@@ -6,10 +7,15 @@ from shared.bus.outbox import OutboxMessage, publishing_runs
 from shared.events import PURGE_HEADER
 
 
-def message(number: int, *, purge: bool = False) -> OutboxMessage:
+def message(number: int, *, purge: bool = False, subject: str | None = None) -> OutboxMessage:
     headers = {PURGE_HEADER: "sla.timer.X.>"} if purge else {}
     return OutboxMessage(
-        id=number, event_id=str(number), subject="s", payload=b"{}", trace_headers={}, headers=headers
+        id=number,
+        event_id=str(number),
+        subject=subject or f"s.{number}",
+        payload=b"{}",
+        trace_headers={},
+        headers=headers,
     )
 
 
@@ -28,3 +34,16 @@ def test_purges_in_a_row_and_at_the_edges_are_each_alone() -> None:
 
     assert ids(publishing_runs(messages)) == [[1], [2], [3], [4]]
     assert publishing_runs([]) == []
+
+
+def test_a_second_message_on_a_subject_waits_for_the_run_with_the_first() -> None:
+    messages = [
+        message(1, subject="sla.timer.A.step.0.due.0"),
+        message(2, subject="sla.timer.A.step.0.stalled.0"),
+        message(3, subject="sla.timer.A.step.0.due.0"),
+        message(4, subject="sla.timer.B.step.0.due.0"),
+        message(5, subject="sla.timer.A.step.0.stalled.0"),
+        message(6, subject="sla.timer.B.step.0.due.0"),
+    ]
+
+    assert ids(publishing_runs(messages)) == [[1, 2], [3, 4, 5], [6]]

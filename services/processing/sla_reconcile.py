@@ -1,0 +1,190 @@
+"""The SLA timers' safety net: what the SLA stream holds is compared, now and then, with what every
+open dossier's state calls for, and the dossiers whose timers are missing or stale are armed again.
+
+Cheap by design: one ordered, headers-only read of the stream's last message per subject (each
+timer carries its revision in a header, which the server copies onto the fired message), then one
+read of the open dossiers with their running step, in batches. Only the dossiers found wanting are
+locked and re-armed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from nats.js import JetStreamContext
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.processing import domain
+from services.processing.catalog import procedure_of
+from services.processing.directory import calendar_of
+from services.processing.models import Dossier, DossierStep
+from services.processing.settings import SlaSettings
+from services.processing.sla import arm, plan, stamped
+from shared.bus.outbox import Outbox
+from shared.bus.streams import SLA, last_headers_by_subject
+from shared.db import Database
+from shared.events import VERSION_HEADER, ProcedureVersion, SlaTimer, utc_now
+from shared.runtime import ServiceRuntime
+from shared.worker import BackgroundWorker
+from shared.working_time import WorkingCalendar
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ArmedOnBus:
+    """What the SLA stream holds: per timer subject, the revision and schedule of its message; per
+    fired subject, the revision of the last timer that fired there (a fired one-shot schedule leaves
+    its timer subject)."""
+
+    timers: dict[str, tuple[int | None, str | None]] = field(default_factory=dict)
+    fired: dict[str, int | None] = field(default_factory=dict)
+
+    @classmethod
+    def from_headers(cls, headers: dict[str, dict[str, str]]) -> ArmedOnBus:
+        timers: dict[str, tuple[int | None, str | None]] = {}
+        fired: dict[str, int | None] = {}
+        for subject, values in headers.items():
+            version = _revision(values.get(VERSION_HEADER))
+            if subject.startswith("sla.timer."):
+                timers[subject] = (version, values.get("Nats-Schedule"))
+            elif subject.startswith("sla.fired."):
+                fired[subject] = version
+        return cls(timers=timers, fired=fired)
+
+    def holds(self, timer: SlaTimer) -> bool:
+        """``timer`` (stamped) is armed as planned, or has fired at its revision."""
+        schedule = timer.bus_headers()["Nats-Schedule"]
+        return self.timers.get(timer.subject) == (timer.version, schedule) or (
+            self.fired.get(timer.target) == timer.version
+        )
+
+
+def _revision(value: str | None) -> int | None:
+    return int(value) if value is not None and value.isdigit() else None
+
+
+async def read_armed(js: JetStreamContext) -> ArmedOnBus:
+    """What the SLA stream holds now, read from the last message's headers on each of its subjects."""
+    return ArmedOnBus.from_headers(await last_headers_by_subject(js, SLA.name, "sla.>"))
+
+
+@dataclass
+class _Clocks:
+    """Each procedure version's rules and calendar, read once per pass."""
+
+    known: dict[tuple[str, int], tuple[ProcedureVersion, WorkingCalendar]] = field(default_factory=dict)
+
+    async def of(self, session: AsyncSession, dossier: Dossier) -> tuple[ProcedureVersion, WorkingCalendar]:
+        key = (dossier.procedure_code, dossier.procedure_version)
+        if key not in self.known:
+            procedure = await procedure_of(session, dossier)
+            self.known[key] = (procedure, await calendar_of(session, procedure))
+        return self.known[key]
+
+
+async def _current_step(session: AsyncSession, dossier: Dossier) -> DossierStep | None:
+    if dossier.current_step_index is None:
+        return None
+    statement = select(DossierStep).where(
+        DossierStep.dossier_code == dossier.code, DossierStep.step_index == dossier.current_step_index
+    )
+    return (await session.exec(statement)).first()
+
+
+async def reconcile(
+    db: Database, outbox: Outbox, *, armed: ArmedOnBus | None = None, batch: int = 500
+) -> int:
+    """Re-arm the open dossiers whose timers ``armed`` (what the SLA stream holds) lacks or holds at
+    another revision or moment; every open dossier when ``armed`` is not known. Returns how many.
+
+    Harmless when two replicas run it at once: each re-arm locks its dossier and arms what its state
+    calls for then, so the later of two identical arms replaces the earlier."""
+    rearmed = 0
+    after = ""
+    clocks = _Clocks()
+    open_statuses = [int(status) for status in domain.IN_PROGRESS]
+    while True:
+        async with db.reading() as session:
+            statement = (
+                select(Dossier, DossierStep)
+                .outerjoin(
+                    DossierStep,
+                    (col(DossierStep.dossier_code) == col(Dossier.code))
+                    & (col(DossierStep.step_index) == col(Dossier.current_step_index)),
+                )
+                .where(col(Dossier.status).in_(open_statuses), Dossier.code > after)
+                .order_by(col(Dossier.code))
+                .limit(batch)
+            )
+            rows = (await session.exec(statement)).all()
+            if not rows:
+                return rearmed
+            now = utc_now()
+            due: list[str] = []
+            for dossier, step in rows:
+                if armed is not None:
+                    procedure, calendar = await clocks.of(session, dossier)
+                    # Stalled runs from the last action, as when the change armed it.
+                    planned = stamped(
+                        plan(
+                            dossier=dossier,
+                            step=step,
+                            procedure=procedure,
+                            calendar=calendar,
+                            now=dossier.last_action_at or now,
+                        ),
+                        revision=dossier.revision,
+                    )
+                    if all(armed.holds(timer) for timer in planned):
+                        continue
+                due.append(dossier.code)
+            after = rows[-1][0].code
+        for code in due:
+            rearmed += await _rearm(db, outbox, code=code, clocks=clocks, open_statuses=open_statuses)
+
+
+async def _rearm(
+    db: Database, outbox: Outbox, *, code: str, clocks: _Clocks, open_statuses: list[int]
+) -> int:
+    """Arm one dossier's timers again, under its lock, for the state it is in now."""
+    async with db.session() as session:
+        statement = select(Dossier).where(Dossier.code == code).with_for_update()
+        dossier = (await session.exec(statement)).first()
+        if dossier is None or dossier.status not in open_statuses:
+            return 0
+        procedure, calendar = await clocks.of(session, dossier)
+        await arm(
+            session,
+            outbox,
+            dossier=dossier,
+            step=await _current_step(session, dossier),
+            procedure=procedure,
+            calendar=calendar,
+            now=dossier.last_action_at or utc_now(),
+        )
+        return 1
+
+
+class Reconciler:
+    """Checks what the SLA stream holds against the open dossiers: soon after the bus comes up,
+    then every ``reconcile_interval_seconds``."""
+
+    def __init__(self, runtime: ServiceRuntime, *, settings: SlaSettings) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.worker = BackgroundWorker("sla-reconcile", self.reconcile_pass)
+
+    async def reconcile_pass(self) -> float:
+        if not self.runtime.bus_up:
+            return self.settings.bus_wait_seconds
+        began = time.perf_counter()
+        armed = await read_armed(self.runtime.broker.config.connection_state.stream)
+        rearmed = await reconcile(self.runtime.db, self.runtime.outbox, armed=armed)
+        logger.info(
+            "SLA timers checked in %.1f s: %d open dossier(s) re-armed", time.perf_counter() - began, rearmed
+        )
+        return self.settings.reconcile_interval_seconds

@@ -1,0 +1,103 @@
+"""Which armed timer slots a new arm purges, why every arm has message ids of its own, and when what
+the SLA stream holds counts as the dossier's current timers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from services.processing import sla, sla_reconcile
+from shared.events import PURGE_HEADER, VERSION_HEADER, SlaTimer, SlaTimersCancelled
+
+CODE = "000.00.06.H56-231027-0001"
+BASE = "sla.timer.000_00_06_H56-231027-0001"
+STEP_0 = [
+    "step.0.near_due.0",
+    "step.0.due.0",
+    "step.0.escalation.1",
+    "step.0.escalation.2",
+    "step.0.stalled.0",
+]
+STEP_1 = [slot.replace("step.0", "step.1") for slot in STEP_0]
+DOSSIER = ["dossier.d.near_due.0", "dossier.d.due.0"]
+MOMENT = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
+
+
+def timer(kind: str = "due", *, version: int = 3, fire_at: datetime = MOMENT) -> SlaTimer:
+    return SlaTimer(
+        dossier_code=CODE, level="step", step_index=0, kind=kind, fire_at=fire_at, version=version
+    )
+
+
+def test_an_arm_of_the_same_slots_purges_nothing() -> None:
+    assert sla.purge_filters(CODE, armed=STEP_0 + DOSSIER, planned=STEP_0 + DOSSIER) == []
+
+
+def test_a_forward_purges_the_previous_step_as_one_wildcard_and_keeps_the_dossier_timers() -> None:
+    assert sla.purge_filters(CODE, armed=STEP_0 + DOSSIER, planned=STEP_1 + DOSSIER) == [f"{BASE}.step.0.>"]
+
+
+def test_leaving_the_open_statuses_purges_every_timer_of_the_dossier_once() -> None:
+    assert sla.purge_filters(CODE, armed=STEP_1 + DOSSIER, planned=[]) == [f"{BASE}.>"]
+    assert sla.purge_filters(CODE, armed=[], planned=[]) == []
+
+
+def test_a_slot_dropped_beside_slots_that_stay_is_purged_alone() -> None:
+    planned = [slot for slot in STEP_0 if slot != "step.0.escalation.2"] + DOSSIER
+    assert sla.purge_filters(CODE, armed=STEP_0 + DOSSIER, planned=planned) == [f"{BASE}.step.0.escalation.2"]
+
+
+def test_the_dossier_timers_dropped_while_a_step_runs_go_as_their_own_wildcard() -> None:
+    assert sla.purge_filters(CODE, armed=STEP_0 + DOSSIER, planned=STEP_0) == [f"{BASE}.dossier.d.>"]
+
+
+def test_slots_not_recorded_purge_every_timer_of_the_dossier() -> None:
+    assert sla.purge_filters(CODE, armed=None, planned=STEP_0) == [f"{BASE}.>"]
+
+
+def test_the_purge_marker_names_each_filter_and_defaults_to_the_whole_dossier() -> None:
+    some = SlaTimersCancelled(dossier_code=CODE, filters=[f"{BASE}.step.0.>", f"{BASE}.dossier.d.>"])
+    assert some.bus_headers()[PURGE_HEADER].split() == [f"{BASE}.step.0.>", f"{BASE}.dossier.d.>"]
+    assert SlaTimersCancelled(dossier_code=CODE).bus_headers()[PURGE_HEADER] == f"{BASE}.>"
+
+
+def test_every_arm_gives_each_timer_a_message_id_of_its_own() -> None:
+    planned = [timer("due"), timer("near_due")]
+    first = sla.stamped(planned, revision=4)
+    again = sla.stamped(planned, revision=4)
+    ids = [item.event_id for item in first + again]
+    assert len(set(ids)) == 4
+    assert all(item.version == 4 for item in first + again)
+    assert [item.model_dump(exclude={"event_id"}) for item in first] == [
+        item.model_dump(exclude={"event_id"}) for item in again
+    ]
+
+
+def test_a_timer_carries_its_revision_in_a_header() -> None:
+    assert timer(version=9).bus_headers()[VERSION_HEADER] == "9"
+
+
+def armed_on_bus(*messages: tuple[str, dict[str, str]]) -> sla_reconcile.ArmedOnBus:
+    return sla_reconcile.ArmedOnBus.from_headers(dict(messages))
+
+
+def test_the_stream_holds_a_timer_armed_at_its_revision_and_moment() -> None:
+    current = timer(version=3)
+    held = armed_on_bus((current.subject, current.bus_headers()))
+    assert held.holds(current)
+
+
+def test_a_timer_of_another_revision_or_moment_or_none_at_all_is_not_held() -> None:
+    current = timer(version=3)
+    older = timer(version=2)
+    moved = timer(version=3, fire_at=MOMENT + timedelta(minutes=1))
+    assert not armed_on_bus((older.subject, older.bus_headers())).holds(current)
+    assert not armed_on_bus((moved.subject, moved.bus_headers())).holds(current)
+    assert not armed_on_bus().holds(current)
+    unversioned = {key: value for key, value in current.bus_headers().items() if key != VERSION_HEADER}
+    assert not armed_on_bus((current.subject, unversioned)).holds(current)
+
+
+def test_a_timer_that_fired_at_its_revision_counts_as_held() -> None:
+    current = timer(version=3)
+    assert armed_on_bus((current.target, {VERSION_HEADER: "3"})).holds(current)
+    assert not armed_on_bus((current.target, {VERSION_HEADER: "2"})).holds(current)
