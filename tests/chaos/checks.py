@@ -230,7 +230,12 @@ async def collect(
         ],
     )
     emails = [row for row in notifications if row.channel == "email"]
-    received = Counter(smtp_message_ids)
+    # The notification id is the last dot-separated part of the Message-ID's left side.
+    sent_by: dict[str, list[str]] = {}
+    for message_id in smtp_message_ids:
+        notification_id = message_id.strip("<>").rpartition("@")[0].rpartition(".")[2]
+        sent_by.setdefault(notification_id, []).append(message_id)
+    received = Counter({notification_id: len(ids) for notification_id, ids in sent_by.items()})
     findings.add_lost(
         "email notifications not sent (status) or never received by the SMTP server",
         [
@@ -241,8 +246,8 @@ async def collect(
         ],
     )
     findings.add_duplicated(
-        "emails received more than once (same notification id)",
-        [f"{message_id} x{n}" for message_id, n in received.items() if n > 1],
+        "emails received more than once (same notification id; Message-IDs carry the sender's pid)",
+        [f"{notification_id}: {' '.join(ids)}" for notification_id, ids in sent_by.items() if len(ids) > 1],
     )
     findings.add_other(
         "emails received for no stored notification",

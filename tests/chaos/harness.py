@@ -154,6 +154,21 @@ class Deployment:
             replica.stop()
         self.nats.stop()
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """User plus system CPU time of each running process since its last start, by name and
+        pid (the pid is also in the Message-ID of each email a notify replica sent)."""
+        running = [
+            (f"{replica.name} pid {replica.process.pid}", replica.process.pid)
+            for replica in self.processes()
+            if replica.process is not None and replica.exited is None
+        ]
+        running += [
+            (f"nats {node.port} pid {node.process.pid}", node.process.pid)
+            for node in self.nats.nodes
+            if node.process is not None and node.running
+        ]
+        return {name: cpu_seconds(pid) for name, pid in running}
+
     def tails(self) -> str:
         """The end of every process's log, NATS nodes included, for a failure report."""
         parts = [
@@ -255,3 +270,9 @@ def deployment(
                 )
             )
     return Deployment(nats=nats, replicas=replicas, schemas=schemas, log_dir=log_dir)
+
+
+def cpu_seconds(pid: int) -> float:
+    # /proc/<pid>/stat: after the command in parentheses, utime and stime are the 12th and 13th.
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,10 +72,24 @@ class LoadRecord:
     submitted: dict[str, str] = field(default_factory=dict)  # idempotency key → dossier code
     actions: list[AppliedAction] = field(default_factory=list)
     transport_retries: int = 0
+    # 5xx answers by request kind, each retried on the next replica.
+    server_errors: Counter[str] = field(default_factory=Counter)
+    # Seconds each answered request took, by kind, and each dossier's wait for registration.
+    latencies: dict[str, list[float]] = field(default_factory=dict)
     settled_by_reading: int = 0
     failures: list[str] = field(default_factory=list)
     completed: int = 0
     finished_at: float | None = None
+
+    def latency_figures(self) -> dict[str, str]:
+        """Median, 95th percentile and maximum seconds, by request kind."""
+        figures: dict[str, str] = {}
+        for kind, values in sorted(self.latencies.items()):
+            ordered = sorted(values)
+            median = ordered[len(ordered) // 2]
+            p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+            figures[kind] = f"{median:.2f}/{p95:.2f}/{ordered[-1]:.2f}"
+        return figures
 
     def actions_of(self, code: str) -> list[str]:
         return [item.action for item in self.actions if item.code == code]
@@ -99,25 +114,34 @@ class Load:
         }
 
     async def _send(
-        self, replicas: Replicas, method: str, path: str, **kwargs: Any
+        self, replicas: Replicas, kind: str, method: str, path: str, **kwargs: Any
     ) -> tuple[httpx.Response, bool]:
-        """The first answer any replica gives; and whether an earlier try failed on the wire (so that
-        the request may have been applied already)."""
+        """The first answer below 500 any replica gives; and whether an earlier try failed on the wire
+        or with a 5xx (so that the request may have been applied already)."""
         deadline = time.monotonic() + REQUEST_PATIENCE_SECONDS
         retried = False
-        last: Exception | None = None
+        last = "nothing"
         while time.monotonic() < deadline:
             for base in replicas.rotation():
+                sent_at = time.monotonic()
                 try:
                     response = await self.client.request(method, f"{base}{path}", **kwargs)
                 except httpx.TransportError as exc:
-                    last = exc
+                    last = repr(exc)
                     retried = True
                     self.record.transport_retries += 1
                     continue
+                if response.status_code >= 500:
+                    # Safe to send again: the idempotency key or the expected revision keeps a
+                    # request that did apply from applying twice.
+                    last = f"{response.status_code} {response.text[:200]}"
+                    retried = True
+                    self.record.server_errors[kind] += 1
+                    continue
+                self.record.latencies.setdefault(kind, []).append(time.monotonic() - sent_at)
                 return response, retried
-            await asyncio.sleep(0.2)
-        raise GaveUp(f"{method} {path}: no replica answered within {REQUEST_PATIENCE_SECONDS}s ({last!r})")
+            await asyncio.sleep(0.3)
+        raise GaveUp(f"{method} {path}: no replica answered within {REQUEST_PATIENCE_SECONDS}s ({last})")
 
     async def submit(self, number: int) -> str:
         key = f"chaos-{number}"
@@ -135,7 +159,7 @@ class Load:
             "channel": "online",
         }
         response, _ = await self._send(
-            self.intake, "POST", "/api/v1/dossiers", json=body, headers={"Idempotency-Key": key}
+            self.intake, "submit", "POST", "/api/v1/dossiers", json=body, headers={"Idempotency-Key": key}
         )
         if response.status_code not in (200, 201):
             raise GaveUp(f"submission {key}: {response.status_code} {response.text[:300]}")
@@ -145,7 +169,7 @@ class Load:
 
     async def dossier(self, code: str) -> dict[str, Any] | None:
         response, _ = await self._send(
-            self.processing, "GET", f"/api/v1/dossiers/{code}", headers=self.tokens[ADMIN]
+            self.processing, "read", "GET", f"/api/v1/dossiers/{code}", headers=self.tokens[ADMIN]
         )
         if response.status_code == 404:
             return None
@@ -156,10 +180,12 @@ class Load:
 
     async def registered(self, code: str) -> int:
         """Wait until processing has the dossier; its revision."""
-        deadline = time.monotonic() + REGISTRATION_PATIENCE_SECONDS
+        started = time.monotonic()
+        deadline = started + REGISTRATION_PATIENCE_SECONDS
         while time.monotonic() < deadline:
             found = await self.dossier(code)
             if found is not None:
+                self.record.latencies.setdefault("registration", []).append(time.monotonic() - started)
                 return int(found["revision"])
             await asyncio.sleep(0.3)
         raise GaveUp(f"{code} not registered in processing within {REGISTRATION_PATIENCE_SECONDS}s")
@@ -171,6 +197,7 @@ class Load:
             body["result"] = {"name": RESULT_NAME}
         response, retried = await self._send(
             self.processing,
+            action,
             "POST",
             f"/api/v1/dossiers/{code}/{action}",
             json=body,
