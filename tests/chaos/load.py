@@ -187,7 +187,7 @@ class Load:
             if found is not None:
                 self.record.latencies.setdefault("registration", []).append(time.monotonic() - started)
                 return int(found["revision"])
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.5)
         raise GaveUp(f"{code} not registered in processing within {REGISTRATION_PATIENCE_SECONDS}s")
 
     async def act(self, code: str, action: str, actor: str, revision: int) -> int:
