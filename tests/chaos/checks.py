@@ -272,7 +272,7 @@ async def collect(
             "dossiers submitted (2xx)": len(accepted),
             "dossiers walked to the result": record.completed,
             "officer actions applied (2xx)": sum(1 for item in record.actions if item.known_by == "2xx"),
-            "officer actions settled by reading after a retry's 409": record.settled_by_reading,
+            "officer actions settled by reading after a retry's 409 or 403": record.settled_by_reading,
             "requests retried after a transport error": record.transport_retries,
             "dossier and alert events published by processing": len(events),
             "outbox rows (events) per service": outbox_total,

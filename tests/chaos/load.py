@@ -61,7 +61,8 @@ class AppliedAction:
     action: str
     actor: str
     revision: int
-    # "2xx", or "read" when the answer was lost and a retry's 409 was settled by reading the dossier.
+    # "2xx", or "read" when the answer was lost and a retry's 409 (or 403) was settled by reading
+    # the dossier.
     known_by: str
 
 
@@ -207,7 +208,9 @@ class Load:
             after = int(response.json()["revision"])
             self.record.actions.append(AppliedAction(code, action, actor, after, "2xx"))
             return after
-        if response.status_code == 409 and retried:
+        # A retry of an action that did apply meets a dossier one revision on (409), or one that has
+        # moved on to another unit (403: processing checks the officer's scope before the revision).
+        if response.status_code in (403, 409) and retried:
             # The lost answer's request may have applied: then the dossier is one revision on, and
             # its last history row is this action by this officer.
             found = await self.dossier(code)
