@@ -127,6 +127,28 @@ def expected_notifications(
     return expected
 
 
+async def progress(*, engine: AsyncEngine, schemas: dict[ServiceName, str]) -> tuple[int, ...]:
+    """A few counts that move while anything is still at work: cheap enough to read every second
+    while the system drains, unlike ``collect``. The first is the number of unsent outbox rows."""
+    intake, processing, notify = schemas["intake"], schemas["processing"], schemas["notify"]
+    pending = " + ".join(
+        f'(SELECT count(*) FROM "{schema}".outbox WHERE sent_at IS NULL)' for schema in schemas.values()
+    )
+    handled = ", ".join(f'(SELECT count(*) FROM "{schema}".inbox)' for schema in schemas.values())
+    row = (
+        await _rows(
+            engine,
+            f"SELECT {pending}, {handled}, "
+            f'(SELECT count(*) FROM "{processing}".dossier_history), '
+            f'(SELECT count(*) FROM "{intake}".dossier WHERE status = 10), '
+            f'(SELECT count(*) FROM "{intake}".dossier WHERE result_name IS NOT NULL), '
+            f'(SELECT count(*) FROM "{notify}".notification), '
+            f"(SELECT count(*) FROM \"{notify}\".notification WHERE status <> 'pending')",
+        )
+    )[0]
+    return tuple(int(value) for value in row)
+
+
 async def collect(
     *,
     engine: AsyncEngine,

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.nats_server import free_port
-from tests.chaos.checks import Findings, collect
+from tests.chaos.checks import Findings, collect, progress
 from tests.chaos.harness import REPLICAS, SERVICES, Deployment, deployment
 from tests.chaos.load import PROCEDURE, Load
 from tests.integration.conftest import Mailbox
@@ -160,22 +160,26 @@ async def test_killing_a_nats_node_and_a_replica_of_each_service_loses_and_dupli
                     nats_urls=system.nats.urls,
                 )
 
-            # Drained: everything checks out, or nothing has changed for SETTLE_SECONDS (longer
-            # than any retry delay or ack wait), so that what is still wrong stays wrong.
+            # Drained: everything checks out, or nothing has moved for SETTLE_SECONDS (longer than
+            # any retry delay or ack wait), so that what is still wrong stays wrong. The full check
+            # runs only once the cheap counts have stood still for a moment.
             drain_deadline = time.monotonic() + DRAIN_PATIENCE_SECONDS
-            findings = await look()
-            drained = unchanged_since = time.monotonic()
-            last_report = findings.report()
-            while not findings.ok and time.monotonic() < drain_deadline:
-                if time.monotonic() - unchanged_since >= SETTLE_SECONDS:
+            last: tuple[int, ...] = ()
+            drained = time.monotonic()
+            checked = False
+            while True:
+                counts = (*await progress(engine=postgres, schemas=system.schemas), len(mailbox.messages))
+                now = time.monotonic()
+                if counts != last:
+                    last, drained, checked = counts, now, False
+                if now - drained >= 3.0 and not checked:
+                    findings = await look()
+                    checked = True
+                    if findings.ok:
+                        break
+                if now - drained >= SETTLE_SECONDS or now >= drain_deadline:
                     break
                 await asyncio.sleep(1.0)
-                findings = await look()
-                drained = time.monotonic()
-                if findings.report() != last_report:
-                    last_report, unchanged_since = findings.report(), drained
-            if not findings.ok:
-                drained = unchanged_since
             # Anything late (a duplicate email, a redelivered event) gets a last chance to show.
             await asyncio.sleep(3.0)
             findings = await look()
