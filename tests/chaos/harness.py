@@ -28,6 +28,8 @@ from shared.settings import ServiceName
 SERVICES: tuple[ServiceName, ...] = ("intake", "processing", "notify")
 REPLICAS = 2
 LOG_TAIL_LINES = 40
+# How long a starting replica may take to answer /readyz (database and NATS reachable).
+START_PATIENCE_SECONDS = 60.0
 
 
 @dataclass

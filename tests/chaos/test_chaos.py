@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.nats_server import free_port
 from tests.chaos.checks import Findings, collect, progress
-from tests.chaos.harness import REPLICAS, SERVICES, Deployment, deployment
+from tests.chaos.harness import REPLICAS, SERVICES, START_PATIENCE_SECONDS, Deployment, deployment
 from tests.chaos.load import PROCEDURE, Load
 from tests.integration.conftest import Mailbox
 
@@ -34,7 +34,6 @@ NATS_VICTIM = 1
 SERVICE_VICTIM = 0
 DRAIN_PATIENCE_SECONDS = 120.0
 SETTLE_SECONDS = 20.0
-START_PATIENCE_SECONDS = 60.0
 
 pytestmark = pytest.mark.chaos
 
