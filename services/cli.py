@@ -235,7 +235,7 @@ async def _dlq(args: argparse.Namespace) -> int:
 
     from shared.bus.dead_letter import list_dead_letters, replay
 
-    connection = await nats.connect(NatsSettings().url, connect_timeout=5, max_reconnect_attempts=1)
+    connection = await nats.connect(NatsSettings().servers, connect_timeout=5, max_reconnect_attempts=1)
     try:
         js = connection.jetstream()
         letters = await list_dead_letters(js)

@@ -26,7 +26,15 @@ _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 class Database:
     """An engine, its sessions, and the dialect facts the outbox and inbox need."""
 
-    def __init__(self, url: str, *, schema: str | None = None, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        pool_size: int = 5,
+        max_overflow: int = 10,
+        echo: bool = False,
+    ) -> None:
         self.url = url
         self.schema = schema
         self.is_sqlite = url.startswith("sqlite")
@@ -43,7 +51,7 @@ class Database:
             connect_args["timeout"] = 30
             engine_args.update(pool_size=10, max_overflow=40)
         else:
-            engine_args.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+            engine_args.update(pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(
             url, echo=echo, connect_args=connect_args, **engine_args
         )

@@ -83,7 +83,12 @@ class ServiceRuntime:
         if database.database_url is None:
             self.settings.common.ensure_data_dir()
         self.tracer_provider = create_tracer_provider(service, extra_processors=span_processors)
-        self.db = Database(database.url(self.settings.common), schema=database.database_schema)
+        self.db = Database(
+            database.url(self.settings.common),
+            schema=database.database_schema,
+            pool_size=database.database_pool_size,
+            max_overflow=database.database_max_overflow,
+        )
         self.metadata = metadata
         self.outbox = Outbox(outbox_table(metadata))
         self.inbox = Inbox(inbox_table(metadata))

@@ -47,6 +47,15 @@ class NatsSettings(BaseSettings):
     # How long a starting service waits for NATS before it serves without it.
     start_wait_seconds: float = Field(default=10.0, ge=0)
 
+    @property
+    def servers(self) -> list[str]:
+        """The cluster's nodes: ``url`` is one URL or a comma-separated list of them, and a client
+        handed the whole string as one server would refuse it."""
+        servers = [server.strip() for server in self.url.split(",") if server.strip()]
+        if not servers:
+            raise ValueError("MOTCUA_NATS_URL is empty; give nats://host:port, or a comma-separated list")
+        return servers
+
 
 class DatabaseUrlError(ValueError):
     """A database URL that names no database the services can run on."""
@@ -102,6 +111,11 @@ class DatabaseSettings(BaseSettings):
 
     database_url: str | None = None
     database_schema: str | None = None
+    # Connections one process may hold on PostgreSQL: kept open, and opened on top for a burst.
+    # Every replica of every service counts against the server's max_connections (100 by default),
+    # so two replicas of the three services stay at 90 with these.
+    database_pool_size: int = Field(default=5, ge=1)
+    database_max_overflow: int = Field(default=10, ge=0)
 
     @classmethod
     def url_variable(cls) -> str:

@@ -45,7 +45,7 @@ from services.notify.models import Channel, NotificationStatus
 from services.notify.settings import DeliverySettings
 from shared.db import Database
 from shared.events import utc_now
-from shared.worker import BackgroundWorker
+from shared.worker import BackgroundWorker, backoff_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ class Courier:
             outcomes = await asyncio.gather(
                 *(self._attempt(item, longest=longest, start_by=start_by) for item in claimed)
             )
-            await self._record(list(zip(claimed, outcomes, strict=True)), settings)
+            await self._record(list(zip(claimed, outcomes, strict=True)), settings, lease=lease)
         async with self.db.reading() as session:
             next_at = await delivery.next_due_at(session=session, channel=self.channel, now=utc_now())
         if next_at is None:
@@ -181,9 +181,39 @@ class Courier:
             return AttemptResult(NotificationStatus.TECHNICAL_FAILURE, f"{exc.__class__.__name__}: {exc}")
 
     async def _record(
-        self, outcomes: list[tuple[Claimed, AttemptResult | datetime]], settings: DeliverySettings
+        self,
+        outcomes: list[tuple[Claimed, AttemptResult | datetime]],
+        settings: DeliverySettings,
+        *,
+        lease: float,
     ) -> None:
-        channel = self.channel.value
+        """Store the outcomes, trying again while the database refuses. A message that was sent but
+        whose outcome is not stored stays leased, and another replica would send it again once the
+        lease lapses; the row is still this courier's until then, so a later try still counts."""
+        failures = 0
+        give_up_at = time.monotonic() + lease
+        while True:
+            try:
+                kept = await self._store(outcomes, settings)
+                break
+            except Exception as exc:
+                failures += 1
+                if self.worker.stopping or time.monotonic() >= give_up_at:
+                    raise
+                delay = backoff_seconds(failures)
+                logger.warning(
+                    "%s: storing %d outcome(s) failed (%r); trying again in %.1fs",
+                    self.channel.value,
+                    len(outcomes),
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+        self._log(kept)
+
+    async def _store(
+        self, outcomes: list[tuple[Claimed, AttemptResult | datetime]], settings: DeliverySettings
+    ) -> list[tuple[Claimed, AttemptResult | datetime, bool]]:
         kept: list[tuple[Claimed, AttemptResult | datetime, bool]] = []
         async with self.db.session() as session:
             now = utc_now()
@@ -202,6 +232,10 @@ class Courier:
                         settings=settings,
                     )
                 kept.append((claimed, outcome, stored))
+        return kept
+
+    def _log(self, kept: list[tuple[Claimed, AttemptResult | datetime, bool]]) -> None:
+        channel = self.channel.value
         for claimed, outcome, stored in kept:
             if not stored:
                 logger.warning(

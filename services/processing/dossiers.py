@@ -287,11 +287,14 @@ async def _change(
     check_scope: bool = True,
 ) -> _Change:
     dossier = await load_for_update(session, code=code)
+    # The revision first: an officer whose action was overtaken (the dossier moved on, perhaps to
+    # another unit) hears that it changed meanwhile, which is what happened, not that it is out of
+    # reach. Only staff reach here, and a revision tells nothing about the dossier's content.
+    domain.require_revision(dossier.revision, expected_revision)
     if check_scope:
         domain.check_scope(
             actor, agency_code=dossier.current_agency_code, unit_code=dossier.current_unit_code
         )
-    domain.require_revision(dossier.revision, expected_revision)
     procedure = await procedure_of(session, dossier)
     return _Change(session, outbox, dossier, procedure, await calendar_of(session, procedure), actor)
 

@@ -28,7 +28,7 @@ def create_broker(
     registry: CollectorRegistry,
 ) -> NatsBroker:
     return NatsBroker(
-        settings.url,
+        settings.servers,
         name=f"motcua-{service}",
         # Never give up on NATS: the outbox holds events until it is back.
         allow_reconnect=True,

@@ -8,12 +8,14 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import pytest
 from prometheus_client import CollectorRegistry
 from sqlmodel import col, select
 
+from services.notify import delivery
 from services.notify.courier import Courier, delivery_outcomes
 from services.notify.delivery import AttemptResult, Claimed
 from services.notify.migrations import history
@@ -169,3 +171,40 @@ async def test_an_attempt_past_the_longest_send_is_cut_off_before_another_courie
     assert row.status == NotificationStatus.TECHNICAL_FAILURE.value
     assert row.attempts == 1 and row.next_attempt_at is None and row.lease_owner is None
     assert recorded.attempt == 1 and recorded.detail == "no answer within 0.5s: cut off"
+
+
+async def test_an_email_whose_outcome_could_not_be_stored_at_first_is_not_sent_again(
+    replicas: list[Database], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database refuses the first store of the outcomes (as PostgreSQL does when it runs out of
+    connections): the courier stores them once it can, so nobody sends the emails again."""
+    ids = await store_due(replicas[0], Channel.EMAIL, 3)
+    record_attempt = delivery.record_attempt
+    refusals = [ConnectionRefusedError("the database is away")]
+
+    async def refused_once(**arguments: Any) -> bool:
+        if refusals:
+            raise refusals.pop()
+        return await record_attempt(**arguments)
+
+    monkeypatch.setattr(delivery, "record_attempt", refused_once)
+    mailbox = Mailbox()
+    with smtp_serving(mailbox) as port:
+        smtp = SmtpSettings(
+            enabled=True, host="127.0.0.1", port=port, from_address="motcua@demo.motcua.vn", start_tls=False
+        )
+        outcomes = delivery_outcomes(CollectorRegistry())
+        couriers = [
+            Courier(db, EmailSender(lambda: smtp), lambda: SHORT_MARGIN, outcomes=outcomes) for db in replicas
+        ]
+        await couriers[0].deliver_due()
+        await asyncio.sleep(SHORT_MARGIN.lease_margin_seconds + 0.5)  # any lease would have lapsed
+        await asyncio.gather(*(courier.deliver_due() for courier in couriers))
+
+    assert not refusals
+    assert len(mailbox.messages) == 3
+    notifications, attempts = await stored(replicas[0])
+    assert {row.id: (row.status, row.attempts) for row in notifications} == {
+        id_: (NotificationStatus.SENT.value, 1) for id_ in ids
+    }
+    assert len(attempts) == 3

@@ -210,6 +210,24 @@ async def test_claimed_steps_and_stale_revisions_let_only_one_officer_win(system
     assert claimed["revision"] > revision
 
 
+async def test_a_repeated_action_that_moved_the_dossier_to_another_unit_answers_409_not_403(
+    system: System,
+) -> None:
+    """An officer whose forward went through but whose answer was lost sends it again: the dossier is
+    now another unit's, and what the officer must hear is that it changed meanwhile."""
+    spec = await procedure(system, "1.001193")
+    code = await accepted(system, spec)
+    desk = staff(spec["steps"][0]["unit_code"])
+    revision = (await system.registered(code))["revision"]
+    await act(system, code, "forward", desk, {"expected_revision": revision})
+
+    again = await act(system, code, "forward", desk, {"expected_revision": revision}, expect=409)
+
+    assert "changed since you loaded it" in again["detail"]
+    assert spec["steps"][1]["unit_code"] != spec["steps"][0]["unit_code"]
+    await act(system, code, "forward", desk, expect=403)
+
+
 async def test_an_officer_does_not_take_over_a_step_a_colleague_holds(system: System) -> None:
     spec = await procedure(system, "1.004944")
     code = await submit_for(system, spec)
