@@ -251,8 +251,8 @@ class ServiceRuntime:
                 await self.broker.connect()
                 js = self.broker.config.connection_state.stream
                 await ensure_streams(js, replicas=self.settings.nats.stream_replicas)
-                for spec in self.consumers:
-                    await ensure_consumer(js, spec)
+                # Each is a round trip or two of its own; none waits for another.
+                await asyncio.gather(*(ensure_consumer(js, spec) for spec in self.consumers))
                 await self.broker.start()
             except Exception as exc:
                 logger.warning("%s: bus not up yet (%r); retrying in %.1fs", self.service, exc, delay)

@@ -582,7 +582,13 @@ async def test_a_supplement_is_accepted_only_while_one_is_requested(system: Syst
     assert second.status_code == 409, second.text
     assert "already sent" in second.json()["detail"]
 
-    # A new request (a later revision) takes a supplement again, as JSON this time.
+    # Processing never asked for this supplement (the request was set here by hand), so it declines
+    # it; once intake has heard so, a new request (a later revision) takes a supplement again.
+    async def declined() -> None:
+        history = (await lookup(system, code)).json()["history"]
+        assert "dossier.request.declined" in [row["event_type"] for row in history], history
+
+    await eventually(declined)
     await set_status(system, code, DossierStatus.WAITING, supplement_revision=3, revision=3)
     as_json = await system.intake.post(
         url, json={"id_number": citizen, "documents": [{"name": "Bản sao CCCD của người đi khai sinh"}]}
