@@ -5,6 +5,7 @@ The tables are made and changed by the service's migrations (``shared.migrations
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -152,6 +153,14 @@ async def upsert(session: AsyncSession, table: Any, *, key: dict[str, Any], valu
         .on_conflict_do_update(index_elements=list(key), set_=values)
     )
     await session.execute(statement)
+
+
+def advisory_lock_key(*names: str | None) -> int:
+    """A PostgreSQL advisory lock key (64 bits) for what ``names`` say, e.g. a purpose and a schema.
+    Advisory locks are database-wide, so services (and tests) in schemas of their own name their
+    schema to keep from waiting on one another."""
+    digest = hashlib.sha256(":".join(name or "" for name in names).encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def moment_field(*, optional: bool = False, index: bool = False) -> Any:

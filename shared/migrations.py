@@ -15,7 +15,6 @@ nothing is touched and the service refuses to start.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from sqlmodel.sql.sqltypes import AutoString
 
 from shared.bus.inbox import inbox_table
 from shared.bus.outbox import outbox_table
-from shared.db import Database, UtcDateTime
+from shared.db import Database, UtcDateTime, advisory_lock_key
 from shared.settings import MigrationMode, ServiceName
 
 logger = logging.getLogger(__name__)
@@ -170,7 +169,7 @@ def _upgrade(connection: Connection, schema: str | None, history: MigrationHisto
         with connection.begin():
             if connection.dialect.name == "postgresql":
                 # Before the schema exists: two replicas creating it at once would collide.
-                key = _lock_key(schema, history)
+                key = advisory_lock_key("motcua.migrations", schema, history.service)
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
                 if schema is not None:
                     connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
@@ -211,13 +210,6 @@ def _run_upgrade(connection: Connection, history: MigrationHistory, revision: st
 
     with EnvironmentContext(history.config(connection), script, fn=steps, destination_rev=revision):
         run_environment()
-
-
-def _lock_key(schema: str | None, history: MigrationHistory) -> int:
-    """A 64-bit advisory lock key per service and schema: services (and tests) in other schemas
-    migrate without waiting for one another."""
-    digest = hashlib.sha256(f"motcua.migrations:{schema or ''}:{history.service}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 async def prepare_database(db: Database, history: MigrationHistory, *, mode: MigrationMode) -> None:

@@ -21,7 +21,7 @@ from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notify.models import Alert, AlertStatus, DossierClosure, new_notification_id
-from shared.db import insert_ignoring_duplicates
+from shared.db import advisory_lock_key, insert_ignoring_duplicates
 from shared.events import AlertEscalated, SlaAlert
 
 ACKNOWLEDGING_ROLES = frozenset({"manager", "leader", "admin"})
@@ -83,9 +83,8 @@ async def _one_dossier_at_a_time(session: AsyncSession, dossier_code: str) -> No
     """Alerts and ends of one dossier take turns, so that an alert stored while its step ends still
     meets that end (SQLite's writers take turns already)."""
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"alerts:{dossier_code}"}
-        )
+        key = advisory_lock_key("motcua.notify.alerts", dossier_code)
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 async def _first_end_after(session: AsyncSession, *, event: SlaAlert) -> datetime | None:

@@ -15,7 +15,6 @@ already has by their ``Nats-Msg-Id``.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import uuid
@@ -43,7 +42,7 @@ from sqlalchemy import (
 )
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.db import Database, UtcDateTime
+from shared.db import Database, UtcDateTime, advisory_lock_key
 from shared.events import PURGE_HEADER, Event, utc_now
 from shared.settings import OutboxSettings
 from shared.worker import BackgroundWorker, backoff_seconds
@@ -182,7 +181,8 @@ class OutboxRelay:
         table = self.table
         async with self.db.session() as session:
             turn = await session.execute(
-                text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": relay_lock_key(self.db.schema)}
+                text("SELECT pg_try_advisory_xact_lock(:key)"),
+                {"key": advisory_lock_key("motcua.outbox-relay", self.db.schema)},
             )
             if not turn.scalar_one():
                 self._busy = True
@@ -279,13 +279,6 @@ class OutboxRelay:
                 .where(table.c.id.in_(unsent))
                 .values(lease_owner=None, lease_until=None, last_error=error, attempts=table.c.attempts + 1)
             )
-
-
-def relay_lock_key(schema: str | None) -> int:
-    """The advisory lock of one service's relays: locks are database-wide, and services may share a
-    database in schemas of their own."""
-    digest = hashlib.sha256(f"motcua.outbox-relay.{schema or ''}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def publishing_runs(messages: Sequence[OutboxMessage]) -> list[list[OutboxMessage]]:
