@@ -410,7 +410,8 @@ async def store_documents(
 
     Called only once every rule has passed. A file written here outlives a transaction that fails
     to commit afterwards (a lost race on an Idempotency-Key, the database going away); it is keyed
-    by its content, so it is harmless, and the next upload of the same bytes reuses it.
+    by its content, so the next upload of the same bytes reuses it, and the hourly retention pass
+    deletes it once no row has referred to it for the grace period (``file_retention``).
     """
     for document in documents:
         upload = document.upload
