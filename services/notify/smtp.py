@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import make_msgid
 
 import aiosmtplib
 
@@ -24,9 +23,10 @@ def email_message(claimed: Claimed, settings: SmtpSettings) -> EmailMessage:
     message["From"] = settings.from_address
     message["To"] = claimed.recipient
     message["Subject"] = claimed.subject
-    domain = settings.from_address.rpartition("@")[2] or None
-    # The same id on every attempt, so that a receiver can tell a retry from a new message.
-    message["Message-ID"] = make_msgid(idstring=claimed.notification_id, domain=domain)
+    domain = settings.from_address.rpartition("@")[2] or "motcua.invalid"
+    # The same id on every attempt, from whichever replica, so that a receiver can tell a retry
+    # (after a crash between sending and recording, say) from a new message.
+    message["Message-ID"] = f"<{claimed.notification_id}@{domain}>"
     message.set_content(claimed.body, charset="utf-8")
     return message
 

@@ -225,9 +225,10 @@ def service_environment(
                 "MOTCUA_NOTIFY_SMTP_PORT": str(smtp_port),
                 "MOTCUA_NOTIFY_SMTP_FROM_ADDRESS": "motcua@chaos.motcua.vn",
                 "MOTCUA_NOTIFY_SMTP_START_TLS": "false",
-                "MOTCUA_NOTIFY_SMTP_TIMEOUT_SECONDS": "10",
-                # A killed replica's leased messages go to the other one after this.
-                "MOTCUA_NOTIFY_DELIVERY_LEASE_SECONDS": "15",
+                # A killed replica's leased messages go to the other one once the lease lapses:
+                # the longest conversation (14 waits of this timeout) plus the margin, 16 s.
+                "MOTCUA_NOTIFY_SMTP_TIMEOUT_SECONDS": "1",
+                "MOTCUA_NOTIFY_DELIVERY_LEASE_MARGIN_SECONDS": "2",
                 "MOTCUA_NOTIFY_DELIVERY_POLL_SECONDS": "1",
                 "MOTCUA_NOTIFY_DELIVERY_BACKOFF_SECONDS": json.dumps([0.5, 1, 2]),
                 "MOTCUA_NOTIFY_DELIVERY_MAX_ATTEMPTS": "8",
