@@ -272,7 +272,7 @@ async def collect(
     # is how a receiver tells the retry from a new message. Two different ids are a duplicate.
     findings.add_duplicated(
         "emails received under two different Message-IDs (same notification id)",
-        [f"{notification_id}: {' '.join(ids)}" for notification_id, ids in sent_by.items() if len(set(ids)) > 1],
+        [f"{notification}: {' '.join(ids)}" for notification, ids in sent_by.items() if len(set(ids)) > 1],
     )
     findings.figures["emails resent after a crash, same Message-ID"] = sum(
         len(ids) - 1 for ids in sent_by.values() if len(set(ids)) == 1
