@@ -1,4 +1,9 @@
-"""Staff bearer tokens: HS256 JWTs whose subject is a user of processing's directory."""
+"""Bearer tokens: HS256 JWTs signed with the one secret the services share.
+
+- A staff token's subject is a user of processing's directory; it carries no audience.
+- A citizen token's subject is the CCCD a citizen proved they hold (by a one-time code sent to the
+  contact their dossier holds, or another sign-in); its audience is ``citizen``, so that it is
+  never taken for a staff token, nor a staff token for it."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from shared.events import utc_now
 
 ALGORITHM = "HS256"
 ISSUER = "motcua"
+CITIZEN_AUDIENCE = "citizen"
 
 
 class InvalidToken(Exception):
@@ -27,6 +33,36 @@ def verify_token(token: str, *, secret: str) -> str:
     try:
         claims = jwt.decode(
             token, secret, algorithms=[ALGORITHM], issuer=ISSUER, options={"require": ["sub", "exp"]}
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise InvalidToken("token expired") from exc
+    except jwt.InvalidTokenError as exc:
+        raise InvalidToken(f"invalid token: {exc}") from exc
+    return str(claims["sub"])
+
+
+def issue_citizen_token(id_number: str, *, secret: str, ttl_minutes: float = 30.0) -> str:
+    now = utc_now()
+    claims = {
+        "sub": id_number,
+        "aud": CITIZEN_AUDIENCE,
+        "iss": ISSUER,
+        "iat": now,
+        "exp": now + timedelta(minutes=ttl_minutes),
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def verify_citizen_token(token: str, *, secret: str) -> str:
+    """The CCCD the citizen token was issued for; raises ``InvalidToken`` otherwise."""
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            audience=CITIZEN_AUDIENCE,
+            options={"require": ["sub", "exp", "aud"]},
         )
     except jwt.ExpiredSignatureError as exc:
         raise InvalidToken("token expired") from exc
