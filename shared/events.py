@@ -395,6 +395,25 @@ class DirectoryPersonChanged(Event):
     active: bool
 
 
+class CitizenOneTimeCodeIssued(Event):
+    """A one-time code for a citizen's sign-in, issued by intake for notify to send to the contact
+    the dossier already holds.
+
+    It is the one event that carries a secret: it travels in a stream of its own that keeps it no
+    longer than the code lives, and notify erases the message it sent once ``expires_at`` passes.
+    """
+
+    type: Literal["citizen.one_time_code.issued"] = "citizen.one_time_code.issued"
+    dossier_code: str
+    challenge_id: UUID
+    code: str
+    channel: Literal["sms", "email"]
+    # The phone number or email address the dossier holds; the citizen is addressed by id_number.
+    destination: str
+    id_number: str
+    expires_at: datetime
+
+
 TimerKind = Literal["near_due", "due", "stalled", "escalation"]
 # Outbox rows carrying this header are a purge marker: published to the SLA stream, then every
 # message older than the marker on each subject filter of the header (space-separated) is purged.
@@ -501,6 +520,7 @@ _EVENT_CLASSES: tuple[type[Event], ...] = (
     AlertStalled,
     AlertEscalated,
     DirectoryPersonChanged,
+    CitizenOneTimeCodeIssued,
     SlaTimer,
 )
 
@@ -525,6 +545,7 @@ AnyEvent = Annotated[
     | AlertStalled
     | AlertEscalated
     | DirectoryPersonChanged
+    | CitizenOneTimeCodeIssued
     | SlaTimer,
     Field(discriminator="type"),
 ]

@@ -57,6 +57,8 @@ DOSSIER = StreamSpec("DOSSIER", ("dossier.>",))
 CATALOG = StreamSpec("CATALOG", ("catalog.>",))
 ALERT = StreamSpec("ALERT", ("alert.>",))
 DIRECTORY = StreamSpec("DIRECTORY", ("directory.>",))
+# Citizens' one-time codes: kept no longer than a code lives, since each message carries one.
+CITIZEN = StreamSpec("CITIZEN", ("citizen.>",), max_age_seconds=600.0)
 # SLA timers: one schedule subject per dossier-step-kind, so arming again replaces the old timer.
 SLA = StreamSpec("SLA", ("sla.>",), allow_msg_schedules=True, max_msgs_per_subject=1)
 DEAD_LETTER = StreamSpec("DLQ", (f"{DEAD_LETTER_PREFIX}.>",))
@@ -66,7 +68,16 @@ MAX_DELIVERIES = StreamSpec(
     "MAX_DELIVERIES", (f"{MAX_DELIVERIES_PREFIX}.>",), max_age_seconds=ADVISORY_DAYS * 24 * 3600.0
 )
 
-STREAMS: tuple[StreamSpec, ...] = (DOSSIER, CATALOG, DIRECTORY, ALERT, SLA, DEAD_LETTER, MAX_DELIVERIES)
+STREAMS: tuple[StreamSpec, ...] = (
+    DOSSIER,
+    CATALOG,
+    DIRECTORY,
+    CITIZEN,
+    ALERT,
+    SLA,
+    DEAD_LETTER,
+    MAX_DELIVERIES,
+)
 
 
 def stream_for(subject: str) -> StreamSpec:
