@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test chaos lint bench clean
+.PHONY: up test fuzz chaos lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ up: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# Schemathesis against the three services on a private nats-server, with an admin token and without
+# one: any 5xx fails. FUZZ_EXAMPLES bounds the cases per operation.
+fuzz: $(STAMP)
+	$(BIN)/python tests/api_fuzz.py --max-examples $(or $(FUZZ_EXAMPLES),25)
 
 # A 3-node NATS cluster and two processes of each service on PostgreSQL, with nodes and replicas
 # killed under load; needs MOTCUA_TEST_POSTGRES_URL.

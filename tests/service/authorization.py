@@ -96,6 +96,8 @@ class Context:
 
 
 Fill = Callable[[Context], Mapping[str, Any]]
+# A JSON body: an object, or a list for the routes that take one (a year's calendar).
+Body = Callable[[Context], Mapping[str, Any] | list[Any]]
 
 
 def _dossier_code(context: Context) -> Mapping[str, Any]:
@@ -112,7 +114,7 @@ class Row:
     state: DossierState | None = None
     path_params: Fill = _dossier_code
     query: Fill | None = None
-    body: Fill | None = None
+    body: Body | None = None
     # Persona → "issue 9 item N: why": today's status differs from the intended one in ``expected``.
     fixes: Mapping[Persona, str] = field(default_factory=dict)
     # A Server-Sent Events stream: only the response's start is awaited.
@@ -247,7 +249,7 @@ INTAKE: tuple[Row, ...] = (
 RESCHEDULE = "issue 9 item 10: the apology letter moves the legal due date; managers and leaders only"
 
 
-def _action(path: str, state: DossierState, body: Fill | None = None, **changes: Any) -> Row:
+def _action(path: str, state: DossierState, body: Body | None = None, **changes: Any) -> Row:
     return Row(
         "processing",
         "POST",
