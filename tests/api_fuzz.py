@@ -129,7 +129,11 @@ async def fuzz(
     if token:
         command += ["--header", f"Authorization: Bearer {token}"]
     process = await asyncio.create_subprocess_exec(
-        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        # In the temporary folder, where schemathesis keeps its example database.
+        *command,
+        cwd=folder,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     output, _ = await process.communicate()
     operations, cases, failures = read_report(report)
