@@ -79,6 +79,12 @@ def calendar_kind(limit: TimeLimit) -> CalendarKind:
 
 _CODE = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
+# The longest duration a procedure may name, in its calendar's hours: a year of the 24/7 calendar
+# (on the working calendar, more than four years). Deadlines are counted from these on every
+# change, and a duration past what a date can hold made acceptance and supplements fail with a
+# server error instead of refusing the procedure.
+MAX_HOURS = 366 * 24
+
 
 class ProcedureDraft(BaseModel):
     """A procedure version as an admin writes it: ``build_procedure`` adds the version, the total
@@ -101,6 +107,19 @@ class ProcedureDraft(BaseModel):
     escalation_hours: list[float] = Field(default_factory=lambda: [4.0, 8.0], max_length=2)
 
 
+def _check_durations(draft: ProcedureDraft, hours: float) -> None:
+    """Every duration the deadlines are counted from stays within ``MAX_HOURS``."""
+    durations = {
+        "the time limit": hours,
+        "the supplement deadline": draft.supplement_days * HOURS_PER_DAY,
+        "the stall delay": draft.stall_hours,
+        **{f"escalation delay {rung}": delay for rung, delay in enumerate(draft.escalation_hours, start=1)},
+        **{f"step {number} ({step.name})": step.hours for number, step in enumerate(draft.steps, start=1)},
+    }
+    if too_long := [name for name, value in durations.items() if value > MAX_HOURS]:
+        raise InvalidProcedure(f"{draft.code}: {', '.join(too_long)} longer than {MAX_HOURS} h (a year)")
+
+
 def build_procedure(*, draft: ProcedureDraft, agency_name: str, version: int = 1) -> ProcedureVersion:
     """A procedure version whose counted step allotments add up to its time limit."""
     code = draft.code
@@ -114,6 +133,7 @@ def build_procedure(*, draft: ProcedureDraft, agency_name: str, version: int = 1
         if not math.isfinite(step.hours) or step.hours < 0:
             raise InvalidProcedure(f"{code}: step {number} ({step.name}) has a negative allotment")
     hours = total_hours(draft.time_limit)
+    _check_durations(draft, hours)
     allotted = sum(step.hours for step in draft.steps if step.counted)
     if not math.isclose(allotted, hours, abs_tol=1 / 120):
         raise InvalidProcedure(

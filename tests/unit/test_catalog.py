@@ -170,6 +170,31 @@ def test_broken_drafts_are_refused(changes: dict[str, object], words: str) -> No
         build_procedure(draft=draft(**changes), agency_name="Sở Y tế")
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {
+            "time_limit": TimeLimit(value=1e9, unit="working_day"),
+            "steps": [ProcedureStep(name="Tiếp nhận", unit_code="H56.SYT.MOTCUA", hours=8e9)],
+        },
+        {"supplement_days": 1e9},
+        {"stall_hours": 1e12},
+        {"escalation_hours": [4.0, 1e12]},
+        {
+            "steps": [
+                ProcedureStep(name="Tiếp nhận", unit_code="H56.SYT.MOTCUA", hours=8),
+                ProcedureStep(name="Trả kết quả", unit_code="H56.SYT.MOTCUA", hours=1e12, counted=False),
+            ]
+        },
+    ],
+)
+def test_a_duration_no_calendar_can_count_to_is_refused(changes: dict[str, object]) -> None:
+    """Deadlines are counted from these; past a date's range, accepting a dossier of the procedure
+    failed with a server error."""
+    with pytest.raises(InvalidProcedure, match="longer than"):
+        build_procedure(draft=draft(**changes), agency_name="Sở Y tế")
+
+
 def test_a_draft_names_only_what_an_admin_decides() -> None:
     with pytest.raises(ValidationError, match="total_hours"):
         draft(total_hours=8)
