@@ -181,7 +181,8 @@ async def run(max_examples: int) -> int:
         nats = NatsServer(folder / "nats")
         nats.start()
         try:
-            auth = AuthSettings()
+            # A secret of the run's own: nothing is read from, or written to, the checkout's data folder.
+            auth = AuthSettings(jwt_secret=secrets.token_urlsafe(48))
 
             def settings(service: ServiceName) -> RuntimeSettings:
                 return RuntimeSettings(
