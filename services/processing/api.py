@@ -250,7 +250,8 @@ async def worklist(
     near_due: Annotated[bool, Query(description=f"due within {NEAR_DUE_HOURS:g} working hours")] = False,
     overdue: bool = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    # Bounded, so that the database never sees an offset past its integers (a 500 before).
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[DossierOut]:
     """The dossiers waiting on the caller's unit (agency for leaders, all for admins), soonest due first."""
     if status_filter and not all(1 <= value <= 10 for value in status_filter):
