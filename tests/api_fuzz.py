@@ -96,7 +96,7 @@ def st_binary() -> str:
 
 
 async def fuzz(
-    service: ServiceName, url: str, token: str | None, *, max_examples: int, folder: Path
+    service: ServiceName, url: str, token: str | None, *, max_examples: int, seed: int, folder: Path
 ) -> Outcome:
     label = "admin token" if token else "no token"
     report = folder / f"{service}-{'admin' if token else 'anonymous'}.ndjson"
@@ -113,7 +113,7 @@ async def fuzz(
         "--workers",
         "1",
         "--seed",
-        "20261202",
+        str(seed),
         "--suppress-health-check",
         "all",
         "--report",
@@ -175,7 +175,7 @@ def quiet_broker_logs() -> None:
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-async def run(max_examples: int) -> int:
+async def run(max_examples: int, seed: int) -> int:
     with tempfile.TemporaryDirectory(prefix="motcua-fuzz-") as name:
         folder = Path(name)
         nats = NatsServer(folder / "nats")
@@ -211,7 +211,9 @@ async def run(max_examples: int) -> int:
                 await known_to_notify(urls["notify"], token)
                 quiet_broker_logs()
                 outcomes = [
-                    await fuzz(service, urls[service], given, max_examples=max_examples, folder=folder)
+                    await fuzz(
+                        service, urls[service], given, max_examples=max_examples, seed=seed, folder=folder
+                    )
                     for service in apps
                     for given in (token, None)
                 ]
@@ -235,8 +237,10 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-examples", type=int, default=int(os.environ.get("MOTCUA_FUZZ_EXAMPLES", "25")))
+    # A fixed seed by default, so that a run is repeatable; another one explores other inputs.
+    parser.add_argument("--seed", type=int, default=int(os.environ.get("MOTCUA_FUZZ_SEED", "20261202")))
     arguments = parser.parse_args()
-    sys.exit(asyncio.run(run(arguments.max_examples)))
+    sys.exit(asyncio.run(run(arguments.max_examples, arguments.seed)))
 
 
 if __name__ == "__main__":
