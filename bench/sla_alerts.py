@@ -233,7 +233,7 @@ async def started_processing(
         url = f"sqlite+aiosqlite:///{data_dir / 'processing.db'}"
         database_settings = ProcessingDatabaseSettings(database_url=url, database_schema=None)
     settings = RuntimeSettings(
-        common=CommonSettings(data_dir=data_dir),
+        common=CommonSettings(data_dir=data_dir, demo=True),
         nats=NatsSettings(url=nats_url),
         database=database_settings,
     )

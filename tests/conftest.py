@@ -127,7 +127,8 @@ def runtime_settings(
 
     def make(service: ServiceName) -> RuntimeSettings:
         return RuntimeSettings(
-            common=CommonSettings(data_dir=tmp_path / "data"),
+            # The tests act as the demo users and on the DEMO-SLA procedure.
+            common=CommonSettings(data_dir=tmp_path / "data", demo=True),
             nats=NatsSettings(
                 url=nats_server.url,
                 stream_replicas=1,

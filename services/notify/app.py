@@ -71,6 +71,8 @@ def create_app(
     state.webhook = webhook or WebhookSettings()
     state.digest = digest or DigestSettings()
     state.auth = auth or AuthSettings()
+    # A missing or weak secret stops the service here, not at its first request.
+    state.auth.secret  # noqa: B018
     outcomes = delivery_outcomes(runtime.registry)
     couriers = Couriers(
         [
