@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shared.private_files import private_dir
+
 MINIMUM_VERSION = (2, 12)
 
 
@@ -112,7 +114,7 @@ class NatsServer:
         return command
 
     def start(self, *, timeout: float = 10.0) -> None:
-        self.store_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.store_dir)
         self.process = subprocess.Popen(
             self._command(),
             stdin=subprocess.DEVNULL,
