@@ -250,7 +250,9 @@ class ServiceRuntime:
             try:
                 await self.broker.connect()
                 js = self.broker.config.connection_state.stream
-                await ensure_streams(js, replicas=self.settings.nats.stream_replicas)
+                await ensure_streams(
+                    js, replicas=self.settings.nats.stream_replicas, retention=self.settings.retention
+                )
                 # Each is a round trip or two of its own; none waits for another.
                 await asyncio.gather(*(ensure_consumer(js, spec) for spec in self.consumers))
                 await self.broker.start()

@@ -257,14 +257,40 @@ class HttpSettings(BaseSettings):
         return ports[service]
 
 
+# Five years: past a dossier's open life (months at most, supplements and apologies included) and the
+# year in which its outcome may be taken to court, with margin for an inspection that asks.
+FIVE_YEARS_DAYS = 5 * 365.0
+
+
 class RetentionSettings(BaseSettings):
-    """``MOTCUA_RETENTION_*``: how long sent outbox rows and inbox rows are kept."""
+    """``MOTCUA_RETENTION_*``: how long sent outbox rows and inbox rows are kept, how long the streams
+    keep their messages (0: for ever), and how long notify keeps notifications it is done with.
+
+    The services' databases are the record of a dossier; the streams are the bus, keeping events
+    only as long as a read copy may have to be rebuilt from them or an operator may replay them.
+    """
 
     model_config = SettingsConfigDict(env_prefix="MOTCUA_RETENTION_", extra="ignore")
 
     outbox_days: float = Field(default=7.0, gt=0)
     inbox_days: float = Field(default=30.0, gt=0)
     interval_seconds: float = Field(default=3600.0, gt=0)
+    # Dossier events carry applicants' names, CCCDs, phones and addresses (Decree 13/2023: kept no
+    # longer than their purpose needs).
+    dossier_stream_days: float = Field(default=FIVE_YEARS_DAYS, ge=0)
+    # Staff names and emails; processing publishes the whole directory again at every start, so a
+    # limit never loses a current entry.
+    directory_stream_days: float = Field(default=FIVE_YEARS_DAYS, ge=0)
+    # Procedure versions hold no personal data, and every version a dossier was submitted under
+    # must stay readable for as long as that dossier matters: kept for ever.
+    catalog_stream_days: float = Field(default=0.0, ge=0)
+    # Notify keeps the alerts it acts on in its own table; the stream only carries them there.
+    alert_stream_days: float = Field(default=365.0, ge=0)
+    # Time for an operator to look at a dead letter and replay it.
+    dead_letter_stream_days: float = Field(default=90.0, ge=0)
+    # Notifications delivered or given up on: the proof that a citizen was told of a decision, for
+    # as long as the decision may be contested; pending ones are never deleted.
+    notification_days: float = Field(default=FIVE_YEARS_DAYS, gt=0)
 
 
 class OutboxSettings(BaseSettings):
