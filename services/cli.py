@@ -300,7 +300,17 @@ async def _dlq(args: argparse.Namespace) -> int:
 
     from shared.bus.dead_letter import list_dead_letters, replay
 
-    connection = await nats.connect(NatsSettings().servers, connect_timeout=5, max_reconnect_attempts=1)
+    from shared.bus.permissions import OPERATOR, inbox_prefix
+
+    settings = NatsSettings()
+    login: dict[str, str] = {}
+    if credentials := settings.credentials(OPERATOR, CommonSettings()):
+        login = {
+            "user": credentials[0],
+            "password": credentials[1],
+            "inbox_prefix": inbox_prefix(credentials[0]),
+        }
+    connection = await nats.connect(settings.servers, connect_timeout=5, max_reconnect_attempts=1, **login)
     try:
         js = connection.jetstream()
         letters = await list_dead_letters(js)

@@ -94,7 +94,11 @@ class ServiceRuntime:
         self.inbox = Inbox(inbox_table(metadata))
         self.registry = CollectorRegistry()
         self.broker: NatsBroker = create_broker(
-            self.settings.nats, service=service, tracer_provider=self.tracer_provider, registry=self.registry
+            self.settings.nats,
+            service=service,
+            tracer_provider=self.tracer_provider,
+            registry=self.registry,
+            credentials=self.settings.nats.credentials(service, self.settings.common),
         )
         self.relay = OutboxRelay(self.db, self.outbox, self._publish, self.settings.outbox)
         self.pruner = Pruner(

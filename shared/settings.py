@@ -18,6 +18,8 @@ SERVICE_PORTS: dict[ServiceName, int] = {"intake": 8001, "processing": 8002, "no
 
 # The embedded nats-server listens beside, not on, 4222 so that it never collides with a system NATS.
 EMBEDDED_NATS_PORT = 4224
+# Where the embedded nats-server keeps its users' generated passwords, under the data folder.
+NATS_CREDENTIALS_DIR_NAME = "nats-users"
 
 
 class CommonSettings(BaseSettings):
@@ -53,6 +55,22 @@ class NatsSettings(BaseSettings):
     retry_delays_seconds: list[float] = Field(default=[1.0, 5.0, 15.0, 30.0, 60.0])
     # How long a starting service waits for NATS before it serves without it.
     start_wait_seconds: float = Field(default=10.0, ge=0)
+    # ``MOTCUA_NATS_USER`` / ``MOTCUA_NATS_PASSWORD``: this process's NATS user. Unset, the embedded
+    # default's generated password for the service's own user is read from the data folder.
+    user: str | None = None
+    password: str | None = None
+
+    def credentials(self, user: str, common: CommonSettings) -> tuple[str, str] | None:
+        """The NATS user and password to connect as, ``user`` being the service's own (or
+        ``operator``); None when neither the settings nor the data folder hold one (a NATS that
+        takes anonymous clients)."""
+        if self.user:
+            return self.user, self.password or ""
+        path = common.data_dir / NATS_CREDENTIALS_DIR_NAME / user
+        try:
+            return user, path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
 
     @property
     def servers(self) -> list[str]:

@@ -32,6 +32,7 @@ from faststream.nats.annotations import NatsMessage
 from nats.js.errors import NotFoundError
 from pydantic import BaseModel, ValidationError
 
+from shared.bus.permissions import inbox_prefix
 from shared.bus.streams import DEAD_LETTER, DEAD_LETTER_PREFIX, MAX_DELIVERIES, ConsumerSpec
 from shared.events import Event, parse_event
 
@@ -123,7 +124,11 @@ async def reporting_progress(msg: NatsMessage, *, every: float) -> AsyncIterator
 def subscribe(
     broker: NatsBroker, spec: ConsumerSpec, handler: Handler, *, retry_delays: Sequence[float]
 ) -> None:
-    """Bind ``handler`` to the durable consumer ``spec``; the consumer itself is created elsewhere."""
+    """Bind ``handler`` to the durable consumer ``spec``; the consumer itself is created elsewhere.
+
+    Fetched messages come to inboxes under the service's own prefix, the only ones its NATS user
+    may subscribe to."""
+    inbox = f"{inbox_prefix(spec.service)}.".encode()
 
     @broker.subscriber(
         spec.max_deliveries_subject,
@@ -131,6 +136,7 @@ def subscribe(
         durable=spec.max_deliveries_durable,
         config=spec.max_deliveries_config(),
         pull_sub=PullSub(batch_size=10, timeout=2.0),
+        inbox_prefix=inbox,
         ack_policy=AckPolicy.MANUAL,
         title=spec.max_deliveries_durable,
     )
@@ -143,6 +149,7 @@ def subscribe(
         durable=spec.durable,
         config=spec.config(),
         pull_sub=PullSub(batch_size=50, timeout=2.0),
+        inbox_prefix=inbox,
         max_workers=spec.concurrency,
         ack_policy=AckPolicy.MANUAL,
         title=spec.durable,

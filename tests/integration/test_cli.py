@@ -111,7 +111,7 @@ def test_admin_create_adds_an_admin_whose_change_waits_in_the_outbox_and_prints_
 
 
 async def test_dead_letters_are_listed_and_replayed_to_their_subject(nats_server: NatsServer) -> None:
-    connection = await nats.connect(nats_server.url)
+    connection = await nats.connect(nats_server.url_for())
     try:
         js = connection.jetstream()
         await ensure_streams(js)
@@ -127,7 +127,7 @@ async def test_dead_letters_are_listed_and_replayed_to_their_subject(nats_server
                 "Motcua-Dead-Deliveries": "6",
             },
         )
-        env = {"MOTCUA_NATS_URL": nats_server.url}
+        env = {"MOTCUA_NATS_URL": nats_server.url_for()}
         listed = motcua("dlq", "list", env=env)
         assert listed.returncode == 0, listed.stderr
         [letter] = [json.loads(line) for line in listed.stdout.splitlines()]
