@@ -299,7 +299,6 @@ async def _dlq(args: argparse.Namespace) -> int:
     import nats
 
     from shared.bus.dead_letter import list_dead_letters, replay
-
     from shared.bus.permissions import OPERATOR, inbox_prefix
 
     settings = NatsSettings()

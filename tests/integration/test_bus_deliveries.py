@@ -113,7 +113,9 @@ async def test_a_message_whose_holders_all_died_is_dead_lettered_once_when_the_s
             assert "no answer within ack_wait" in letter.error
             assert letter.body == body
 
-            listed = await asyncio.to_thread(motcua, "dlq", "list", env={"MOTCUA_NATS_URL": nats_server.url_for()})
+            listed = await asyncio.to_thread(
+                motcua, "dlq", "list", env={"MOTCUA_NATS_URL": nats_server.url_for()}
+            )
             assert listed.returncode == 0, listed.stderr
             [row] = [json.loads(line) for line in listed.stdout.splitlines()]
             assert (row["consumer"], row["deliveries"]) == (spec.durable, spec.max_deliver)
