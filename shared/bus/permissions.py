@@ -142,3 +142,19 @@ def authorization(passwords: Mapping[str, str]) -> str:
             f"permissions: {json.dumps(permissions(user), sort_keys=True)}}}"
         )
     return "authorization {\n  users: [\n" + "\n".join(users) + "\n  ]\n}\n"
+
+
+def password_variable(user: str) -> str:
+    """The environment variable that holds ``user``'s password in the compose deployment."""
+    return f"MOTCUA_NATS_{user.upper()}_PASSWORD"
+
+
+COMPOSE_CONFIG_HEADER = (
+    "# The NATS users of the compose cluster, written by shared.bus.permissions.compose_config() (a\n"
+    "# test keeps this file equal to it). Each password is read from the server's environment.\n"
+)
+
+
+def compose_config() -> str:
+    """``deploy/nats.conf``: the same users as the embedded server, passwords from the environment."""
+    return COMPOSE_CONFIG_HEADER + authorization({user: f"${password_variable(user)}" for user in USERS})
