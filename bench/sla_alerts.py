@@ -458,7 +458,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     server = NatsServer(data_dir / "nats")
     server.start()
     try:
-        async with started_processing(server.url, data_dir, args.database) as (runtime, database):
+        async with started_processing(server.url_for("processing"), data_dir, args.database) as (runtime, database):
             far_version, fire_version = await publish_procedures(
                 runtime, reception_minutes=args.reception_minutes
             )
@@ -480,7 +480,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             arm_far = await accept_and_arm(runtime, far_codes, concurrency=args.concurrency)
 
             progress(f"{background} far dossiers armed: {arm_far}")
-            async with started_listener(server.url) as listener:
+            async with started_listener(server.url_for()) as listener:
                 arm_fire = await accept_and_arm(
                     runtime, fire_codes, concurrency=args.concurrency, spread=args.spread
                 )
