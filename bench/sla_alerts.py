@@ -458,7 +458,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     server = NatsServer(data_dir / "nats")
     server.start()
     try:
-        async with started_processing(server.url_for("processing"), data_dir, args.database) as (runtime, database):
+        processing_url = server.url_for("processing")
+        async with started_processing(processing_url, data_dir, args.database) as (runtime, database):
             far_version, fire_version = await publish_procedures(
                 runtime, reception_minutes=args.reception_minutes
             )
