@@ -298,7 +298,7 @@ def admin(args: argparse.Namespace) -> int:
 async def _dlq(args: argparse.Namespace) -> int:
     import nats
 
-    from shared.bus.dead_letter import list_dead_letters, replay
+    from shared.bus.dead_letter import UntrustedDeadLetter, list_dead_letters, replay
     from shared.bus.permissions import OPERATOR, inbox_prefix
 
     settings = NatsSettings()
@@ -330,13 +330,18 @@ async def _dlq(args: argparse.Namespace) -> int:
         wanted = set(args.sequences)
         chosen = [letter for letter in letters if args.all or letter.sequence in wanted]
         missing = wanted - {letter.sequence for letter in chosen}
+        refused = False
         for letter in chosen:
-            await replay(js, letter)
+            try:
+                await replay(js, letter)
+            except UntrustedDeadLetter as exc:
+                print(f"motcua: {exc}", file=sys.stderr)
+                refused = True
+                continue
             print(f"replayed {letter.sequence} to {letter.subject}")
         if missing:
             print(f"no dead letter with sequence {sorted(missing)}", file=sys.stderr)
-            return 1
-        return 0
+        return 1 if missing or refused else 0
     finally:
         await connection.close()
 

@@ -2,7 +2,7 @@
 
 FastStream's default ack policy terminates a failed message, and ``NACK_ON_ERROR`` redelivers it at
 once in a hot loop. Here a failed handler is nacked with a growing delay; once ``max_deliver`` is
-reached the message goes to ``dlq.<consumer>`` in the DLQ stream, where ``motcua dlq`` finds it.
+reached the message goes to ``dlq.<service>.<consumer>`` in the DLQ stream, where ``motcua dlq`` finds it.
 
 While a handler runs, the wrapper tells JetStream every ``ack_wait / 3`` that it is still at work,
 so that a long handler is not handed to another replica meanwhile. A handler that runs past
@@ -70,7 +70,9 @@ class MaxDeliveriesAdvisory(BaseModel):
 
 
 def dead_letter_subject(spec: ConsumerSpec) -> str:
-    return f"{DEAD_LETTER_PREFIX}.{spec.durable}"
+    """``dlq.<service>.<consumer>``: the service token lets each service's NATS user publish dead
+    letters under its own name only, and tells a replay who wrote the letter."""
+    return f"{DEAD_LETTER_PREFIX}.{spec.service}.{spec.durable}"
 
 
 def dead_letter_id(spec: ConsumerSpec, sequence: int) -> str:

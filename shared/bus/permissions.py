@@ -17,6 +17,7 @@ from shared.bus.streams import (
     ALERT,
     CATALOG,
     CITIZEN,
+    DEAD_LETTER_PREFIX,
     DIRECTORY,
     DOSSIER,
     MAX_DELIVERIES,
@@ -113,7 +114,9 @@ def permissions(user: str) -> dict[str, dict[str, list[str]]]:
     access = ACCESS[user]
     publish = [
         *access.publishes,
-        "dlq.>",
+        # Dead letters under its own name: ``motcua dlq replay`` trusts a letter only for the
+        # streams its writer reads.
+        f"{DEAD_LETTER_PREFIX}.{user}.>",
         f"{API}.INFO",
         f"{API}.STREAM.NAMES",
         # Every service declares the streams it starts on (``ensure_streams``); none may delete or

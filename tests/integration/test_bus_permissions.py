@@ -14,6 +14,7 @@ from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeoutError
 
+from shared.bus.dead_letter import UntrustedDeadLetter, list_dead_letters, replay
 from shared.bus.permissions import inbox_prefix
 from shared.bus.streams import DIRECTORY, DOSSIER, ensure_streams
 from shared.events import DirectoryPersonChanged
@@ -150,3 +151,33 @@ async def test_the_directory_change_processing_publishes_is_stored(streams: Nats
     async with connected(streams, "processing") as processing:
         ack = await processing.jetstream().publish("directory.person.changed", _person(), timeout=5)
     assert ack.stream == DIRECTORY.name
+
+
+async def test_a_dead_letter_intake_forges_for_a_directory_change_is_not_replayed(
+    streams: NatsServer,
+) -> None:
+    violations = Violations()
+    forged = {
+        "Nats-Msg-Id": "forged-1",
+        "Motcua-Dead-Subject": "directory.person.changed",
+        "Motcua-Dead-Consumer": "notify__directory_person_changed",
+        "Motcua-Dead-Error": "x",
+        "Motcua-Dead-Deliveries": "6",
+    }
+    async with connected(streams, "intake", violations) as intake:
+        # Under another service's name the server refuses it; under its own, replay does.
+        with pytest.raises(NatsTimeoutError):
+            await intake.jetstream().publish(
+                "dlq.notify.notify__directory_person_changed", _person(), timeout=1
+            )
+        await intake.jetstream().publish(
+            "dlq.intake.notify__directory_person_changed", _person(), headers=forged, timeout=5
+        )
+    assert violations.about("publish", "dlq.notify.notify__directory_person_changed")
+    async with connected(streams, "operator") as operator:
+        js = operator.jetstream()
+        [letter] = await list_dead_letters(js)
+        with pytest.raises(UntrustedDeadLetter, match="which its writer does not read"):
+            await replay(js, letter)
+        assert (await js.stream_info(DIRECTORY.name)).state.messages == 0
+        assert len(await list_dead_letters(js)) == 1

@@ -117,7 +117,7 @@ async def test_dead_letters_are_listed_and_replayed_to_their_subject(nats_server
         await ensure_streams(js)
         body = b'{"type": "dossier.submitted", "broken": true}'
         await js.publish(
-            "dlq.processing__dossier_submitted",
+            "dlq.processing.processing__dossier_submitted",
             body,
             headers={
                 "Nats-Msg-Id": "dead-1",
