@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The demo: the demo users and the DEMO-SLA procedure, whose alerts fire within minutes.
 up: $(STAMP)
-	$(BIN)/motcua up
+	MOTCUA_DEMO=true $(BIN)/motcua up
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

@@ -145,7 +145,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     app: FastAPI = create_app(
                         RuntimeSettings(
                             common=CommonSettings(data_dir=Path(folder) / "data"),
-                            nats=NatsSettings(url=server.url, stream_replicas=1),
+                            nats=NatsSettings(url=server.url_for("notify"), stream_replicas=1),
                             database=database_settings,
                         ),
                         smtp=SmtpSettings(enabled=True, host="127.0.0.1", port=smtp_port, start_tls=False),
@@ -161,7 +161,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     # The broker sets its access log to INFO: one line per message would drown the figures.
                     logging.getLogger("faststream.access.nats").setLevel(logging.WARNING)
                     async with app.router.lifespan_context(app):
-                        timings = await measure(args, app.state.runtime, server.url, mailbox, gateway)
+                        timings = await measure(args, app.state.runtime, server.url_for(), mailbox, gateway)
             finally:
                 server.stop()
     finally:

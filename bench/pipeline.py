@@ -121,6 +121,8 @@ def started_system(database: str) -> Iterator[dict[str, str]]:
     env = {
         **os.environ,
         "MOTCUA_DATA_DIR": str(data_dir),
+        # The bench acts as the demo officer.
+        "MOTCUA_DEMO": "true",
         "MOTCUA_NATS_PORT": str(free_port()),
         **{f"MOTCUA_{service.upper()}_PORT": str(port) for service, port in ports.items()},
     }

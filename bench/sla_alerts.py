@@ -233,7 +233,7 @@ async def started_processing(
         url = f"sqlite+aiosqlite:///{data_dir / 'processing.db'}"
         database_settings = ProcessingDatabaseSettings(database_url=url, database_schema=None)
     settings = RuntimeSettings(
-        common=CommonSettings(data_dir=data_dir),
+        common=CommonSettings(data_dir=data_dir, demo=True),
         nats=NatsSettings(url=nats_url),
         database=database_settings,
     )
@@ -458,7 +458,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     server = NatsServer(data_dir / "nats")
     server.start()
     try:
-        async with started_processing(server.url, data_dir, args.database) as (runtime, database):
+        processing_url = server.url_for("processing")
+        async with started_processing(processing_url, data_dir, args.database) as (runtime, database):
             far_version, fire_version = await publish_procedures(
                 runtime, reception_minutes=args.reception_minutes
             )
@@ -480,7 +481,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             arm_far = await accept_and_arm(runtime, far_codes, concurrency=args.concurrency)
 
             progress(f"{background} far dossiers armed: {arm_far}")
-            async with started_listener(server.url) as listener:
+            async with started_listener(server.url_for()) as listener:
                 arm_fire = await accept_and_arm(
                     runtime, fire_codes, concurrency=args.concurrency, spread=args.spread
                 )

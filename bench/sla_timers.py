@@ -70,7 +70,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     server = NatsServer(Path(tempfile.mkdtemp(prefix="motcua-sla-bench-")))
     server.start()
     try:
-        connection = await nats.connect(server.url)
+        connection = await nats.connect(server.url_for())
         js = connection.jetstream()
         await ensure_streams(js)
         now = datetime.now(UTC)

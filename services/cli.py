@@ -1,5 +1,5 @@
-"""``motcua``: run the embedded system, migrate its databases, issue staff tokens and handle dead
-letters."""
+"""``motcua``: run the embedded system, migrate its databases, create admins, issue staff tokens and
+handle dead letters."""
 
 from __future__ import annotations
 
@@ -25,10 +25,12 @@ from shared.settings import (
     HttpSettings,
     MigrationSettings,
     NatsSettings,
+    SecretError,
     ServiceName,
 )
 
 if TYPE_CHECKING:
+    from services.processing.directory import PersonCreate
     from shared.db import Database
     from shared.migrations import MigrationHistory
 
@@ -77,6 +79,16 @@ def _check_database_urls(services: Sequence[ServiceName]) -> bool:
     return usable
 
 
+def _check_secret() -> bool:
+    """One line saying what is wrong with the JWT secret, instead of a service that signs with it."""
+    try:
+        AuthSettings().secret  # noqa: B018
+    except SecretError as exc:
+        print(f"motcua: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def _serve(service: ServiceName, host: str, port: int) -> None:
     import uvicorn
 
@@ -113,6 +125,9 @@ def up(args: argparse.Namespace) -> int:
 
     if not _check_database_urls(SERVICES):
         return 2
+    # Made (or checked) once, before three services race to create it.
+    if not _check_secret():
+        return 2
     common = CommonSettings()
     data_dir = common.ensure_data_dir().resolve()
     http = HttpSettings()
@@ -120,8 +135,6 @@ def up(args: argparse.Namespace) -> int:
     print(f"motcua: starting nats-server {nats.binary} on {nats.url} (JetStream in {nats.store_dir})")
     nats.start()
     env = {**os.environ, "MOTCUA_NATS_URL": nats.url, "MOTCUA_DATA_DIR": str(data_dir)}
-    # Make the secret once, before three services race to create it.
-    AuthSettings().secret  # noqa: B018
     children: list[subprocess.Popen[bytes]] = []
     stopping = False
 
@@ -150,7 +163,8 @@ def up(args: argparse.Namespace) -> int:
             url = f"http://{http.host}:{http.port(service)}"
             ready = _wait_ready(f"{url}/readyz", timeout=60)
             print(f"motcua: {service:<10} {url}  docs {url}/docs  {'ready' if ready else 'NOT READY'}")
-        print(f"motcua: data in {data_dir}; `motcua token demo-officer` prints a bearer token. Ctrl-C stops.")
+        first = "demo-officer" if common.demo else "USER (after `motcua admin create USER`)"
+        print(f"motcua: data in {data_dir}; `motcua token {first}` prints a bearer token. Ctrl-C stops.")
         while not stopping:
             for child in children:
                 if child.poll() is not None:
@@ -190,7 +204,7 @@ async def _ready_to_serve(service: ServiceName) -> bool:
 def serve(args: argparse.Namespace) -> int:
     from shared.telemetry import configure_logging
 
-    if not _check_database_urls([args.service]):
+    if not _check_database_urls([args.service]) or not _check_secret():
         return 2
     configure_logging()
     if not asyncio.run(_ready_to_serve(args.service)):
@@ -207,7 +221,7 @@ async def _find_user(username: str) -> bool:
     async with _database("processing") as db:
         await prepare_database(db, _history("processing"), mode=MigrationSettings().mode)
         async with db.session() as session:
-            await seed_directory(session)
+            await seed_directory(session, demo=CommonSettings().demo)
             return await find_person(session, username=username) is not None
 
 
@@ -215,7 +229,7 @@ def token(args: argparse.Namespace) -> int:
     from shared.auth import issue_token
     from shared.migrations import MigrationError
 
-    if not _check_database_urls(["processing"]):
+    if not _check_database_urls(["processing"]) or not _check_secret():
         return 2
     try:
         found = asyncio.run(_find_user(args.user))
@@ -230,12 +244,72 @@ def token(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _create_admin(person: PersonCreate) -> None:
+    """Add ``person`` to processing's directory as the admin API would: the row and its
+    ``directory.person.changed`` in one transaction, which processing's outbox relay then publishes
+    to the other services."""
+    from services.processing.directory import enrol_person, seed_directory
+    from services.processing.models import metadata
+    from shared.bus.outbox import Outbox, outbox_table
+    from shared.migrations import prepare_database
+
+    async with _database("processing") as db:
+        await prepare_database(db, _history("processing"), mode=MigrationSettings().mode)
+        async with db.session() as session:
+            # The agency or unit named may be one of the seed's, on a database no service started on yet.
+            await seed_directory(session, demo=CommonSettings().demo)
+        async with db.session() as session:
+            await enrol_person(session, Outbox(outbox_table(metadata)), person=person)
+
+
+def admin(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from services.processing.directory import DirectoryConflict, InvalidEntry, PersonCreate
+    from shared.auth import issue_token
+    from shared.migrations import MigrationError
+
+    if not _check_database_urls(["processing"]) or not _check_secret():
+        return 2
+    try:
+        person = PersonCreate(
+            username=args.user,
+            full_name=args.full_name or args.user,
+            role="admin",
+            agency_code=args.agency,
+            unit_code=args.unit,
+            email=args.email,
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors())
+        print(f"motcua admin create: {problems}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_create_admin(person))
+    except (MigrationError, DirectoryConflict, InvalidEntry) as exc:
+        print(f"motcua: {exc}", file=sys.stderr)
+        return 1
+    auth = AuthSettings()
+    print(f"motcua: admin {person.username} created; a bearer token for it follows", file=sys.stderr)
+    print(issue_token(person.username, secret=auth.secret, ttl_hours=args.ttl or auth.token_ttl_hours))
+    return 0
+
+
 async def _dlq(args: argparse.Namespace) -> int:
     import nats
 
-    from shared.bus.dead_letter import list_dead_letters, replay
+    from shared.bus.dead_letter import UntrustedDeadLetter, list_dead_letters, replay
+    from shared.bus.permissions import OPERATOR, inbox_prefix
 
-    connection = await nats.connect(NatsSettings().servers, connect_timeout=5, max_reconnect_attempts=1)
+    settings = NatsSettings()
+    login: dict[str, str] = {}
+    if credentials := settings.credentials(OPERATOR, CommonSettings()):
+        login = {
+            "user": credentials[0],
+            "password": credentials[1],
+            "inbox_prefix": inbox_prefix(credentials[0]),
+        }
+    connection = await nats.connect(settings.servers, connect_timeout=5, max_reconnect_attempts=1, **login)
     try:
         js = connection.jetstream()
         letters = await list_dead_letters(js)
@@ -256,13 +330,18 @@ async def _dlq(args: argparse.Namespace) -> int:
         wanted = set(args.sequences)
         chosen = [letter for letter in letters if args.all or letter.sequence in wanted]
         missing = wanted - {letter.sequence for letter in chosen}
+        refused = False
         for letter in chosen:
-            await replay(js, letter)
+            try:
+                await replay(js, letter)
+            except UntrustedDeadLetter as exc:
+                print(f"motcua: {exc}", file=sys.stderr)
+                refused = True
+                continue
             print(f"replayed {letter.sequence} to {letter.subject}")
         if missing:
             print(f"no dead letter with sequence {sorted(missing)}", file=sys.stderr)
-            return 1
-        return 0
+        return 1 if missing or refused else 0
     finally:
         await connection.close()
 
@@ -331,6 +410,19 @@ def parser() -> argparse.ArgumentParser:
     tok.add_argument("user")
     tok.add_argument("--ttl", type=float, help="hours the token stays valid")
     tok.set_defaults(func=token)
+
+    admins = commands.add_parser("admin", help="the directory's admins")
+    admin_commands = admins.add_subparsers(dest="admin_command", required=True)
+    make = admin_commands.add_parser(
+        "create", help="add an admin to processing's directory and print a bearer token for it"
+    )
+    make.add_argument("user", help="the username (lower case, digits, '.', '_' and '-')")
+    make.add_argument("--full-name", help="the name shown to colleagues (default: the username)")
+    make.add_argument("--agency", help="the agency code the admin belongs to")
+    make.add_argument("--unit", help="the unit code the admin belongs to")
+    make.add_argument("--email", help="where the admin's notifications go")
+    make.add_argument("--ttl", type=float, help="hours the printed token stays valid")
+    admins.set_defaults(func=admin)
 
     data = commands.add_parser("db", help="the services' database migrations")
     data_commands = data.add_subparsers(dest="db_command", required=True)

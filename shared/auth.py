@@ -36,7 +36,8 @@ def verify_token(token: str, *, secret: str) -> str:
         )
     except jwt.ExpiredSignatureError as exc:
         raise InvalidToken("token expired") from exc
-    except jwt.InvalidTokenError as exc:
+    except jwt.PyJWTError as exc:
+        # Not only InvalidTokenError: a key the library refuses must answer 401 too, never 500.
         raise InvalidToken(f"invalid token: {exc}") from exc
     return str(claims["sub"])
 
@@ -66,6 +67,7 @@ def verify_citizen_token(token: str, *, secret: str) -> str:
         )
     except jwt.ExpiredSignatureError as exc:
         raise InvalidToken("token expired") from exc
-    except jwt.InvalidTokenError as exc:
+    except jwt.PyJWTError as exc:
+        # Not only InvalidTokenError: a key the library refuses must answer 401 too, never 500.
         raise InvalidToken(f"invalid token: {exc}") from exc
     return str(claims["sub"])

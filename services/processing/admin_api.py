@@ -122,9 +122,7 @@ async def list_people(
 @router.post("/people", status_code=status.HTTP_201_CREATED)
 async def create_person(body: PersonCreate, runtime: RuntimeDep) -> Person:
     async with _unit_of_work(runtime) as session:
-        person = await directory.create_person(session, person=body)
-        await runtime.outbox.add(session, directory.person_changed(person))
-        return person
+        return await directory.enrol_person(session, runtime.outbox, person=body)
 
 
 @router.patch("/people/{username}")

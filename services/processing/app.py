@@ -29,11 +29,13 @@ def create_app(
         "processing", metadata, settings, migrations=history, span_processors=span_processors
     )
 
+    demo = runtime.settings.common.demo
+
     async def seed() -> None:
         async with runtime.db.session() as session:
-            await seed_directory(session)
+            await seed_directory(session, demo=demo)
             await publish_directory(session, runtime.outbox)
-            await publish_catalog(session, runtime.outbox, seed_catalog())
+            await publish_catalog(session, runtime.outbox, seed_catalog(demo=demo))
 
     runtime.on_start(seed)
     runtime.add_worker(sla_reconcile.Reconciler(runtime, settings=sla_settings or SlaSettings()).worker)
@@ -44,6 +46,8 @@ def create_app(
         routers=[router, admin_router],
     )
     app.state.auth = auth or AuthSettings()
+    # A missing or weak secret stops the service here, not at its first request.
+    app.state.auth.secret  # noqa: B018
     return app
 
 

@@ -382,9 +382,18 @@ def seed_drafts() -> list[ProcedureDraft]:
     ]
 
 
-def seed_catalog() -> list[ProcedureVersion]:
+# Procedures made up to show motcua working, not a province's: seeded only in the demo.
+DEMO_PROCEDURES = frozenset({"DEMO-SLA"})
+
+
+def seed_catalog(*, demo: bool) -> list[ProcedureVersion]:
+    """The seed procedures: the real ones always, the demo ones with ``demo``."""
     names = {agency.code: agency.name for agency in SEED_AGENCIES}
-    return [build_procedure(draft=draft, agency_name=names[draft.agency_code]) for draft in seed_drafts()]
+    return [
+        build_procedure(draft=draft, agency_name=names[draft.agency_code])
+        for draft in seed_drafts()
+        if demo or draft.code not in DEMO_PROCEDURES
+    ]
 
 
 # -- the stored catalog -----------------------------------------------------------------------------

@@ -1,8 +1,11 @@
 """The directory of agencies, units and people, the working-calendar overrides admins edit, and the
 directory the embedded default seeds.
 
-Seed usernames are predictable, so that anyone trying motcua can get a token for any step of any seed
-procedure (``motcua token USER``):
+The seed agencies and units are the real offices the seed procedures' published workflows route
+through, so they are seeded on every start. The seed people are not: their names are placeholders,
+their mail goes to ``demo.motcua.vn``, and their usernames are predictable, so they exist only in the
+demo (``MOTCUA_DEMO=true``), where anyone trying motcua can get a token for any step of any seed
+procedure (``motcua token USER``). Elsewhere the first admin is made with ``motcua admin create``.
 
 - every seed unit has an officer ``{unit}-officer`` and a manager (unit head) ``{unit}-manager``;
 - every seed agency has a leader ``{agency}-leader``;
@@ -143,12 +146,19 @@ def _seed_staff(agencies: Iterable[Agency], units: Iterable[Unit]) -> tuple[Pers
 SEED_PEOPLE = _DEMO_PEOPLE + _seed_staff(SEED_AGENCIES, SEED_UNITS)
 
 
-async def seed_directory(session: AsyncSession) -> None:
-    """Insert the seed agencies, units and people that are missing; never overwrite edits.
+async def seed_directory(session: AsyncSession, *, demo: bool) -> None:
+    """Insert the seed agencies and units that are missing, and with ``demo`` the seed people too;
+    never overwrite edits.
 
     ``ON CONFLICT DO NOTHING`` lets replicas that start together on one database seed it at once.
     """
-    for kind, rows in ((Agency, SEED_AGENCIES), (Unit, SEED_UNITS), (Person, SEED_PEOPLE)):
+    seeds: list[tuple[type[Agency | Unit | Person], tuple[Agency | Unit | Person, ...]]] = [
+        (Agency, SEED_AGENCIES),
+        (Unit, SEED_UNITS),
+    ]
+    if demo:
+        seeds.append((Person, SEED_PEOPLE))
+    for kind, rows in seeds:
         statement = insert_ignoring_duplicates(session, inspect(kind).local_table)
         await session.execute(statement.values([row.model_dump() for row in rows]).on_conflict_do_nothing())
 
@@ -311,6 +321,14 @@ async def receiving_unit(session: AsyncSession, *, agency_code: str) -> Unit | N
 
 
 # -- people -----------------------------------------------------------------------------------------
+async def enrol_person(session: AsyncSession, outbox: Outbox, *, person: PersonCreate) -> Person:
+    """Create a person and, in the same transaction, tell the other services who they are: the one
+    way in for the admin API and ``motcua admin create``."""
+    row = await create_person(session, person=person)
+    await outbox.add(session, person_changed(row))
+    return row
+
+
 async def find_person(session: AsyncSession, *, username: str) -> Person | None:
     person = await session.get(Person, username)
     return person if person is not None and person.active else None

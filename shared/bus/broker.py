@@ -7,9 +7,11 @@ import logging
 from faststream.nats import NatsBroker
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from faststream.nats.prometheus import NatsPrometheusMiddleware
+from faststream.nats.security import NatsUserPassword
 from opentelemetry.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
+from shared.bus.permissions import inbox_prefix
 from shared.settings import NatsSettings
 
 logger = logging.getLogger(__name__)
@@ -26,10 +28,16 @@ def create_broker(
     service: str,
     tracer_provider: TracerProvider,
     registry: CollectorRegistry,
+    credentials: tuple[str, str] | None = None,
 ) -> NatsBroker:
+    """The broker, connecting as the NATS user of ``credentials`` (or anonymously without them),
+    with its replies under the service's own inbox prefix, which only its user may subscribe to."""
+    security = None if credentials is None else NatsUserPassword(*credentials)
     return NatsBroker(
         settings.servers,
         name=f"motcua-{service}",
+        security=security,
+        inbox_prefix=inbox_prefix(service),
         # Never give up on NATS: the outbox holds events until it is back.
         allow_reconnect=True,
         max_reconnect_attempts=-1,

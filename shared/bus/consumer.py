@@ -2,7 +2,7 @@
 
 FastStream's default ack policy terminates a failed message, and ``NACK_ON_ERROR`` redelivers it at
 once in a hot loop. Here a failed handler is nacked with a growing delay; once ``max_deliver`` is
-reached the message goes to ``dlq.<consumer>`` in the DLQ stream, where ``motcua dlq`` finds it.
+reached the message goes to ``dlq.<service>.<consumer>`` in the DLQ stream, where ``motcua dlq`` finds it.
 
 While a handler runs, the wrapper tells JetStream every ``ack_wait / 3`` that it is still at work,
 so that a long handler is not handed to another replica meanwhile. A handler that runs past
@@ -32,6 +32,7 @@ from faststream.nats.annotations import NatsMessage
 from nats.js.errors import NotFoundError
 from pydantic import BaseModel, ValidationError
 
+from shared.bus.permissions import inbox_prefix
 from shared.bus.streams import DEAD_LETTER, DEAD_LETTER_PREFIX, MAX_DELIVERIES, ConsumerSpec
 from shared.events import Event, parse_event
 
@@ -69,7 +70,9 @@ class MaxDeliveriesAdvisory(BaseModel):
 
 
 def dead_letter_subject(spec: ConsumerSpec) -> str:
-    return f"{DEAD_LETTER_PREFIX}.{spec.durable}"
+    """``dlq.<service>.<consumer>``: the service token lets each service's NATS user publish dead
+    letters under its own name only, and tells a replay who wrote the letter."""
+    return f"{DEAD_LETTER_PREFIX}.{spec.service}.{spec.durable}"
 
 
 def dead_letter_id(spec: ConsumerSpec, sequence: int) -> str:
@@ -123,7 +126,11 @@ async def reporting_progress(msg: NatsMessage, *, every: float) -> AsyncIterator
 def subscribe(
     broker: NatsBroker, spec: ConsumerSpec, handler: Handler, *, retry_delays: Sequence[float]
 ) -> None:
-    """Bind ``handler`` to the durable consumer ``spec``; the consumer itself is created elsewhere."""
+    """Bind ``handler`` to the durable consumer ``spec``; the consumer itself is created elsewhere.
+
+    Fetched messages come to inboxes under the service's own prefix, the only ones its NATS user
+    may subscribe to."""
+    inbox = f"{inbox_prefix(spec.service)}.".encode()
 
     @broker.subscriber(
         spec.max_deliveries_subject,
@@ -131,6 +138,7 @@ def subscribe(
         durable=spec.max_deliveries_durable,
         config=spec.max_deliveries_config(),
         pull_sub=PullSub(batch_size=10, timeout=2.0),
+        inbox_prefix=inbox,
         ack_policy=AckPolicy.MANUAL,
         title=spec.max_deliveries_durable,
     )
@@ -143,6 +151,7 @@ def subscribe(
         durable=spec.durable,
         config=spec.config(),
         pull_sub=PullSub(batch_size=50, timeout=2.0),
+        inbox_prefix=inbox,
         max_workers=spec.concurrency,
         ack_policy=AckPolicy.MANUAL,
         title=spec.durable,

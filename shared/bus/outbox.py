@@ -99,6 +99,9 @@ class Outbox:
         self._listeners.append(listener)
 
     async def add(self, session: AsyncSession, *events: Event) -> None:
+        if not events:
+            # An empty executemany is an INSERT of defaults only, which the table refuses.
+            return
         trace_headers: dict[str, str] = {}
         propagate.inject(trace_headers)
         now = utc_now()

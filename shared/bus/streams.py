@@ -23,6 +23,8 @@ from nats.js.api import (
 )
 from nats.js.errors import BadRequestError, NotFoundError
 
+from shared.settings import RetentionSettings
+
 DUPLICATE_WINDOW_SECONDS = 120.0
 DEAD_LETTER_PREFIX = "dlq"
 MAX_DELIVERIES_PREFIX = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES"
@@ -35,10 +37,10 @@ class StreamSpec:
     subjects: tuple[str, ...]
     allow_msg_schedules: bool = False
     max_msgs_per_subject: int = -1
-    # 0 keeps messages for ever.
+    # 0 keeps messages for ever. A stream named in ``RetentionSettings`` takes its age from there.
     max_age_seconds: float = 0.0
 
-    def config(self, replicas: int) -> StreamConfig:
+    def config(self, replicas: int, *, max_age_seconds: float | None = None) -> StreamConfig:
         return StreamConfig(
             name=self.name,
             subjects=list(self.subjects),
@@ -48,7 +50,7 @@ class StreamSpec:
             num_replicas=replicas,
             duplicate_window=DUPLICATE_WINDOW_SECONDS,
             max_msgs_per_subject=self.max_msgs_per_subject,
-            max_age=self.max_age_seconds,
+            max_age=self.max_age_seconds if max_age_seconds is None else max_age_seconds,
             allow_msg_schedules=self.allow_msg_schedules or None,
         )
 
@@ -57,9 +59,11 @@ DOSSIER = StreamSpec("DOSSIER", ("dossier.>",))
 CATALOG = StreamSpec("CATALOG", ("catalog.>",))
 ALERT = StreamSpec("ALERT", ("alert.>",))
 DIRECTORY = StreamSpec("DIRECTORY", ("directory.>",))
-# Citizens' one-time codes: kept no longer than a code lives, since each message carries one.
+# Citizens' one-time codes: kept no longer than a code lives, since each message carries one. Not a
+# setting: a longer keep would only keep codes.
 CITIZEN = StreamSpec("CITIZEN", ("citizen.>",), max_age_seconds=600.0)
 # SLA timers: one schedule subject per dossier-step-kind, so arming again replaces the old timer.
+# Kept for ever: a schedule must outlive its delay, and one per subject bounds the stream anyway.
 SLA = StreamSpec("SLA", ("sla.>",), allow_msg_schedules=True, max_msgs_per_subject=1)
 DEAD_LETTER = StreamSpec("DLQ", (f"{DEAD_LETTER_PREFIX}.>",))
 # JetStream's advisories that a message reached max_deliver unacknowledged. The server says it once,
@@ -78,6 +82,18 @@ STREAMS: tuple[StreamSpec, ...] = (
     DEAD_LETTER,
     MAX_DELIVERIES,
 )
+
+
+def max_age_seconds(spec: StreamSpec, retention: RetentionSettings) -> float:
+    """How long ``spec`` keeps a message: its retention setting, or its own fixed age."""
+    days = {
+        DOSSIER.name: retention.dossier_stream_days,
+        CATALOG.name: retention.catalog_stream_days,
+        DIRECTORY.name: retention.directory_stream_days,
+        ALERT.name: retention.alert_stream_days,
+        DEAD_LETTER.name: retention.dead_letter_stream_days,
+    }.get(spec.name)
+    return spec.max_age_seconds if days is None else days * 24 * 3600.0
 
 
 def stream_for(subject: str) -> StreamSpec:
@@ -140,10 +156,14 @@ class ConsumerSpec:
         )
 
 
-async def ensure_streams(js: JetStreamContext, *, replicas: int = 1) -> None:
-    """Create every stream, or bring an existing one up to its declared configuration."""
+async def ensure_streams(
+    js: JetStreamContext, *, replicas: int = 1, retention: RetentionSettings | None = None
+) -> None:
+    """Create every stream, or bring an existing one up to its declared configuration (a changed
+    retention setting included)."""
+    retention = retention or RetentionSettings()
     for spec in STREAMS:
-        config = spec.config(replicas)
+        config = spec.config(replicas, max_age_seconds=max_age_seconds(spec, retention))
         try:
             await js.stream_info(spec.name)
         except NotFoundError:

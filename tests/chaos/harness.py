@@ -189,6 +189,7 @@ def service_environment(
     *,
     service: ServiceName,
     nats_url: str,
+    nats_password: str,
     database_url: str,
     schema: str,
     data_dir: Path,
@@ -206,6 +207,10 @@ def service_environment(
     env.update(
         {
             "MOTCUA_NATS_URL": nats_url,
+            "MOTCUA_NATS_USER": service,
+            "MOTCUA_NATS_PASSWORD": nats_password,
+            # The load acts as the demo users.
+            "MOTCUA_DEMO": "true",
             "MOTCUA_NATS_STREAM_REPLICAS": "3",
             "MOTCUA_NATS_ACK_WAIT_SECONDS": "10",
             "MOTCUA_NATS_RETRY_DELAYS_SECONDS": json.dumps([1, 2, 4, 8, 15]),
@@ -257,6 +262,7 @@ def deployment(
             env = service_environment(
                 service=service,
                 nats_url=nats.url,
+                nats_password=nats.passwords[service],
                 database_url=database_url,
                 schema=schemas[service],
                 data_dir=base_dir / f"data-{service}-{replica}",

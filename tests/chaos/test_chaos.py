@@ -156,7 +156,7 @@ async def test_killing_a_nats_node_and_a_replica_of_each_service_loses_and_dupli
                     schemas=system.schemas,
                     record=load.record,
                     smtp_message_ids=smtp_message_ids(mailbox),
-                    nats_urls=system.nats.urls,
+                    nats_urls=[node.url_for() for node in system.nats.nodes],
                 )
 
             # Drained: everything checks out, or nothing has moved for SETTLE_SECONDS (longer than

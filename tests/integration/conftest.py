@@ -36,7 +36,7 @@ from shared.events import AlertOverdue, AlertRecipient, Event, utc_now
 from shared.runtime import ServiceRuntime
 from tests.conftest import RuntimeSettingsFactory, eventually
 
-SEED_PROCEDURES = len(seed_catalog())
+SEED_PROCEDURES = len(seed_catalog(demo=True))
 
 APPLICANT = {
     "full_name": "Nguyễn Văn An",

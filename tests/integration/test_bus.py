@@ -144,7 +144,7 @@ async def running(*runtimes: ServiceRuntime) -> AsyncIterator[None]:
 
 @asynccontextmanager
 async def jetstream(server: NatsServer) -> AsyncIterator[tuple[NatsClient, JetStreamContext]]:
-    client = await nats.connect(server.url)
+    client = await nats.connect(server.url_for())
     try:
         yield client, client.jetstream()
     finally:

@@ -35,7 +35,7 @@ def short_holds(settings: RuntimeSettings, **nats: float) -> RuntimeSettings:
 
 async def die_holding_the_next_delivery(server: NatsServer, spec: ConsumerSpec, *, delivery: int) -> None:
     """A replica takes the consumer's next message and is gone without a word, as a killed process."""
-    client = await nats.connect(server.url)
+    client = await nats.connect(server.url_for())
     try:
         subscription = await client.jetstream().pull_subscribe_bind(spec.durable, stream=spec.stream.name)
         [message] = await subscription.fetch(1, timeout=5)
@@ -113,7 +113,9 @@ async def test_a_message_whose_holders_all_died_is_dead_lettered_once_when_the_s
             assert "no answer within ack_wait" in letter.error
             assert letter.body == body
 
-            listed = await asyncio.to_thread(motcua, "dlq", "list", env={"MOTCUA_NATS_URL": nats_server.url})
+            listed = await asyncio.to_thread(
+                motcua, "dlq", "list", env={"MOTCUA_NATS_URL": nats_server.url_for()}
+            )
             assert listed.returncode == 0, listed.stderr
             [row] = [json.loads(line) for line in listed.stdout.splitlines()]
             assert (row["consumer"], row["deliveries"]) == (spec.durable, spec.max_deliver)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,10 +19,12 @@ from shared.bus.streams import DEAD_LETTER, DOSSIER, ensure_streams
 from shared.nats_server import NatsServer, free_port
 
 
-def motcua(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def motcua(
+    *args: str, env: dict[str, str], timeout: float = 60, unset: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "services.cli", *args],
-        env={**os.environ, **env},
+        env={name: value for name, value in {**os.environ, **env}.items() if name not in unset},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -29,7 +32,11 @@ def motcua(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.C
 
 
 def test_token_is_issued_for_directory_users_only(tmp_path: Path) -> None:
-    env = {"MOTCUA_DATA_DIR": str(tmp_path), "MOTCUA_JWT_SECRET": "a-secret-of-the-operators-own-choosing"}
+    env = {
+        "MOTCUA_DATA_DIR": str(tmp_path),
+        "MOTCUA_JWT_SECRET": "a-secret-of-the-operators-own-choosing",
+        "MOTCUA_DEMO": "true",
+    }
     issued = motcua("token", "demo-officer", env=env)
     assert issued.returncode == 0, issued.stderr
     assert verify_token(issued.stdout.strip(), secret=env["MOTCUA_JWT_SECRET"]) == "demo-officer"
@@ -40,23 +47,77 @@ def test_token_is_issued_for_directory_users_only(tmp_path: Path) -> None:
 
 
 def test_token_secret_is_generated_once_into_the_data_folder(tmp_path: Path) -> None:
-    env = {"MOTCUA_DATA_DIR": str(tmp_path), "MOTCUA_JWT_SECRET": ""}
-    first = motcua("token", "demo-admin", env=env)
+    env = {"MOTCUA_DATA_DIR": str(tmp_path), "MOTCUA_DEMO": "true"}
+    first = motcua("token", "demo-admin", env=env, unset=("MOTCUA_JWT_SECRET",))
     assert first.returncode == 0, first.stderr
     secret = (tmp_path / "jwt-secret").read_text().strip()
     assert len(secret) >= 32
     assert verify_token(first.stdout.strip(), secret=secret) == "demo-admin"
-    assert (tmp_path / "jwt-secret").stat().st_mode & 0o077 == 0
+    assert (tmp_path / "jwt-secret").stat().st_mode & 0o777 == 0o600
+    assert tmp_path.stat().st_mode & 0o777 == 0o700
+    again = motcua("token", "demo-admin", env=env, unset=("MOTCUA_JWT_SECRET",))
+    assert verify_token(again.stdout.strip(), secret=secret) == "demo-admin"
+
+
+def test_a_known_or_short_secret_stops_the_command_with_one_line(tmp_path: Path) -> None:
+    for secret, reason in (
+        ("change-me-to-a-long-random-secret", "published example"),
+        ("0123456789", "10 bytes long"),
+        ("", "is empty"),
+    ):
+        refused = motcua(
+            "token", "anyone", env={"MOTCUA_DATA_DIR": str(tmp_path), "MOTCUA_JWT_SECRET": secret}
+        )
+        assert refused.returncode == 2
+        [line] = refused.stderr.strip().splitlines()
+        assert reason in line and "MOTCUA_JWT_SECRET" in line
+
+
+def test_an_empty_generated_secret_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "jwt-secret").write_text("")
+    refused = motcua(
+        "serve", "processing", env={"MOTCUA_DATA_DIR": str(tmp_path)}, unset=("MOTCUA_JWT_SECRET",)
+    )
+    assert refused.returncode == 2
+    assert "is empty" in refused.stderr and "jwt-secret" in refused.stderr
+
+
+def test_admin_create_adds_an_admin_whose_change_waits_in_the_outbox_and_prints_its_token(
+    tmp_path: Path,
+) -> None:
+    env = {"MOTCUA_DATA_DIR": str(tmp_path), "MOTCUA_JWT_SECRET": "a-secret-of-the-operators-own-choosing"}
+    created = motcua(
+        "admin", "create", "ops-admin", "--full-name", "Nguyễn Thị Quản", "--agency", "000.00.06.H56", env=env
+    )
+    assert created.returncode == 0, created.stderr
+    assert verify_token(created.stdout.strip(), secret=env["MOTCUA_JWT_SECRET"]) == "ops-admin"
+    with sqlite3.connect(tmp_path / "processing.db") as connection:
+        person = connection.execute(
+            "SELECT role, full_name, agency_code, active FROM person WHERE username = 'ops-admin'"
+        ).fetchone()
+        [payload] = connection.execute(
+            "SELECT payload FROM outbox WHERE subject = 'directory.person.changed'"
+        ).fetchone()
+        demo = connection.execute("SELECT count(*) FROM person WHERE username LIKE 'demo-%'").fetchone()
+    assert person == ("admin", "Nguyễn Thị Quản", "000.00.06.H56", 1)
+    assert json.loads(payload)["username"] == "ops-admin"
+    # Not the demo: the admin created is the only person in the directory.
+    assert demo == (0,)
+
+    again = motcua("admin", "create", "ops-admin", env=env)
+    assert again.returncode == 1 and "already exists" in again.stderr
+    bad = motcua("admin", "create", "Not A Username", env=env)
+    assert bad.returncode == 2 and "username" in bad.stderr
 
 
 async def test_dead_letters_are_listed_and_replayed_to_their_subject(nats_server: NatsServer) -> None:
-    connection = await nats.connect(nats_server.url)
+    connection = await nats.connect(nats_server.url_for())
     try:
         js = connection.jetstream()
         await ensure_streams(js)
         body = b'{"type": "dossier.submitted", "broken": true}'
         await js.publish(
-            "dlq.processing__dossier_submitted",
+            "dlq.processing.processing__dossier_submitted",
             body,
             headers={
                 "Nats-Msg-Id": "dead-1",
@@ -66,7 +127,7 @@ async def test_dead_letters_are_listed_and_replayed_to_their_subject(nats_server
                 "Motcua-Dead-Deliveries": "6",
             },
         )
-        env = {"MOTCUA_NATS_URL": nats_server.url}
+        env = {"MOTCUA_NATS_URL": nats_server.url_for()}
         listed = motcua("dlq", "list", env=env)
         assert listed.returncode == 0, listed.stderr
         [letter] = [json.loads(line) for line in listed.stdout.splitlines()]

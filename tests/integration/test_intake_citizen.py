@@ -434,7 +434,7 @@ async def test_withdrawal_is_published_once_and_only_for_the_applicant(
         return row
 
     row = await eventually(sent)
-    connection = await nats.connect(nats_server.url)
+    connection = await nats.connect(nats_server.url_for())
     try:
         message = await connection.jetstream().get_last_msg("DOSSIER", "dossier.withdrawal.requested")
     finally:

@@ -35,6 +35,9 @@ def processing_process(
     env = {
         **os.environ,
         "MOTCUA_NATS_URL": nats_server.url,
+        "MOTCUA_NATS_USER": "processing",
+        "MOTCUA_NATS_PASSWORD": nats_server.passwords["processing"],
+        "MOTCUA_DEMO": "true",
         "MOTCUA_NATS_ACK_WAIT_SECONDS": "2",
         "MOTCUA_DATA_DIR": str(data_dir),
         "MOTCUA_PROCESSING_DATABASE_URL": database.database_url or "",

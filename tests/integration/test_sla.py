@@ -149,7 +149,7 @@ async def test_alerts_fire_in_order_once_each_on_time_and_only_while_the_step_ru
         forward = await processing.post(f"/api/v1/dossiers/{forwarded}/forward", headers=OFFICER)
         assert forward.status_code == 200, forward.text
         # Timers lost (purged), then a replica restarts: its start re-arms every open dossier.
-        await _purge_timers(nats_server.url, lost)
+        await _purge_timers(nats_server.url_for(), lost)
         await second.stop()
         replacement = create_processing(runtime_settings("processing"))
         await stack.enter_async_context(replacement.router.lifespan_context(replacement))
@@ -188,14 +188,14 @@ async def test_alerts_fire_in_order_once_each_on_time_and_only_while_the_step_ru
         resumed_due = await eventually(resumed)
 
         async def rearmed() -> datetime:
-            moment = await _armed_moment(nats_server.url, paused, "due")
+            moment = await _armed_moment(nats_server.url_for(), paused, "due")
             assert moment >= resumed_due, "the timer of the old deadline is still armed"
             return moment
 
         paused_timer = await eventually(rearmed)
         step_due = await step_due_of(processing, alone)
         await asyncio.sleep(max(0.0, 75 - (time.monotonic() - started)))
-        alerts = await _alerts(nats_server.url)
+        alerts = await _alerts(nats_server.url_for())
 
     def raised(code: str, kind: str, rung: int = 0) -> list[SlaAlert]:
         return [

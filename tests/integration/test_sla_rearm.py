@@ -78,7 +78,7 @@ def with_latency(runtime: ServiceRuntime, rng: random.Random) -> None:
 
 @asynccontextmanager
 async def jetstream(server: NatsServer) -> AsyncIterator[JetStreamContext]:
-    connection = await nats.connect(server.url)
+    connection = await nats.connect(server.url_for())
     try:
         yield connection.jetstream()
     finally:

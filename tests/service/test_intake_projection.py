@@ -53,7 +53,7 @@ from tests.conftest import DatabaseSettingsFactory
 from tests.integration.conftest import submission
 
 S = DossierStatus
-BIRTH = next(procedure for procedure in seed_catalog() if procedure.code == "1.001193")
+BIRTH = next(procedure for procedure in seed_catalog(demo=True) if procedure.code == "1.001193")
 OFFICER = "demo-officer"
 ID_NUMBER = submission()["applicant"]["id_number"]
 # Every walk starts here, after any submission of the test run, so both copies compared share times.

@@ -26,7 +26,7 @@ from services.processing.directory import (
 )
 from shared.events import ProcedureStep, RequiredDocument, TimeLimit
 
-CATALOG = {procedure.code: procedure for procedure in seed_catalog()}
+CATALOG = {procedure.code: procedure for procedure in seed_catalog(demo=True)}
 UNITS = {unit.code: unit for unit in SEED_UNITS}
 
 

@@ -212,3 +212,40 @@ def test_the_store_refuses_a_path_that_is_not_a_sha256(tmp_path: Path) -> None:
     store = FileStore(tmp_path)
     with pytest.raises(ValueError, match="not a sha256"):
         store.path("../../etc/passwd")
+
+
+async def test_stored_documents_are_0600_in_0700_folders_whatever_the_umask(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "files", chunk_bytes=64)
+    previous = os.umask(0)
+    try:
+        checked = await inspect_upload(
+            part="document_0",
+            filename="a.pdf",
+            source=MemoryUpload(PDF_DOCUMENT),
+            settings=FileSettings(chunk_bytes=64),
+            budget_left=10**6,
+        )
+        path = await store.save(checked)
+    finally:
+        os.umask(previous)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "files").stat().st_mode & 0o777 == 0o700
+
+
+async def test_a_document_stored_readable_by_all_becomes_private_when_reused(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "files", chunk_bytes=64)
+
+    async def checked() -> Upload:
+        return await inspect_upload(
+            part="document_0",
+            filename="a.pdf",
+            source=MemoryUpload(PDF_DOCUMENT),
+            settings=FileSettings(chunk_bytes=64),
+            budget_left=10**6,
+        )
+
+    path = await store.save(await checked())
+    path.chmod(0o644)
+    await store.save(await checked())
+    assert path.stat().st_mode & 0o777 == 0o600
