@@ -187,7 +187,13 @@ async def run(max_examples: int, seed: int) -> int:
             def settings(service: ServiceName) -> RuntimeSettings:
                 return RuntimeSettings(
                     common=CommonSettings(data_dir=folder / "data"),
-                    nats=NatsSettings(url=nats.url, stream_replicas=1, start_wait_seconds=5),
+                    nats=NatsSettings(
+                        url=nats.url,
+                        user=service,
+                        password=nats.passwords[service],
+                        stream_replicas=1,
+                        start_wait_seconds=5,
+                    ),
                     database=DATABASE_SETTINGS[service](
                         database_url=f"sqlite+aiosqlite:///{folder}/{service}.db", database_schema=None
                     ),
