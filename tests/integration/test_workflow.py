@@ -142,14 +142,15 @@ async def test_refused_transitions_answer_409_saying_why_and_change_nothing(syst
     head = staff("H56.HC.MOTCUA", "manager")
     code = await submit_for(system, spec)
     before = await system.registered(code)
-    for action, body, who in [
+    attempts: list[tuple[str, Json, dict[str, str]]] = [
         ("forward", {}, desk),
         ("claim", {}, desk),
         ("approve", {"result": {"name": "x"}}, desk),
         ("return-result", {}, desk),
         ("reschedule", {"reason": "x", "new_due_at": (utc_now() + timedelta(days=30)).isoformat()}, head),
         ("request-supplement", {"reason": "x", "items": ["y"]}, desk),
-    ]:
+    ]
+    for action, body, who in attempts:
         refused = await act(system, code, action, who, body, expect=409)
         assert "cannot" in refused["detail"], refused
     await act(system, code, "accept", desk)
