@@ -24,6 +24,7 @@ from services.notify.reports_api import reports_router
 from services.notify.settings import (
     DeliverySettings,
     DigestSettings,
+    InboxStreamSettings,
     SmsSettings,
     SmtpSettings,
     WebhookSettings,
@@ -53,6 +54,7 @@ def create_app(
     webhook: WebhookSettings | None = None,
     digest: DigestSettings | None = None,
     auth: AuthSettings | None = None,
+    inbox_stream: InboxStreamSettings | None = None,
 ) -> FastAPI:
     runtime = ServiceRuntime(
         "notify", metadata, settings, migrations=history, span_processors=span_processors
@@ -71,6 +73,7 @@ def create_app(
     state.webhook = webhook or WebhookSettings()
     state.digest = digest or DigestSettings()
     state.auth = auth or AuthSettings()
+    state.inbox_stream = inbox_stream or InboxStreamSettings()
     outcomes = delivery_outcomes(runtime.registry)
     couriers = Couriers(
         [
