@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import jwt
 
@@ -40,6 +40,13 @@ def verify_token(token: str, *, secret: str) -> str:
         # Not only InvalidTokenError: a key the library refuses must answer 401 too, never 500.
         raise InvalidToken(f"invalid token: {exc}") from exc
     return str(claims["sub"])
+
+
+def token_expires_at(token: str, *, secret: str) -> datetime:
+    """When a valid staff token stops being accepted; raises ``InvalidToken`` like ``verify_token``."""
+    verify_token(token, secret=secret)
+    claims = jwt.decode(token, secret, algorithms=[ALGORITHM], issuer=ISSUER)
+    return datetime.fromtimestamp(int(claims["exp"]), UTC)
 
 
 def issue_citizen_token(id_number: str, *, secret: str, ttl_minutes: float = 30.0) -> str:

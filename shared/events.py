@@ -12,7 +12,9 @@ from enum import IntEnum
 from typing import Annotated, Literal
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+
+from shared.email_address import one_email_address_or_none
 
 
 def utc_now() -> datetime:
@@ -64,8 +66,15 @@ class Applicant(Payload):
     full_name: str
     id_number: str
     phone: str | None = None
+    # Exactly one address (see ``shared.email_address``); intake refuses anything else. An event
+    # written before that rule still parses, and a list it carries is never written to.
     email: str | None = None
     address: str | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _one_email_address(cls, value: str | None) -> str | None:
+        return one_email_address_or_none(value)
 
 
 DocumentKind = Literal["digital", "scan", "reused"]

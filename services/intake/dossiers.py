@@ -33,6 +33,7 @@ from services.intake.models import (
 )
 from shared.bus.outbox import Outbox
 from shared.db import insert_ignoring_duplicates
+from shared.email_address import check_email_address
 from shared.events import (
     Applicant,
     DocumentKind,
@@ -107,11 +108,7 @@ class ApplicantIn(BaseModel):
     def _email(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        value = value.strip()
-        local, _, domain = value.partition("@")
-        if not local or "." not in domain or " " in value:
-            raise ValueError("not an email address")
-        return value
+        return check_email_address(value)
 
 
 class DocumentIn(BaseModel):

@@ -13,7 +13,8 @@ from functools import cache
 from urllib.parse import quote
 
 import segno
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import PackageLoader, StrictUndefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -79,8 +80,9 @@ def appointment_text(dossier: Dossier) -> str:
 
 
 @cache
-def _environment() -> Environment:
-    return Environment(
+def _environment() -> ImmutableSandboxedEnvironment:
+    # Every template renders sandboxed, so that none can reach Python's internals.
+    return ImmutableSandboxedEnvironment(
         loader=PackageLoader("services.intake", "templates"),
         # HTML with what citizens typed in it: escape everything unless marked safe.
         autoescape=True,

@@ -9,10 +9,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 
 from services.notify import alerts, inbox, notifications, preferences
 from services.notify.auth import ViewerDep
-from services.notify.live import InboxFeed, sse_event, sse_stream
+from services.notify.directory import find_active
+from services.notify.live import InboxFeed, TooManyStreams, sse_event, sse_stream
 from services.notify.models import (
     Alert,
     AlertPublic,
@@ -24,8 +26,11 @@ from services.notify.models import (
     StaffPreferencesBase,
     StaffPreferencesPublic,
 )
+from services.notify.settings import InboxStreamSettings
+from shared.auth import InvalidToken, token_expires_at
 from shared.events import utc_now
-from shared.http import RuntimeDep, SessionDep
+from shared.http import RuntimeDep, SessionDep, unauthorized
+from shared.settings import AuthSettings
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"])
 alerts_router = APIRouter(prefix="/api/v1", tags=["alerts"])
@@ -126,22 +131,57 @@ async def read_inbox(
 async def stream_inbox(request: Request, runtime: RuntimeDep, viewer: ViewerDep) -> StreamingResponse:
     """The caller's new inbox notifications as Server-Sent Events: first ``event: unread`` with the
     unread count, then an ``event: notification`` (JSON) for each notification stored from then on.
-    A reconnecting client reads ``GET /api/v1/inbox`` for what it missed."""
+    A reconnecting client reads ``GET /api/v1/inbox`` for what it missed.
+
+    At most ``MOTCUA_NOTIFY_INBOX_STREAM_MAX_PER_USER`` streams per user are open at once (429 with
+    ``Retry-After`` beyond). A stream ends with ``event: expired`` when the token that opened it
+    expires, and with ``event: deactivated`` once the user is no longer active."""
     feed: InboxFeed = request.app.state.inbox_feed
+    limits: InboxStreamSettings = request.app.state.inbox_stream
+    auth: AuthSettings = request.app.state.auth
+    # The viewer dependency has checked the token already.
+    _, _, token = request.headers.get("authorization", "").partition(" ")
+    try:
+        expires_at = token_expires_at(token.strip(), secret=auth.secret)
+    except InvalidToken as exc:
+        # It expired in the moment since the check.
+        raise unauthorized(str(exc)) from exc
+    try:
+        subscription = feed.open(viewer.username, limit=limits.max_per_user)
+    except TooManyStreams as exc:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"{viewer.username} already has {limits.max_per_user} inbox streams open; close one first",
+            headers={"Retry-After": str(limits.retry_after_seconds)},
+        ) from exc
+
+    async def still_active() -> bool:
+        async with runtime.db.reading() as session:
+            return await find_active(session=session, username=viewer.username) is not None
 
     async def events() -> AsyncIterator[str]:
-        # Subscribed before counting, so that nothing stored in between is missed.
-        async with feed.subscribe(viewer.username) as queue:
+        # Subscribed (above) before counting, so that nothing stored in between is missed.
+        try:
             async with runtime.db.reading() as session:
                 unread = await inbox.unread_count(session=session, recipient=viewer.username)
             yield sse_event("unread", {"unread": unread})
-            async for chunk in sse_stream(queue, keepalive_seconds=KEEPALIVE_SECONDS):
+            async for chunk in sse_stream(
+                subscription.queue,
+                keepalive_seconds=KEEPALIVE_SECONDS,
+                expires_at=expires_at,
+                still_active=still_active,
+                check_seconds=limits.active_check_seconds,
+            ):
                 yield chunk
+        finally:
+            subscription.close()
 
     return StreamingResponse(
         events(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        # Frees the place also when the client left before the stream began.
+        background=BackgroundTask(subscription.close),
     )
 
 

@@ -26,6 +26,7 @@ from services.notify.retention import prune_notifications
 from services.notify.settings import (
     DeliverySettings,
     DigestSettings,
+    InboxStreamSettings,
     SmsSettings,
     SmtpSettings,
     WebhookSettings,
@@ -55,6 +56,7 @@ def create_app(
     webhook: WebhookSettings | None = None,
     digest: DigestSettings | None = None,
     auth: AuthSettings | None = None,
+    inbox_stream: InboxStreamSettings | None = None,
 ) -> FastAPI:
     runtime = ServiceRuntime(
         "notify", metadata, settings, migrations=history, span_processors=span_processors
@@ -75,6 +77,7 @@ def create_app(
     state.auth = auth or AuthSettings()
     # A missing or weak secret stops the service here, not at its first request.
     state.auth.secret  # noqa: B018
+    state.inbox_stream = inbox_stream or InboxStreamSettings()
     outcomes = delivery_outcomes(runtime.registry)
     couriers = Couriers(
         [

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, Template, TemplateNotFound
+from jinja2 import PackageLoader, StrictUndefined, Template, TemplateNotFound
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
 
 from shared.events import DossierStatus
 from shared.working_time import VN_TZ
@@ -73,8 +74,10 @@ _ENGLISH_STATUS_NAMES = {
 }
 
 
-def create_environment() -> Environment:
-    environment = Environment(
+def create_environment() -> SandboxedEnvironment:
+    # Admins write overrides, so a template is input: the sandbox keeps it from reaching Python's
+    # internals (``__globals__``, ``__class__``) and from mutating what it is given.
+    environment = ImmutableSandboxedEnvironment(
         loader=PackageLoader("services.notify", "templates"),
         # Plain text: nothing to escape, and a missing variable is a bug, not an empty string.
         autoescape=False,
@@ -92,7 +95,7 @@ def create_environment() -> Environment:
 class TemplateRenderer:
     """Renders the subject and body of a message for an event type in a language."""
 
-    def __init__(self, environment: Environment | None = None) -> None:
+    def __init__(self, environment: SandboxedEnvironment | None = None) -> None:
         self.environment = environment or create_environment()
         self._compiled: dict[str, Template] = {}
 

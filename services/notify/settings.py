@@ -95,6 +95,19 @@ class WebhookSettings(BaseSettings):
         return next((endpoint for endpoint in self.endpoints if endpoint.name == name), None)
 
 
+class InboxStreamSettings(BaseSettings):
+    """``MOTCUA_NOTIFY_INBOX_STREAM_*``: the live feed of the inbox (Server-Sent Events)."""
+
+    model_config = SettingsConfigDict(env_prefix="MOTCUA_NOTIFY_INBOX_STREAM_", extra="ignore")
+
+    # Open streams per user and replica: a few browser tabs, not a connection flood.
+    max_per_user: int = Field(default=3, ge=1)
+    # What a refused stream is told to wait before trying again.
+    retry_after_seconds: int = Field(default=30, ge=1)
+    # How often an open stream asks the directory copy whether its user is still active.
+    active_check_seconds: float = Field(default=30.0, gt=0)
+
+
 class DigestSettings(BaseSettings):
     """``MOTCUA_NOTIFY_DIGEST_*``: when the daily digest goes out, Vietnam time."""
 

@@ -2,18 +2,25 @@
 
 An override is checked before it is stored: both sources must compile, and every variable, field,
 filter and included file they use must exist for the event type, so that a saved override cannot fail
-when an event arrives. Plain service functions over a session: no HTTP here.
+when an event arrives. An override is input, so it may name nothing private (``_``-prefixed names,
+attributes and keys: the way out of Jinja2 into Python), and it is rendered once, sandboxed, against a
+sample event: what the sandbox refuses is refused here too. Plain service functions over a session: no
+HTTP here.
 """
 
 from __future__ import annotations
 
+import builtins
+import enum
 import types
-from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, Union, get_args, get_origin
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal, Union, get_args, get_origin
+from uuid import UUID, uuid4
 
 from jinja2 import TemplateNotFound, TemplateSyntaxError, meta, nodes
-from pydantic import BaseModel
+from jinja2.exceptions import SecurityError
+from pydantic import BaseModel, ValidationError
 from sqlmodel import col, select
 from sqlmodel import delete as delete_rows
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -76,6 +83,7 @@ def validate(
         if not source.strip():
             raise InvalidTemplate(f"{part}: the template is empty")
         _check_source(renderer, event_class, part, source, seen=set())
+    _check_sample_render(renderer, event_class, subject=subject, body=body)
 
 
 async def get_override(
@@ -199,6 +207,7 @@ def _check_source(
         tree = environment.parse(source)
     except TemplateSyntaxError as exc:
         raise InvalidTemplate(f"{where}, line {exc.lineno}: {exc.message}") from exc
+    _check_private_names(tree, where)
     fields = event_class.model_fields
     unknown = sorted(meta.find_undeclared_variables(tree) - fields.keys() - environment.globals.keys())
     if unknown:
@@ -251,3 +260,88 @@ def _payload_model(annotation: Any) -> type[BaseModel] | None:
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
             return candidate
     return None
+
+
+def _check_private_names(tree: nodes.Template, where: str) -> None:
+    """Every known escape from a template into Python goes through a ``_`` name (``__globals__``,
+    ``__class__``, ``_TemplateReference__context``); no message needs one."""
+    for node in tree.find_all((nodes.Name, nodes.Getattr, nodes.Getitem, nodes.Filter)):
+        name: object = None
+        if isinstance(node, nodes.Name):
+            name = node.name
+        elif isinstance(node, nodes.Getattr):
+            name = node.attr
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            name = node.arg.value
+        elif isinstance(node, nodes.Filter) and node.name == "attr" and node.args:
+            first = node.args[0]
+            name = first.value if isinstance(first, nodes.Const) else None
+        if isinstance(name, str) and name.startswith("_"):
+            raise InvalidTemplate(
+                f"{where}, line {node.lineno}: names starting with '_' are not allowed ({name!r})"
+            )
+
+
+def _check_sample_render(
+    renderer: TemplateRenderer, event_class: type[Event], *, subject: str, body: str
+) -> None:
+    """Render both sources once against a made-up event of the type, so that what the sandbox
+    refuses (an attribute reached through a variable, say) is refused before it is stored."""
+    context = sample_context(event_class)
+    for part, source in (("subject", subject), ("body", body)):
+        try:
+            renderer.compile(source).render(context)
+        except SecurityError as exc:
+            raise InvalidTemplate(
+                f"{part}: the template tries something templates may not do ({exc})"
+            ) from exc
+        except Exception:
+            # Made-up values can trip a filter that real ones would not; the static checks above
+            # already cover names and fields, and a real event that fails falls back to the shipped
+            # template (see ``notifications``).
+            continue
+
+
+def sample_context(event_class: type[Event]) -> dict[str, Any]:
+    """A template context for a made-up event of ``event_class``, every optional field filled in."""
+    sample = _sample_model(event_class)
+    try:
+        return event_class.model_validate(sample).model_dump()
+    except ValidationError:
+        return sample
+
+
+def _sample_model(model: type[BaseModel]) -> dict[str, Any]:
+    return {name: _sample_value(field.annotation) for name, field in model.model_fields.items()}
+
+
+def _sample_value(annotation: Any) -> Any:
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        present = [arg for arg in get_args(annotation) if arg is not type(None)]
+        return _sample_value(present[0]) if present else None
+    if origin is Literal:
+        return get_args(annotation)[0]
+    # ``builtins``: this module's own ``list`` is the service function.
+    if origin in (builtins.list, tuple, set, frozenset, Sequence):
+        args = get_args(annotation)
+        return [_sample_value(args[0])] if args else []
+    if origin in (builtins.dict, Mapping):
+        return {}
+    if isinstance(annotation, type):
+        if issubclass(annotation, BaseModel):
+            return _sample_model(annotation)
+        if issubclass(annotation, enum.Enum):
+            return next(iter(annotation)).value
+        if issubclass(annotation, bool):
+            return False
+        if issubclass(annotation, int):
+            # 1 is a dossier status too, for the filters that name one.
+            return 1
+        if issubclass(annotation, float):
+            return 1.0
+        if issubclass(annotation, datetime):
+            return datetime(2024, 1, 2, 3, 4, tzinfo=UTC)
+        if issubclass(annotation, UUID):
+            return str(uuid4())
+    return "mẫu"

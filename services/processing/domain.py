@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Literal, NamedTuple
 
@@ -18,6 +18,12 @@ from shared.working_time import HOURS_PER_DAY, VN_TZ, CalendarMode, WorkingCalen
 
 # An online submission must be accepted or refused within one working day (later is late acceptance).
 ACCEPTANCE_HOURS = HOURS_PER_DAY
+# How far ahead an officer may set a date (a supplement deadline, a new appointment): a year covers
+# every real case, and a date centuries away makes every later deadline computation crawl.
+FURTHEST_AHEAD = timedelta(days=365)
+# Who may sign the apology letter that moves the legal due date: the heads of the line, not an
+# officer, nor an admin, who is outside it.
+RESCHEDULING_ROLES = frozenset({"manager", "leader"})
 
 _MODES: dict[CalendarKind, CalendarMode] = {
     "working": CalendarMode.WORKING,
@@ -236,9 +242,19 @@ def check_supplement_request(
     cleaned = [item.strip() for item in items if item.strip()]
     if not cleaned:
         raise ValueError("say what is missing: items must name at least one document or fact")
-    if deadline_at is not None and deadline_at <= now:
-        raise ValueError("the supplement deadline must be in the future")
+    if deadline_at is not None:
+        check_ahead(deadline_at, now=now, what="the supplement deadline")
     return cleaned
+
+
+def check_ahead(at: datetime, *, now: datetime, what: str) -> None:
+    """``at`` is a timezone-aware instant in the future, at most ``FURTHEST_AHEAD`` from ``now``."""
+    if at.tzinfo is None:
+        raise ValueError(f"{what} needs a timezone, e.g. 2023-11-10T16:00:00+07:00")
+    if at <= now:
+        raise ValueError(f"{what} must be in the future")
+    if at > now + FURTHEST_AHEAD:
+        raise ValueError(f"{what} must be within {FURTHEST_AHEAD.days} days from now")
 
 
 @dataclass(frozen=True)
@@ -300,8 +316,7 @@ def check_reschedule(
         raise InvalidTransition("the appointment was already moved once; a dossier gets one apology letter")
     if due_at is None or now >= due_at:
         raise InvalidTransition("an apology letter must be issued before the due date passes")
-    if new_due_at.tzinfo is None:
-        raise ValueError("new_due_at needs a timezone, e.g. 2023-11-10T16:00:00+07:00")
+    check_ahead(new_due_at, now=now, what="new_due_at")
     if new_due_at <= due_at:
         raise ValueError("the new appointment must be later than the current due date")
     if not calendar.is_working_day(new_due_at.astimezone(calendar.tz).date()):
@@ -332,3 +347,12 @@ def check_claimed_by(actor: Actor, assignee: str | None) -> None:
     """An officer does not take over a step a colleague claimed; heads and admins may."""
     if assignee is not None and assignee != actor.username and actor.role == "officer":
         raise InvalidTransition(f"the current step is claimed by {assignee}")
+
+
+def check_may_reschedule(actor: Actor) -> None:
+    """The apology letter moves the legal due date: only a manager or a leader signs it."""
+    if actor.role not in RESCHEDULING_ROLES:
+        raise AccessDenied(
+            f"{actor.username} ({actor.role}) may not move a due date; "
+            "a manager or a leader issues the apology letter"
+        )

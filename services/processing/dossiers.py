@@ -421,6 +421,8 @@ async def request_supplement(
     """Ask the citizen for what is missing; the clock stands still until it arrives."""
     change = await _change(session, outbox, code=code, actor=actor, expected_revision=expected_revision)
     dossier = change.dossier
+    domain.require(change.status, A.REQUEST_SUPPLEMENT)
+    domain.check_claimed_by(actor, (await change.current_step()).assignee)
     reason = domain.required_text(reason, "say why the dossier is incomplete")
     cleaned = domain.check_supplement_request(
         status=change.status, items=items, deadline_at=deadline_at, now=change.now
@@ -608,8 +610,14 @@ async def reschedule(
     expected_revision: int | None = None,
 ) -> Dossier:
     """The apology letter: one new appointment, with a reason, before the due date passes."""
+    domain.check_may_reschedule(actor)
     change = await _change(session, outbox, code=code, actor=actor, expected_revision=expected_revision)
     dossier = change.dossier
+    domain.require(change.status, A.RESCHEDULE)
+    # The same claim rule as every step action, though today it lets every role that may reschedule
+    # through: it keeps holding if that list ever takes in officers.
+    if dossier.current_step_index is not None:
+        domain.check_claimed_by(actor, (await change.current_step()).assignee)
     reason = domain.required_text(reason, "an apology letter needs a reason")
     domain.check_reschedule(
         status=change.status,

@@ -172,6 +172,11 @@ async def test_bad_input_gets_422_naming_the_field_and_stores_nothing(system: Sy
         (submission(id_number="049490001234"), "id_number", "future"),
         (submission(phone="12345"), "phone", ""),
         (submission(email="not-an-email"), "email", "email"),
+        (submission(email="an@example.vn, binh@example.vn"), "email", "one email address"),
+        (submission(email="an@example.vn;binh@example.vn"), "email", "one email address"),
+        (submission(email="Nguyễn Văn An <an@example.vn>"), "email", "without a name"),
+        (submission(email="an@example.vn binh@example.vn"), "email", "without a name or spaces"),
+        (submission(email="an@binh@example.vn"), "email", "exactly one @"),
         (submission(procedure_code="9.999999"), "procedure_code", "unknown procedure"),
         ({**submission(), "documents": []}, "documents", "Tờ khai đăng ký khai sinh"),
     ]

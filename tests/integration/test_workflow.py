@@ -139,17 +139,19 @@ async def test_a_cross_agency_dossier_moves_into_the_other_agency_and_back(syste
 async def test_refused_transitions_answer_409_saying_why_and_change_nothing(system: System) -> None:
     spec = await procedure(system, "1.004944")
     desk = staff("H56.HC.MOTCUA")
+    head = staff("H56.HC.MOTCUA", "manager")
     code = await submit_for(system, spec)
     before = await system.registered(code)
-    for action, body in [
-        ("forward", {}),
-        ("claim", {}),
-        ("approve", {"result": {"name": "x"}}),
-        ("return-result", {}),
-        ("reschedule", {"reason": "x", "new_due_at": (utc_now() + timedelta(days=30)).isoformat()}),
-        ("request-supplement", {"reason": "x", "items": ["y"]}),
-    ]:
-        refused = await act(system, code, action, desk, body, expect=409)
+    attempts: list[tuple[str, Json, dict[str, str]]] = [
+        ("forward", {}, desk),
+        ("claim", {}, desk),
+        ("approve", {"result": {"name": "x"}}, desk),
+        ("return-result", {}, desk),
+        ("reschedule", {"reason": "x", "new_due_at": (utc_now() + timedelta(days=30)).isoformat()}, head),
+        ("request-supplement", {"reason": "x", "items": ["y"]}, desk),
+    ]
+    for action, body, who in attempts:
+        refused = await act(system, code, action, who, body, expect=409)
         assert "cannot" in refused["detail"], refused
     await act(system, code, "accept", desk)
     await act(system, code, "accept", desk, expect=409)
@@ -315,7 +317,7 @@ async def test_apology_letter_moves_the_appointment_once_and_the_dossier_counts_
 ) -> None:
     spec = await procedure(system, "1.004944")
     code = await accepted(system, spec)
-    desk = staff("H56.HC.MOTCUA")
+    desk = staff("H56.HC.MOTCUA", "manager")
     due = datetime.fromisoformat((await system.registered(code))["due_at"])
     new_due = due + timedelta(days=7)
     while new_due.weekday() >= 5:
@@ -341,6 +343,37 @@ async def test_apology_letter_moves_the_appointment_once_and_the_dossier_counts_
         system, code, "approve", staff(spec["steps"][-2]["unit_code"]), {"result": {"name": "Quyết định"}}
     )
     assert resolved["timeliness"] == "late"
+
+
+async def test_an_officer_may_not_pause_a_colleagues_step_nor_anyone_but_a_head_move_the_due_date(
+    system: System,
+) -> None:
+    spec = await procedure(system, "1.004944")
+    code = await accepted(system, spec)  # the step is the accepting officer's
+    colleague = System.auth("demo-officer")
+    head = staff("H56.HC.MOTCUA", "manager")
+    before = await system.registered(code)
+    supplement = {"reason": "Thiếu tờ khai", "items": ["Tờ khai"]}
+    paused = await act(system, code, "request-supplement", colleague, supplement, expect=409)
+    assert paused["detail"] == "the current step is claimed by h56-hc-motcua-officer"
+    new_due = (datetime.fromisoformat(before["due_at"]) + timedelta(days=7)).isoformat()
+    apology = {"reason": "Chờ xác minh", "new_due_at": new_due}
+    for who in (colleague, staff("H56.HC.MOTCUA"), System.auth("demo-admin")):
+        refused = await act(system, code, "reschedule", who, apology, expect=403)
+        assert "a manager or a leader" in refused["detail"]
+    far = (utc_now() + timedelta(days=366)).isoformat()
+    too_far = await act(system, code, "reschedule", head, {**apology, "new_due_at": far}, expect=422)
+    assert "within 365 days" in too_far["detail"]
+    years = await act(
+        system,
+        code,
+        "request-supplement",
+        staff("H56.HC.MOTCUA"),
+        {**supplement, "deadline_at": "9999-12-31T00:00:00Z"},
+        expect=422,
+    )
+    assert "within 365 days" in years["detail"]
+    assert (await system.registered(code))["revision"] == before["revision"]
 
 
 async def _due_shown(system: System, code: str, due: datetime) -> Json:

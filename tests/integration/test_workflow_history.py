@@ -69,7 +69,13 @@ async def test_each_history_row_records_the_status_left_and_the_status_reached(s
     await history_reads(system, code, paused_and_resumed)
     due = datetime.fromisoformat((await system.registered(code))["due_at"])
     new_due = later_working_day(due).isoformat()
-    await act(system, code, "reschedule", staff(units[1]), {"reason": "Chờ xác minh", "new_due_at": new_due})
+    await act(
+        system,
+        code,
+        "reschedule",
+        staff(units[1], "manager"),
+        {"reason": "Chờ xác minh", "new_due_at": new_due},
+    )
     await act(system, code, "forward", staff(units[1]))
     await act(system, code, "forward", staff(units[2]))
     await act(system, code, "approve", staff(units[3]), {"result": {"name": "Giấy khai sinh"}})
