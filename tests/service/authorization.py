@@ -246,9 +246,6 @@ INTAKE: tuple[Row, ...] = (
 
 
 # -- processing -----------------------------------------------------------------------------------------
-RESCHEDULE = "issue 9 item 10: the apology letter moves the legal due date; managers and leaders only"
-
-
 def _action(path: str, state: DossierState, body: Body | None = None, **changes: Any) -> Row:
     return Row(
         "processing",
@@ -330,8 +327,8 @@ PROCESSING: tuple[Row, ...] = (
         "/api/v1/dossiers/{code}/reschedule",
         statuses(in_scope(200), officer=403, admin=403),
         state="new",
+        # The apology letter moves the legal due date: managers and leaders only.
         body=_new_due_at,
-        fixes={"officer": RESCHEDULE, "admin": RESCHEDULE},
     ),
     Row("processing", "GET", "/api/v1/admin/agencies", admins(200), path_params=_none),
     Row("processing", "POST", "/api/v1/admin/agencies", admins(201), path_params=_none, body=_unique_agency),
