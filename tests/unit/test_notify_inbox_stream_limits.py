@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -61,6 +61,7 @@ async def test_keepalives_still_flow_while_the_checks_run_more_often() -> None:
         return True
 
     stream = sse_stream(queue, keepalive_seconds=0.1, still_active=still_active, check_seconds=0.01)
+    assert isinstance(stream, AsyncGenerator)
 
     assert await asyncio.wait_for(anext(stream), timeout=2) == ": keepalive\n\n"
     await stream.aclose()
