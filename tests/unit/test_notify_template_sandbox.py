@@ -27,6 +27,8 @@ SSTI_PAYLOADS = [
     "{{ self._TemplateReference__context }}",
     "{{ request|attr('__class__') }}",
     "{{ lipsum|attr('__globals__') }}",
+    "{{ lipsum|attr('\\x5f\\x5fglobals\\x5f\\x5f') }}",
+    "{{ dossier_code|attr('\\u005f\\u005fclass\\u005f\\u005f') }}",
     "{{ range.__globals__ }}",
     "{{ config.items() }}",
     "{{ joiner.__init__.__globals__['__builtins__']['__import__']('os').popen('id').read() }}",
