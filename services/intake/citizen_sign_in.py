@@ -124,12 +124,12 @@ class OneTimeCodeSignIn:
             state, code=code, challenge_id=challenge_id, secret=self.secret, now=now
         )
         if outcome is one_time_code.Outcome.WRONG:
+            left = one_time_code.MAX_TRIES - challenge.failed_tries - 1
             await session.execute(
                 update(CitizenChallenge)
                 .where(col(CitizenChallenge.id) == challenge_id)
                 .values(failed_tries=CitizenChallenge.failed_tries + 1)
             )
-            left = one_time_code.MAX_TRIES - challenge.failed_tries - 1
             hint = f"{left} tries left" if left else "no tries left; ask for a new code"
             raise SignInRefused(401, f"wrong code: {hint}")
         if outcome is not one_time_code.Outcome.ACCEPTED:
