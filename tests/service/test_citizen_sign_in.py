@@ -15,6 +15,7 @@ from services.intake.app import create_app
 from services.intake.citizen_sign_in import CitizenSettings
 from services.intake.models import Dossier
 from shared.auth import verify_citizen_token
+from shared.bus.outbox import OutboxMessage, OutboxRelay
 from shared.events import utc_now
 from shared.migrations import upgrade
 from shared.runtime import RuntimeSettings, ServiceRuntime
@@ -180,3 +181,17 @@ async def test_lookups_per_dossier_are_limited_with_retry_after(intake: httpx.As
         await intake.post("/api/v1/lookup", json={"code": CODE, "id_number": CCCD})
     answer = await intake.post("/api/v1/lookup", json={"code": CODE, "id_number": CCCD})
     assert answer.status_code == 429 and int(answer.headers["retry-after"]) >= 1
+
+
+async def test_the_code_is_not_kept_in_the_outbox_once_published(intake: httpx.AsyncClient) -> None:
+    await _challenge(intake)
+    runtime = _runtime(intake)
+    published: list[OutboxMessage] = []
+
+    async def publish(message: OutboxMessage) -> None:
+        published.append(message)
+
+    relay = OutboxRelay(runtime.db, runtime.outbox, publish)
+    await relay.relay_once()
+    assert any(message.subject == "citizen.one_time_code.issued" for message in published)
+    assert await _outbox_codes(intake) == [{}]
