@@ -6,18 +6,29 @@ from functools import partial
 
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
+from sqlalchemy import delete
 
 from services.intake.api import router
+from services.intake.citizen_api import router as citizen_router
+from services.intake.citizen_sign_in import CitizenSettings, prune
 from services.intake.file_retention import sweep_files
 from services.intake.files import FileSettings, FileStore
 from services.intake.handlers import register_handlers
 from services.intake.migrations import history
 from services.intake.models import metadata
+from services.intake.one_time_code import LIFETIME as ONE_TIME_CODE_LIFETIME
+from shared.bus.outbox import ERASED_ONCE_SENT
+from shared.events import utc_now
 from shared.runtime import RuntimeSettings, ServiceRuntime
+from shared.settings import AuthSettings
 
 
 def create_app(
-    settings: RuntimeSettings | None = None, *, span_processors: tuple[SpanProcessor, ...] = ()
+    settings: RuntimeSettings | None = None,
+    *,
+    span_processors: tuple[SpanProcessor, ...] = (),
+    auth: AuthSettings | None = None,
+    citizen: CitizenSettings | None = None,
 ) -> FastAPI:
     runtime = ServiceRuntime(
         "intake", metadata, settings, migrations=history, span_processors=span_processors
@@ -33,11 +44,32 @@ def create_app(
         ),
         name="stored files",
     )
-    return runtime.create_app(
+    citizen = citizen or CitizenSettings()
+    runtime.on_retention(partial(sweep_sign_in, runtime=runtime, citizen=citizen), name="citizen sign-in")
+    app = runtime.create_app(
         title="motcua intake",
         description="Citizens' side: the procedure catalog, dossier submission and status lookup.",
-        routers=[router],
+        routers=[router, citizen_router],
     )
+    app.state.auth = auth or AuthSettings()
+    app.state.citizen_settings = citizen
+    return app
+
+
+async def sweep_sign_in(*, runtime: ServiceRuntime, citizen: CitizenSettings) -> None:
+    """Prune rate-limit hits and dead challenges, and drop one-time codes never sent before they
+    expired (NATS was away): a late code is useless, and it must not stay at rest."""
+    windows = [citizen.codes_per_dossier_seconds, citizen.codes_per_ip_seconds]
+    windows += [citizen.lookups_per_ip_seconds, citizen.lookups_per_dossier_seconds]
+    table = runtime.outbox.table
+    async with runtime.db.session() as session:
+        await prune(session, keep_seconds=max(windows))
+        await session.execute(
+            delete(table).where(
+                table.c.subject.in_(ERASED_ONCE_SENT),
+                table.c.created_at < utc_now() - ONE_TIME_CODE_LIFETIME,
+            )
+        )
 
 
 def app_factory() -> FastAPI:

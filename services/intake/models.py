@@ -147,3 +147,29 @@ class DossierDocument(IntakeModel, table=True):
     original_filename: str | None = Field(default=None, max_length=255)
     reused_from: str | None = Field(default=None, max_length=40)
     added_at: datetime = moment_field()
+
+
+class CitizenChallenge(IntakeModel, table=True):
+    """A sign-in challenge: a one-time code sent to the contact of a dossier, kept only as a hash."""
+
+    __tablename__ = "citizen_challenge"
+
+    id: str = Field(primary_key=True, max_length=36)
+    dossier_code: str = Field(foreign_key="dossier.code", index=True, max_length=40)
+    code_hash: str = Field(max_length=64)
+    channel: str = Field(max_length=10)
+    created_at: datetime = moment_field()
+    expires_at: datetime = moment_field(index=True)
+    failed_tries: int = 0
+    used_at: datetime | None = moment_field(optional=True)
+
+
+class RateLimitHit(IntakeModel, table=True):
+    """One counted request of a rate limit, shared by every replica; ``bucket`` is a hash of what is
+    limited (a client IP or a dossier code), so the table keeps no address nor code in clear."""
+
+    __tablename__ = "rate_limit_hit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    bucket: str = Field(index=True, max_length=64)
+    at: datetime = moment_field(index=True)

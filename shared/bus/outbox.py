@@ -50,6 +50,9 @@ from shared.worker import BackgroundWorker, backoff_seconds
 logger = logging.getLogger(__name__)
 
 BUSY_RETRY_SECONDS = 0.05
+# Events that carry a secret (a citizen's one-time code): their row keeps no payload once NATS has
+# the message, so that the code is not at rest in the database for the outbox's retention.
+ERASED_ONCE_SENT = frozenset({"citizen.one_time_code.issued"})
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -274,6 +277,11 @@ class OutboxRelay:
                 update(table)
                 .where(table.c.id.in_(sent))
                 .values(sent_at=utc_now(), lease_owner=None, lease_until=None, attempts=table.c.attempts + 1)
+            )
+            await session.execute(
+                update(table)
+                .where(table.c.id.in_(sent), table.c.subject.in_(ERASED_ONCE_SENT))
+                .values(payload="{}")
             )
         unsent = [message.id for message in messages if message.id not in set(sent)]
         if unsent:

@@ -1,0 +1,197 @@
+"""Citizen sign-in on intake's app in process, with a real temporary database and no NATS: the
+one-time code to the dossier's contact, its exchange for a session, the lookup and the limits."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from services.intake.app import create_app
+from services.intake.citizen_sign_in import CitizenSettings
+from services.intake.models import Dossier
+from shared.auth import verify_citizen_token
+from shared.bus.outbox import OutboxMessage, OutboxRelay
+from shared.events import utc_now
+from shared.migrations import upgrade
+from shared.runtime import RuntimeSettings, ServiceRuntime
+from shared.settings import AuthSettings, CommonSettings
+from tests.conftest import DatabaseSettingsFactory
+
+SECRET = "service-tier-secret-0123456789-abcdef"
+CODE = "000.00.06.H56-231027-0001"
+CCCD = "049090001234"
+PHONE = "0905123456"
+
+
+@pytest.fixture
+async def intake(
+    database_settings: DatabaseSettingsFactory, tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(
+        RuntimeSettings(
+            common=CommonSettings(data_dir=tmp_path / "data"), database=database_settings("intake")
+        ),
+        auth=AuthSettings(jwt_secret=SECRET),
+        citizen=CitizenSettings(codes_per_dossier=3, lookups_per_dossier=2),
+    )
+    runtime: ServiceRuntime = app.state.runtime
+    await upgrade(runtime.db, runtime.migrations)
+    async with runtime.db.session() as session:
+        session.add(
+            Dossier(
+                code=CODE,
+                procedure_code="1.001193",
+                procedure_version=1,
+                procedure_name="Đăng ký khai sinh",
+                agency_code="000.00.06.H56",
+                status=2,
+                full_name="Nguyễn Văn An",
+                id_number=CCCD,
+                phone=PHONE,
+                email="an@example.vn",
+                address="12 Trần Phú",
+                documents=[],
+                channel="online",
+                submitted_at=utc_now(),
+            )
+        )
+    app.state.test_runtime = runtime
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://intake"
+        ) as client:
+            yield client
+    finally:
+        await runtime.db.dispose()
+        runtime.tracer_provider.shutdown()
+
+
+def _runtime(client: httpx.AsyncClient) -> ServiceRuntime:
+    transport = client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    runtime: ServiceRuntime = transport.app.state.test_runtime  # type: ignore[attr-defined]
+    return runtime
+
+
+async def _outbox_codes(client: httpx.AsyncClient) -> list[dict[str, str]]:
+    runtime = _runtime(client)
+    table = runtime.outbox.table
+    async with runtime.db.reading() as session:
+        rows = (await session.execute(select(table.c.payload).where(table.c.subject.like("citizen.%")))).all()
+    return [json.loads(row.payload) for row in rows]
+
+
+async def _challenge(client: httpx.AsyncClient) -> tuple[str, str]:
+    answer = await client.post(
+        "/api/v1/citizen/one-time-codes", json={"dossier_code": CODE, "id_number": CCCD}
+    )
+    assert answer.status_code == 202, answer.text
+    challenge_id = answer.json()["challenge_id"]
+    event = next(item for item in await _outbox_codes(client) if item.get("challenge_id") == challenge_id)
+    return challenge_id, event["code"]
+
+
+async def test_a_code_from_the_emitted_event_opens_a_session_bound_to_the_cccd(
+    intake: httpx.AsyncClient,
+) -> None:
+    answer = await intake.post(
+        "/api/v1/citizen/one-time-codes", json={"dossier_code": CODE, "id_number": CCCD}
+    )
+    assert answer.status_code == 202
+    assert answer.headers["cache-control"] == "no-store"
+    body = answer.json()
+    assert body["channel"] == "sms" and body["destination"] == "09******56"
+    [event] = await _outbox_codes(intake)
+    assert event["destination"] == PHONE and len(event["code"]) == 6
+    session = await intake.post(
+        "/api/v1/citizen/sessions", json={"challenge_id": body["challenge_id"], "code": event["code"]}
+    )
+    assert session.status_code == 200, session.text
+    assert session.headers["cache-control"] == "no-store"
+    assert verify_citizen_token(session.json()["access_token"], secret=SECRET) == CCCD
+    again = await intake.post(
+        "/api/v1/citizen/sessions", json={"challenge_id": body["challenge_id"], "code": event["code"]}
+    )
+    assert again.status_code == 410 and "already used" in again.json()["detail"]
+
+
+async def test_a_wrong_pair_gets_the_lookups_404(intake: httpx.AsyncClient) -> None:
+    answer = await intake.post(
+        "/api/v1/citizen/one-time-codes", json={"dossier_code": CODE, "id_number": "049090009999"}
+    )
+    assert answer.status_code == 404
+    assert answer.json()["detail"] == "no dossier with this code and CCCD number"
+    assert await _outbox_codes(intake) == []
+
+
+async def test_wrong_codes_say_the_tries_left_and_five_kill_the_challenge(intake: httpx.AsyncClient) -> None:
+    challenge_id, code = await _challenge(intake)
+    wrong = "000000" if code != "000000" else "111111"
+    for left in (4, 3, 2, 1):
+        answer = await intake.post(
+            "/api/v1/citizen/sessions", json={"challenge_id": challenge_id, "code": wrong}
+        )
+        assert answer.status_code == 401 and f"{left} tries left" in answer.json()["detail"]
+    last = await intake.post("/api/v1/citizen/sessions", json={"challenge_id": challenge_id, "code": wrong})
+    assert last.status_code == 401 and "no tries left" in last.json()["detail"]
+    right = await intake.post("/api/v1/citizen/sessions", json={"challenge_id": challenge_id, "code": code})
+    assert right.status_code == 410 and "too many wrong tries" in right.json()["detail"]
+
+
+async def test_an_expired_code_is_refused(intake: httpx.AsyncClient) -> None:
+    challenge_id, code = await _challenge(intake)
+    runtime = _runtime(intake)
+    from services.intake.models import CitizenChallenge
+
+    async with runtime.db.session() as session:
+        challenge = await session.get(CitizenChallenge, challenge_id)
+        assert challenge is not None
+        challenge.expires_at = utc_now()
+    answer = await intake.post("/api/v1/citizen/sessions", json={"challenge_id": challenge_id, "code": code})
+    assert answer.status_code == 410 and "expired" in answer.json()["detail"]
+
+
+async def test_codes_per_dossier_are_limited_with_retry_after(intake: httpx.AsyncClient) -> None:
+    for _ in range(3):
+        await _challenge(intake)
+    answer = await intake.post(
+        "/api/v1/citizen/one-time-codes", json={"dossier_code": CODE, "id_number": CCCD}
+    )
+    assert answer.status_code == 429
+    assert 0 < int(answer.headers["retry-after"]) <= 15 * 60
+
+
+async def test_the_lookup_shows_status_and_due_date_and_no_personal_data(intake: httpx.AsyncClient) -> None:
+    answer = await intake.post("/api/v1/lookup", json={"code": CODE, "id_number": CCCD})
+    assert answer.status_code == 200
+    assert answer.headers["cache-control"] == "no-store"
+    body = answer.json()
+    assert body["status"] == 2 and body["status_name"] == "new" and "due_at" in body
+    for personal in (CCCD, PHONE, "an@example.vn", "Nguyễn Văn An", "12 Trần Phú"):
+        assert personal not in answer.text
+
+
+async def test_lookups_per_dossier_are_limited_with_retry_after(intake: httpx.AsyncClient) -> None:
+    for _ in range(2):
+        await intake.post("/api/v1/lookup", json={"code": CODE, "id_number": CCCD})
+    answer = await intake.post("/api/v1/lookup", json={"code": CODE, "id_number": CCCD})
+    assert answer.status_code == 429 and int(answer.headers["retry-after"]) >= 1
+
+
+async def test_the_code_is_not_kept_in_the_outbox_once_published(intake: httpx.AsyncClient) -> None:
+    await _challenge(intake)
+    runtime = _runtime(intake)
+    published: list[OutboxMessage] = []
+
+    async def publish(message: OutboxMessage) -> None:
+        published.append(message)
+
+    relay = OutboxRelay(runtime.db, runtime.outbox, publish)
+    await relay.relay_once()
+    assert any(message.subject == "citizen.one_time_code.issued" for message in published)
+    assert await _outbox_codes(intake) == [{}]
