@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 
-from shared.auth import issue_token
+from shared.auth import issue_citizen_token, issue_token
 from shared.nats_server import free_port
 from shared.settings import AuthSettings
 
@@ -73,8 +73,10 @@ async def one_dossier(
     accepted = await clients["processing"].post(f"/api/v1/dossiers/{code}/accept", headers=headers)
     if accepted.status_code != 200:
         raise RuntimeError(f"accept {code}: {accepted.status_code} {accepted.text}")
+    # The citizen reads their notifications with a session bound to their CCCD.
+    citizen = {"Authorization": f"Bearer {issue_citizen_token(id_number, secret=AuthSettings().secret)}"}
     while True:
-        found = await clients["notify"].get("/api/v1/notifications", params={"recipient": id_number})
+        found = await clients["notify"].get("/api/v1/notifications", headers=citizen)
         if any(row["dossier_code"] == code for row in found.json()):
             return submitted - started, time.perf_counter() - started
         await asyncio.sleep(poll)

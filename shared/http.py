@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,6 +27,12 @@ async def reading_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 SessionDep = Annotated[AsyncSession, Depends(reading_session)]
 RuntimeDep = Annotated[ServiceRuntime, Depends(runtime_of)]
+
+# Pages of every list route: bounded, so that the database never sees an offset past its integers
+# (such an offset answered 500 before).
+MAX_OFFSET = 10_000_000
+Limit = Annotated[int, Query(ge=1, le=200, description="how many items, at most 200")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description=f"items to skip, at most {MAX_OFFSET:,}")]
 
 
 _bearer = HTTPBearer(auto_error=False)

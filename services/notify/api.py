@@ -1,6 +1,6 @@
-"""HTTP routes: the in-app inbox, read by citizens (by CCCD) and staff (by user id; their own
-inbox, marked as read, and its live feed as Server-Sent Events), each notification's delivery
-history, and the SLA alerts staff see and acknowledge."""
+"""HTTP routes: each reader's own notifications (staff by their token, citizens by their citizen
+session) with their delivery history, the staff inbox (marked as read, and its live feed as
+Server-Sent Events), and the SLA alerts staff see and acknowledge."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
 from services.notify import alerts, inbox, notifications, preferences
-from services.notify.auth import ViewerDep
+from services.notify.auth import ReaderDep, ViewerDep
 from services.notify.directory import find_active
 from services.notify.live import InboxFeed, TooManyStreams, sse_event, sse_stream
 from services.notify.models import (
@@ -29,7 +29,7 @@ from services.notify.models import (
 from services.notify.settings import InboxStreamSettings
 from shared.auth import InvalidToken, token_expires_at
 from shared.events import utc_now
-from shared.http import RuntimeDep, SessionDep, unauthorized
+from shared.http import Limit, Offset, RuntimeDep, SessionDep, unauthorized
 from shared.settings import AuthSettings
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"])
@@ -43,30 +43,22 @@ KEEPALIVE_SECONDS = 15.0
 
 @router.get("/notifications", response_model=list[NotificationPublic])
 async def list_notifications(
-    session: SessionDep,
-    recipient: Annotated[
-        str,
-        Query(
-            min_length=1,
-            max_length=200,
-            pattern=r"\S",
-            description="A citizen's id_number (CCCD) or a staff user id",
-        ),
-    ],
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    session: SessionDep, reader: ReaderDep, limit: Limit = 50, offset: Offset = 0
 ) -> list[Notification]:
-    """A recipient's notifications, newest first."""
-    found = await notifications.list_for_recipient(
-        session=session, recipient=recipient.strip(), limit=limit, offset=offset
-    )
+    """The caller's own notifications, newest first: a member of staff's by their token, a citizen's
+    (inbox, SMS and email) by their citizen session. Webhook deliveries are never listed."""
+    found = await notifications.list_for_reader(session=session, reader=reader, limit=limit, offset=offset)
     return list(found)
 
 
 @router.get("/notifications/{notification_id}", response_model=NotificationWithAttempts)
-async def get_notification(session: SessionDep, notification_id: str) -> NotificationWithAttempts:
-    """One notification with its delivery history."""
-    notification = await notifications.get(session=session, notification_id=notification_id)
+async def get_notification(
+    session: SessionDep, reader: ReaderDep, notification_id: str
+) -> NotificationWithAttempts:
+    """One of the caller's notifications with its delivery history; someone else's is not found."""
+    notification = await notifications.get_for_reader(
+        session=session, reader=reader, notification_id=notification_id
+    )
     if notification is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"notification {notification_id} not found")
     history = await notifications.delivery_history(session=session, notification_id=notification_id)
@@ -83,8 +75,8 @@ async def list_alerts(
     session: SessionDep,
     viewer: ViewerDep,
     alert_status: Annotated[AlertStatus | None, Query(alias="status")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> list[Alert]:
     """SLA alerts in the caller's scope (unit, agency, or all for an admin), newest first."""
     found = await alerts.list_alerts(
@@ -112,8 +104,8 @@ async def acknowledge_alert(runtime: RuntimeDep, viewer: ViewerDep, alert_id: st
 async def read_inbox(
     session: SessionDep,
     viewer: ViewerDep,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> InboxPage:
     """The caller's inbox notifications, newest first, with how many are unread."""
     found = await inbox.list_inbox(session=session, recipient=viewer.username, limit=limit, offset=offset)

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from sqlalchemy import ColumnElement, and_, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,6 +29,17 @@ from shared.db import insert_ignoring_duplicates
 from shared.events import Event, utc_now
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Whoever reads notifications: exactly one of a member of staff (by username) or a citizen (by
+    the CCCD their session is bound to)."""
+
+    username: str | None = None
+    id_number: str | None = None
+    # A member of staff's email address in the directory copy, where their alert emails went.
+    email: str | None = None
 
 
 class Created(NamedTuple):
@@ -156,18 +169,51 @@ async def store_message(
     return Created(notification_id, channel, recipient) if result.rowcount else None  # type: ignore[attr-defined]
 
 
-async def list_for_recipient(
-    *, session: AsyncSession, recipient: str, limit: int = 50, offset: int = 0
+def _readable_by(reader: Reader) -> ColumnElement[bool]:
+    """The rows ``reader`` owns: their inbox rows (a citizen's addressed by CCCD, staff's by username)
+    and the SMS and email of the same events. A citizen notice goes to its applicant alone, so all
+    of its SMS and email are theirs; a staff alert may go to several people, so only the email to the
+    reader's own address is. Webhook deliveries, which carry whole events, belong to nobody who reads
+    over HTTP."""
+    inbox_key = reader.username if reader.username is not None else reader.id_number
+    own_events = select(Notification.event_id).where(
+        col(Notification.recipient) == inbox_key, col(Notification.channel) == Channel.INBOX
+    )
+    if reader.username is not None:
+        outside = and_(
+            col(Notification.channel) == Channel.EMAIL, col(Notification.recipient) == reader.email
+        )
+    else:
+        outside = col(Notification.channel).in_([Channel.SMS, Channel.EMAIL])
+    return and_(
+        col(Notification.event_id).in_(own_events),
+        or_(
+            and_(col(Notification.channel) == Channel.INBOX, col(Notification.recipient) == inbox_key),
+            outside,
+        ),
+    )
+
+
+async def list_for_reader(
+    *, session: AsyncSession, reader: Reader, limit: int = 50, offset: int = 0
 ) -> Sequence[Notification]:
-    """A recipient's notifications, newest first."""
+    """The reader's own notifications, newest first."""
     statement = (
         select(Notification)
-        .where(Notification.recipient == recipient)
+        .where(_readable_by(reader))
         .order_by(col(Notification.created_at).desc(), col(Notification.id).desc())
         .limit(limit)
         .offset(offset)
     )
     return (await session.exec(statement)).all()
+
+
+async def get_for_reader(
+    *, session: AsyncSession, reader: Reader, notification_id: str
+) -> Notification | None:
+    """One of the reader's own notifications; None for anyone else's."""
+    statement = select(Notification).where(Notification.id == notification_id, _readable_by(reader))
+    return (await session.exec(statement)).first()
 
 
 async def get_many(*, session: AsyncSession, notification_ids: Sequence[str]) -> Sequence[Notification]:

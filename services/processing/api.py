@@ -17,7 +17,7 @@ from services.processing import catalog, domain, dossiers
 from services.processing.auth import ActorDep
 from services.processing.models import Dossier, DossierHistory
 from shared.events import DossierStatus, ProcedureVersion, utc_now
-from shared.http import RuntimeDep, SessionDep
+from shared.http import Limit, Offset, RuntimeDep, SessionDep
 from shared.working_time import VN_TZ, WorkingCalendar
 
 router = APIRouter(prefix="/api/v1")
@@ -249,9 +249,8 @@ async def worklist(
     assignee: Annotated[str | None, Query(description="'me' or a username")] = None,
     near_due: Annotated[bool, Query(description=f"due within {NEAR_DUE_HOURS:g} working hours")] = False,
     overdue: bool = False,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    # Bounded, so that the database never sees an offset past its integers (a 500 before).
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> list[DossierOut]:
     """The dossiers waiting on the caller's unit (agency for leaders, all for admins), soonest due first."""
     if status_filter and not all(1 <= value <= 10 for value in status_filter):

@@ -31,7 +31,7 @@ from services.notify.app import create_app as create_notify
 from services.notify.settings import DeliverySettings, SmtpSettings
 from services.processing.app import create_app as create_processing
 from services.processing.catalog import seed_catalog
-from shared.auth import issue_token
+from shared.auth import issue_citizen_token, issue_token
 from shared.events import AlertOverdue, AlertRecipient, Event, utc_now
 from shared.runtime import ServiceRuntime
 from tests.conftest import RuntimeSettingsFactory, eventually
@@ -94,6 +94,21 @@ class System:
         token = issue_token(username, secret=os.environ["MOTCUA_JWT_SECRET"])
         return {"Authorization": f"Bearer {token}"}
 
+    @staticmethod
+    def citizen_auth(id_number: str) -> dict[str, str]:
+        """A citizen session for ``id_number``, as sign-in with a one-time code would give."""
+        token = issue_citizen_token(id_number, secret=os.environ["MOTCUA_JWT_SECRET"])
+        return {"Authorization": f"Bearer {token}"}
+
+    async def notifications(
+        self, headers: dict[str, str], *, channel: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The caller's own notifications from notify, newest first, on ``channel`` when given."""
+        response = await self.notify.get("/api/v1/notifications", headers=headers)
+        assert response.status_code == 200, response.text
+        rows: list[dict[str, Any]] = response.json()
+        return [row for row in rows if channel is None or row["channel"] == channel]
+
     async def publish(self, service: str, *events: Event) -> None:
         """Write events to a service's outbox, as that service would."""
         runtime = self.runtime(service)
@@ -116,6 +131,9 @@ class System:
             return result
 
         return await eventually(check)
+
+
+DEMO_STAFF = ("demo-officer", "demo-manager", "demo-leader", "demo-admin")
 
 
 @pytest.fixture
@@ -146,7 +164,15 @@ async def system(runtime_settings: RuntimeSettingsFactory) -> AsyncIterator[Syst
             response = await result.intake.get("/api/v1/procedures")
             assert len(response.json()) == SEED_PROCEDURES
 
+        async def directory_reached_notify() -> None:
+            for username in DEMO_STAFF:
+                response = await result.notify.get("/api/v1/inbox", headers=System.auth(username))
+                assert response.status_code == 200, f"notify does not know {username} yet"
+
         await eventually(catalog_reached_intake)
+        # Tests act as the demo staff on notify at once, and some then change them: processing's own
+        # publication of each must be in first.
+        await eventually(directory_reached_notify)
         yield result
 
 

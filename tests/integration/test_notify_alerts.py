@@ -134,7 +134,7 @@ async def test_each_alert_recipient_gets_an_inbox_notification(system: System) -
     for username in ("demo-officer", "demo-manager"):
 
         async def check(username: str = username) -> None:
-            rows = (await system.notify.get("/api/v1/notifications", params={"recipient": username})).json()
+            rows = await system.notifications(System.auth(username), channel="inbox")
             assert [row["event_type"] for row in rows] == ["alert.overdue"]
             assert alert.dossier_code in rows[0]["subject"]
             assert rows[0]["channel"] == "inbox" and rows[0]["status"] == "sent"

@@ -18,15 +18,16 @@ from tests.conftest import eventually
 from tests.integration.conftest import APPLICANT, Mailbox, System, accept_a_dossier, free_port, use_smtp
 
 EMAIL = APPLICANT["email"]
+CITIZEN = System.citizen_auth(APPLICANT["id_number"])
 
 
 async def email_notification(system: System, *, settled: bool = True) -> dict[str, Any]:
     """The applicant's email notification with its delivery history, once nothing more will be tried."""
 
     async def check() -> dict[str, Any]:
-        rows = (await system.notify.get("/api/v1/notifications", params={"recipient": EMAIL})).json()
-        assert len(rows) == 1, rows
-        response = await system.notify.get(f"/api/v1/notifications/{rows[0]['id']}")
+        rows = await system.notifications(CITIZEN, channel="email")
+        assert len(rows) == 1 and rows[0]["recipient"] == EMAIL, rows
+        response = await system.notify.get(f"/api/v1/notifications/{rows[0]['id']}", headers=CITIZEN)
         assert response.status_code == 200, response.text
         found: dict[str, Any] = response.json()
         if settled:
@@ -59,11 +60,9 @@ async def test_the_citizen_gets_the_receipt_by_email_in_vietnamese(
     assert f"Mã hồ sơ: {code}" in body
     assert "Đăng ký khai sinh (mã thủ tục 1.001193)" in body
     assert "Thời gian hẹn trả kết quả: " in body and " ngày " in body
-    # The inbox still holds exactly one receipt, addressed by CCCD.
-    inbox = (
-        await system.notify.get("/api/v1/notifications", params={"recipient": APPLICANT["id_number"]})
-    ).json()
-    assert [row["channel"] for row in inbox] == ["inbox"]
+    # The citizen's own notifications still hold exactly one receipt on each channel.
+    own = await system.notifications(CITIZEN)
+    assert sorted(row["channel"] for row in own) == ["email", "inbox", "sms"]
 
     # Nothing sends it again, whatever wakes the courier.
     system.apps["notify"].state.couriers.wake()

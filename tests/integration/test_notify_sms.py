@@ -23,6 +23,7 @@ from tests.conftest import eventually
 from tests.integration.conftest import APPLICANT, System, accept_a_dossier, free_port, serving
 
 PHONE = APPLICANT["phone"]
+CITIZEN = System.citizen_auth(APPLICANT["id_number"])
 GATEWAY_TOKEN = "gateway-api-token"
 REPORT_TOKEN = "gateway-report-token"
 REPORTS = "/api/v1/delivery-reports/sms"
@@ -100,11 +101,11 @@ async def sms_notification(
     be tried (unless ``settled`` is False)."""
 
     async def check() -> dict[str, Any]:
-        rows = (await system.notify.get("/api/v1/notifications", params={"recipient": PHONE})).json()
-        matching = [row for row in rows if row["event_type"] == event_type]
+        rows = await system.notifications(CITIZEN, channel="sms")
+        matching = [row for row in rows if row["event_type"] == event_type and row["recipient"] == PHONE]
         assert len(matching) == 1, rows
         [row] = matching
-        response = await system.notify.get(f"/api/v1/notifications/{row['id']}")
+        response = await system.notify.get(f"/api/v1/notifications/{row['id']}", headers=CITIZEN)
         assert response.status_code == 200, response.text
         found: dict[str, Any] = response.json()
         assert found["channel"] == "sms"
@@ -145,7 +146,7 @@ async def test_the_citizen_gets_the_receipt_by_sms_and_the_gateway_reports_it_de
 
     assert delivered.status_code == 200, delivered.text
     assert delivered.json()["id"] == sent["id"] and delivered.json()["status"] == "delivered"
-    shown = (await system.notify.get(f"/api/v1/notifications/{sent['id']}")).json()
+    shown = (await system.notify.get(f"/api/v1/notifications/{sent['id']}", headers=CITIZEN)).json()
     assert shown["status"] == "delivered" and shown["delivered_at"] is not None
     assert shown["attempts"] == 1 and [a["outcome"] for a in shown["delivery_attempts"]] == ["sent"]
     # A late contrary report changes nothing, and nothing is sent again.
@@ -271,7 +272,7 @@ async def test_a_bad_delivery_report_changes_nothing(system: System, gateway: Ga
     switched_off = await report(system, good)
     assert switched_off.status_code == 503 and "REPORT_TOKEN" in switched_off.json()["detail"]
 
-    shown = (await system.notify.get(f"/api/v1/notifications/{sent['id']}")).json()
+    shown = (await system.notify.get(f"/api/v1/notifications/{sent['id']}", headers=CITIZEN)).json()
     assert shown["status"] == "sent" and shown["delivered_at"] is None
     assert [attempt["outcome"] for attempt in shown["delivery_attempts"]] == ["sent"]
 

@@ -29,17 +29,19 @@ async def admin_known(system: System) -> dict[str, str]:
 
 
 async def receipt(system: System, code: str, recipient: str) -> dict[str, Any]:
-    """The receipt of dossier ``code`` sent to ``recipient`` (a CCCD or an email address)."""
+    """The receipt of dossier ``code`` sent to ``recipient`` (the applicant's CCCD for the inbox, or
+    their email address), as the applicant reads it with their citizen session."""
 
     async def check() -> dict[str, Any]:
-        response = await system.notify.get("/api/v1/notifications", params={"recipient": recipient})
-        assert response.status_code == 200, response.text
+        rows = await system.notifications(System.citizen_auth(APPLICANT["id_number"]))
         found = [
             row
-            for row in response.json()
-            if row["dossier_code"] == code and row["event_type"] == "dossier.accepted"
+            for row in rows
+            if row["dossier_code"] == code
+            and row["event_type"] == "dossier.accepted"
+            and row["recipient"] == recipient
         ]
-        assert len(found) == 1, response.json()
+        assert len(found) == 1, rows
         row: dict[str, Any] = found[0]
         return row
 

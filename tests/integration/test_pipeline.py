@@ -21,9 +21,7 @@ CODE = re.compile(r"^000\.00\.06\.H56-\d{6}-\d{4}$")
 
 async def notifications_for(system: System, recipient: str, count: int = 1) -> list[dict[str, Any]]:
     async def check() -> list[dict[str, Any]]:
-        response = await system.notify.get("/api/v1/notifications", params={"recipient": recipient})
-        assert response.status_code == 200, response.text
-        rows: list[dict[str, Any]] = response.json()
+        rows = await system.notifications(System.citizen_auth(recipient), channel="inbox")
         assert len(rows) >= count
         return rows
 

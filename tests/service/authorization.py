@@ -406,7 +406,6 @@ PROCESSING: tuple[Row, ...] = (
 
 
 # -- notify ----------------------------------------------------------------------------------------------
-OWN_NOTIFICATIONS = "issue 9 item 1: notifications are read by their owner only, with a token"
 OWN_NOTIFICATION = statuses(everyone(404), anonymous=401, inactive=401, owner=200)
 
 
@@ -423,8 +422,6 @@ NOTIFY: tuple[Row, ...] = (
         "/api/v1/notifications",
         statuses(everyone(200), anonymous=401, inactive=401),
         path_params=_none,
-        query=lambda _c: {"recipient": OWNER_ID_NUMBER},
-        fixes={"anonymous": OWN_NOTIFICATIONS, "inactive": OWN_NOTIFICATIONS},
     ),
     Row(
         "notify",
@@ -432,7 +429,6 @@ NOTIFY: tuple[Row, ...] = (
         "/api/v1/notifications/{notification_id}",
         OWN_NOTIFICATION,
         path_params=lambda c: {"notification_id": c.owner_notification},
-        fixes={persona: OWN_NOTIFICATIONS for persona in PERSONAS if persona != "owner"},
     ),
     Row("notify", "GET", "/api/v1/inbox", staff(200), path_params=_none),
     Row("notify", "GET", "/api/v1/inbox/stream", staff(200), path_params=_none, stream=True),
