@@ -7,7 +7,7 @@ from functools import partial
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 
-from services.intake.api import router
+from services.intake.api import router, upload_cap
 from services.intake.file_retention import sweep_files
 from services.intake.files import FileSettings, FileStore
 from services.intake.handlers import register_handlers
@@ -37,6 +37,7 @@ def create_app(
         title="motcua intake",
         description="Citizens' side: the procedure catalog, dossier submission and status lookup.",
         routers=[router],
+        body_cap=upload_cap(runtime.settings.http.max_json_body_bytes),
     )
 
 
