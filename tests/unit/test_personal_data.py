@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+
 from shared.bus.consumer import DEAD_ERROR, ConsumerSpec, dead_letter_headers
-from shared.personal_data import mask_personal_data
+from shared.personal_data import PersonalDataFilter, mask_personal_data
 
 
 def test_cccd_phone_and_email_are_masked() -> None:
@@ -32,3 +35,17 @@ def test_the_dead_letter_error_header_is_masked() -> None:
         {}, spec=spec, subject="dossier.submitted", sequence=1, error="bad row 049090001234", deliveries=2
     )
     assert headers[DEAD_ERROR] == "bad row <cccd>"
+
+
+def test_log_records_are_masked_in_their_message_arguments_and_traceback() -> None:
+    record = logging.LogRecord(
+        "x", logging.ERROR, __file__, 1, "lookup by %s failed", ("049090001234",), None
+    )
+    try:
+        raise ValueError("phone 0905123456")
+    except ValueError:
+        record.exc_info = sys.exc_info()
+    assert PersonalDataFilter().filter(record)
+    formatted = logging.Formatter().format(record)
+    assert "049090001234" not in formatted and "0905123456" not in formatted
+    assert "lookup by <cccd> failed" in formatted and "phone <phone>" in formatted
