@@ -54,7 +54,12 @@ class Database:
         else:
             engine_args.update(pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(
-            url, echo=echo, connect_args=connect_args, **engine_args
+            # Errors and logs then leave out bound parameters: they hold CCCDs and phone numbers.
+            url,
+            echo=echo,
+            connect_args=connect_args,
+            hide_parameters=True,
+            **engine_args,
         )
         if self.is_sqlite:
             _configure_sqlite(self.engine)

@@ -25,6 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 from sqlalchemy import MetaData
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.body_limit import BodyCap, BodyLimitMiddleware
 from shared.bus.broker import create_broker
 from shared.bus.consumer import subscribe
 from shared.bus.inbox import Inbox, inbox_table
@@ -38,6 +39,7 @@ from shared.settings import (
     DATABASE_SETTINGS,
     CommonSettings,
     DatabaseSettings,
+    HttpSettings,
     MigrationSettings,
     NatsSettings,
     OutboxSettings,
@@ -63,6 +65,7 @@ class RuntimeSettings:
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     migrations: MigrationSettings = field(default_factory=MigrationSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
     database: DatabaseSettings | None = None
 
 
@@ -302,9 +305,20 @@ class ServiceRuntime:
         checks["nats"] = "ok" if connection is not None and connection.is_connected else "unavailable"
         return checks
 
-    def create_app(self, *, title: str, routers: Sequence[APIRouter], description: str = "") -> FastAPI:
+    def create_app(
+        self,
+        *,
+        title: str,
+        routers: Sequence[APIRouter],
+        description: str = "",
+        body_cap: BodyCap | None = None,
+    ) -> FastAPI:
+        """The service's HTTP app. Every request body is capped before routing, at
+        ``MOTCUA_MAX_JSON_BODY_BYTES`` unless ``body_cap`` allows a request more (uploads)."""
         app = FastAPI(title=title, description=description, version="0.1.0", lifespan=self.lifespan)
         app.state.runtime = self
+        json_cap = self.settings.http.max_json_body_bytes
+        app.add_middleware(BodyLimitMiddleware, cap=body_cap or (lambda _scope: json_cap))
         for router in routers:
             app.include_router(router)
 

@@ -265,6 +265,9 @@ class HttpSettings(BaseSettings):
     intake_port: int = SERVICE_PORTS["intake"]
     processing_port: int = SERVICE_PORTS["processing"]
     notify_port: int = SERVICE_PORTS["notify"]
+    # ``MOTCUA_MAX_JSON_BODY_BYTES``: the cap on every request body but intake's uploads (which
+    # keep the ``MOTCUA_INTAKE_FILES_*`` limits), checked before routing.
+    max_json_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
     def port(self, service: ServiceName) -> int:
         ports: dict[ServiceName, int] = {

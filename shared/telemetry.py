@@ -15,6 +15,8 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from shared.personal_data import PersonalDataFilter
+
 
 def create_tracer_provider(
     service: str, *, extra_processors: tuple[SpanProcessor, ...] = ()
@@ -46,6 +48,7 @@ class TraceContextFilter(logging.Filter):
 def configure_logging(level: int = logging.INFO) -> None:
     handler = logging.StreamHandler()
     handler.addFilter(TraceContextFilter())
+    handler.addFilter(PersonalDataFilter())
     handler.setFormatter(
         logging.Formatter(
             "%(asctime)s %(levelname)s %(name)s [trace=%(trace_id)s dossier=%(dossier)s] %(message)s"

@@ -21,10 +21,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.types import Scope
 
 from services.intake import dossiers, receipt
 from services.intake.files import MIB, FileSettings, FileStore, Upload, UploadRejected, inspect_upload
 from services.intake.models import Dossier
+from shared.body_limit import BodyCap, is_multipart
 from shared.events import ProcedureVersion
 from shared.http import RuntimeDep, SessionDep
 from shared.runtime import ServiceRuntime
@@ -60,6 +62,25 @@ def file_settings(request: Request) -> FileSettings:
 
 
 FileSettingsDep = Annotated[FileSettings, Depends(file_settings)]
+
+# The routes that take files: their multipart bodies are bounded by the upload limits, not the JSON cap.
+_UPLOAD_PATH = re.compile(r"^/api/v1/dossiers(/[^/]+/supplements)?/?$")
+
+
+def upload_cap(json_cap: int) -> BodyCap:
+    """The body cap for intake: a multipart POST to an upload route may carry a whole dossier's
+    files (``FileSettings.request_budget``); every other request ``json_cap`` bytes."""
+
+    def cap(scope: Scope) -> int:
+        if scope["method"] == "POST" and _UPLOAD_PATH.match(scope["path"]) and is_multipart(scope):
+            configured = getattr(scope["app"].state, "intake_file_settings", None)
+            limits = configured if isinstance(configured, FileSettings) else FileSettings()
+            return limits.request_budget()
+        return json_cap
+
+    return cap
+
+
 IdNumberQuery = Annotated[str, Query(min_length=1, max_length=20, description="the applicant's CCCD")]
 
 

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 from sqlalchemy import delete
 
-from services.intake.api import router
+from services.intake.api import router, upload_cap
 from services.intake.citizen_api import router as citizen_router
 from services.intake.citizen_sign_in import CitizenSettings, prune
 from services.intake.file_retention import sweep_files
@@ -50,6 +50,7 @@ def create_app(
         title="motcua intake",
         description="Citizens' side: the procedure catalog, dossier submission and status lookup.",
         routers=[router, citizen_router],
+        body_cap=upload_cap(runtime.settings.http.max_json_body_bytes),
     )
     app.state.auth = auth or AuthSettings()
     app.state.citizen_settings = citizen

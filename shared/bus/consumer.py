@@ -35,6 +35,7 @@ from pydantic import BaseModel, ValidationError
 from shared.bus.permissions import inbox_prefix
 from shared.bus.streams import DEAD_LETTER, DEAD_LETTER_PREFIX, MAX_DELIVERIES, ConsumerSpec
 from shared.events import Event, parse_event
+from shared.personal_data import mask_personal_data
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +98,8 @@ def dead_letter_headers(
         "Nats-Msg-Id": dead_letter_id(spec, sequence),
         DEAD_SUBJECT: subject,
         DEAD_CONSUMER: spec.durable,
-        DEAD_ERROR: error[:500],
+        # SQL errors quote their bound parameters, which may be an applicant's CCCD or phone.
+        DEAD_ERROR: mask_personal_data(error)[:500],
         DEAD_DELIVERIES: str(deliveries),
     }
 
