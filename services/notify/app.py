@@ -13,6 +13,7 @@ from functools import partial
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 
+from services.notify import one_time_codes
 from services.notify.api import alerts_router, inbox_router, preferences_router, router
 from services.notify.courier import Courier, Couriers, delivery_outcomes
 from services.notify.digest import DigestWriter
@@ -101,6 +102,7 @@ def create_app(
     runtime.on_retention(
         partial(prune_notifications, db=runtime.db, settings=runtime.settings.retention), name="notifications"
     )
+    runtime.add_worker(one_time_codes.eraser(runtime.db))
     digests = DigestWriter(runtime.db, renderer, couriers, lambda: state.digest)
     state.digests = digests
 

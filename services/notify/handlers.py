@@ -14,6 +14,7 @@ from services.notify.directory import record_person
 from services.notify.live import InboxFeed
 from services.notify.models import Channel, NotificationPublic
 from services.notify.notifications import get_many, notify
+from services.notify.one_time_codes import store_code
 from services.notify.rendering import TemplateRenderer
 from services.notify.settings import WebhookSettings
 from shared.events import (
@@ -22,6 +23,7 @@ from shared.events import (
     AlertOverdue,
     AlertStalled,
     CitizenNotice,
+    CitizenOneTimeCodeIssued,
     DirectoryPersonChanged,
     DossierAccepted,
     DossierRefused,
@@ -138,6 +140,11 @@ def register_handlers(
     async def on_person_changed(session: AsyncSession, event: DirectoryPersonChanged) -> None:
         await record_person(session=session, event=event)
 
+    async def on_one_time_code(session: AsyncSession, event: CitizenOneTimeCodeIssued) -> None:
+        created = await store_code(session=session, event=event)
+        if created is not None:
+            couriers.wake_after_commit(session, {created.channel})
+
     for notice in CITIZEN_NOTICES:
         runtime.handle(notice, on_citizen_notice)
     for alert in SLA_ALERTS:
@@ -145,3 +152,4 @@ def register_handlers(
     runtime.handle(DossierStepAssigned, on_step_assigned)
     runtime.handle(DossierStepCompleted, on_step_completed)
     runtime.handle(DirectoryPersonChanged, on_person_changed)
+    runtime.handle(CitizenOneTimeCodeIssued, on_one_time_code)
