@@ -11,8 +11,9 @@ import logging
 import re
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
-_CCCD = re.compile(r"(?<!\d)\d{12}(?!\d)")
-_PHONE = re.compile(r"(?<![\d+])(?:\+?84|0)\d{9}(?!\d)")
+# Not inside a longer word or a dashed id: the last group of a UUID may be twelve digits.
+_CCCD = re.compile(r"(?<![\w-])\d{12}(?![\w-])")
+_PHONE = re.compile(r"(?<![\w+-])(?:\+?84|0)\d{9}(?![\w-])")
 
 
 def mask_personal_data(text: str) -> str:

@@ -9,13 +9,84 @@ from __future__ import annotations
 import logging
 import os
 from contextvars import ContextVar
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Status
 
-from shared.personal_data import PersonalDataFilter
+from shared.personal_data import PersonalDataFilter, mask_personal_data
+
+REDACTED = "REDACTED"
+# Attributes that hold a request's URL or its query string, whose values are redacted whatever they
+# hold: a query parameter may carry an identifier the masks cannot recognise.
+_URL_ATTRIBUTES = frozenset({"http.url", "http.target", "url.full"})
+_QUERY_ATTRIBUTES = frozenset({"url.query"})
+
+
+def _redact_query(query: str) -> str:
+    return urlencode([(name, REDACTED) for name, _ in parse_qsl(query, keep_blank_values=True)])
+
+
+def _masked_value(key: str, value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    if key in _QUERY_ATTRIBUTES:
+        return _redact_query(value)
+    if key in _URL_ATTRIBUTES and "?" in value:
+        parts = urlsplit(value)
+        value = urlunsplit(parts._replace(query=_redact_query(parts.query)))
+    return mask_personal_data(value)
+
+
+def _masked(attributes: Any) -> dict[str, Any]:
+    return {key: _masked_value(key, value) for key, value in (attributes or {}).items()}
+
+
+class PersonalDataSpanProcessor(SpanProcessor):
+    """Hands ``inner`` each ended span with query values redacted and CCCDs, phone numbers and emails
+    masked in its attributes, its events (an exception's message) and its status: no exporter, OTLP
+    or test, ever sees personal data."""
+
+    def __init__(self, inner: SpanProcessor) -> None:
+        self.inner = inner
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        self.inner.on_start(span, parent_context=parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        status = span.status
+        if status.description:
+            status = Status(status.status_code, mask_personal_data(status.description))
+        self.inner.on_end(
+            ReadableSpan(
+                name=span.name,
+                context=span.context,
+                parent=span.parent,
+                resource=span.resource,
+                attributes=_masked(span.attributes),
+                events=[
+                    Event(event.name, _masked(event.attributes), timestamp=event.timestamp)
+                    for event in span.events
+                ],
+                links=span.links,
+                kind=span.kind,
+                status=status,
+                start_time=span.start_time,
+                end_time=span.end_time,
+                instrumentation_scope=span.instrumentation_scope,
+            )
+        )
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
 
 
 def create_tracer_provider(
@@ -25,9 +96,9 @@ def create_tracer_provider(
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        provider.add_span_processor(PersonalDataSpanProcessor(BatchSpanProcessor(OTLPSpanExporter())))
     for processor in extra_processors:
-        provider.add_span_processor(processor)
+        provider.add_span_processor(PersonalDataSpanProcessor(processor))
     return provider
 
 

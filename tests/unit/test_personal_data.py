@@ -5,8 +5,13 @@ from __future__ import annotations
 import logging
 import sys
 
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Status, StatusCode
+
 from shared.bus.consumer import DEAD_ERROR, ConsumerSpec, dead_letter_headers
 from shared.personal_data import PersonalDataFilter, mask_personal_data
+from shared.telemetry import create_tracer_provider
 
 
 def test_cccd_phone_and_email_are_masked() -> None:
@@ -49,3 +54,34 @@ def test_log_records_are_masked_in_their_message_arguments_and_traceback() -> No
     formatted = logging.Formatter().format(record)
     assert "049090001234" not in formatted and "0905123456" not in formatted
     assert "lookup by <cccd> failed" in formatted and "phone <phone>" in formatted
+
+
+def test_spans_reach_exporters_with_query_values_redacted_and_personal_data_masked() -> None:
+    exported = InMemorySpanExporter()
+    provider = create_tracer_provider("intake", extra_processors=(SimpleSpanProcessor(exported),))
+    tracer = provider.get_tracer("test")
+
+    with tracer.start_as_current_span(
+        "GET /api/v1/dossiers/{code}",
+        attributes={
+            "url.query": "id_number=049090001234&page=2",
+            "http.target": "/api/v1/notifications?recipient=0905123456",
+            "http.route": "/api/v1/dossiers/{code}",
+            "messaging.message.id": "1b2c3d4e-aaaa-bbbb-cccc-123456789012",
+        },
+    ) as span:
+        span.record_exception(ValueError("no dossier for an@example.vn, 049090001234"))
+        span.set_status(Status(StatusCode.ERROR, "duplicate key (phone)=(0905123456)"))
+    provider.shutdown()
+
+    [finished] = exported.get_finished_spans()
+    attributes = dict(finished.attributes or {})
+    assert attributes["url.query"] == "id_number=REDACTED&page=REDACTED"
+    assert attributes["http.target"] == "/api/v1/notifications?recipient=REDACTED"
+    assert attributes["http.route"] == "/api/v1/dossiers/{code}"
+    assert attributes["messaging.message.id"] == "1b2c3d4e-aaaa-bbbb-cccc-123456789012"
+    text = repr(attributes) + repr([dict(event.attributes or {}) for event in finished.events])
+    text += finished.status.description or ""
+    for personal in ("049090001234", "0905123456", "an@example.vn"):
+        assert personal not in text
+    assert "<cccd>" in text and "<phone>" in text and "<email>" in text
