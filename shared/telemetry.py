@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from contextvars import ContextVar
-from typing import Any
+from typing import IO, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from opentelemetry import trace
@@ -116,8 +116,10 @@ class TraceContextFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler()
+def configure_logging(level: int = logging.INFO, *, stream: IO[str] | None = None) -> None:
+    """Send every log record to ``stream`` (standard error by default) with its trace id and dossier
+    code, and with personal data masked."""
+    handler = logging.StreamHandler(stream)
     handler.addFilter(TraceContextFilter())
     handler.addFilter(PersonalDataFilter())
     handler.setFormatter(
