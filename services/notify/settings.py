@@ -4,9 +4,32 @@ gateway, webhook endpoints), how delivery retries, and the daily digest."""
 from __future__ import annotations
 
 from datetime import time
+from ipaddress import ip_address
+from typing import Self
 
-from pydantic import BaseModel, Field, HttpUrl
+from pydantic import BaseModel, Field, HttpUrl, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def is_loopback(url: HttpUrl) -> bool:
+    """``url`` stays on this machine: nothing in between can read what is sent in clear."""
+    host = (url.host or "").strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def require_https(url: HttpUrl, *, what: str, allow_variable: str) -> None:
+    """Refuse a plain-HTTP ``url`` to another machine: citizens' phone numbers and dossier events
+    would cross the network readable. Raised while settings are read, so the service does not start."""
+    if url.scheme != "https" and not is_loopback(url):
+        raise ValueError(
+            f"{what} {url} is not https: personal data would travel in clear; use https, "
+            f"or set {allow_variable}=true to allow it"
+        )
 
 
 class SmtpSettings(BaseSettings):
@@ -21,10 +44,31 @@ class SmtpSettings(BaseSettings):
     from_address: str = "motcua@localhost"
     username: str | None = None
     password: str | None = None
-    # Implicit TLS (port 465); ``start_tls`` None upgrades when the server offers STARTTLS.
+    # Implicit TLS (port 465), or else STARTTLS, which is required: a server that does not offer it
+    # gets nothing (the attempt fails and is retried). ``allow_plaintext`` lets the conversation go
+    # in clear, for a relay on the same host or a test server; ``start_tls`` None then upgrades only
+    # when the server offers STARTTLS, and False never does.
     use_tls: bool = False
     start_tls: bool | None = None
+    allow_plaintext: bool = False
     timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _encrypted(self) -> Self:
+        if self.enabled and not self.use_tls and self.start_tls is False and not self.allow_plaintext:
+            raise ValueError(
+                "MOTCUA_NOTIFY_SMTP_START_TLS=false sends mail, with citizens' addresses, in clear; "
+                "use STARTTLS or MOTCUA_NOTIFY_SMTP_USE_TLS=true, or set "
+                "MOTCUA_NOTIFY_SMTP_ALLOW_PLAINTEXT=true to allow it"
+            )
+        return self
+
+    @property
+    def starts_tls(self) -> bool | None:
+        """What to tell aiosmtplib: STARTTLS required (True), never (False) or if offered (None)."""
+        if self.use_tls:
+            return False
+        return self.start_tls if self.allow_plaintext else True
 
 
 class DeliverySettings(BaseSettings):
@@ -69,6 +113,18 @@ class SmsSettings(BaseSettings):
     # The gateway's delivery reports must carry ``Authorization: Bearer <report_token>``; reports
     # are refused while it is unset.
     report_token: str | None = None
+    # A plain-HTTP gateway_url off this machine is refused unless this is set.
+    allow_plaintext: bool = False
+
+    @model_validator(mode="after")
+    def _encrypted(self) -> Self:
+        if self.enabled and self.gateway_url is not None and not self.allow_plaintext:
+            require_https(
+                self.gateway_url,
+                what="the SMS gateway_url",
+                allow_variable="MOTCUA_NOTIFY_SMS_ALLOW_PLAINTEXT",
+            )
+        return self
 
 
 class WebhookEndpoint(BaseModel):
@@ -90,6 +146,19 @@ class WebhookSettings(BaseSettings):
 
     endpoints: list[WebhookEndpoint] = []
     timeout_seconds: float = Field(default=10.0, gt=0)
+    # A plain-HTTP endpoint off this machine is refused unless this is set.
+    allow_plaintext: bool = False
+
+    @model_validator(mode="after")
+    def _encrypted(self) -> Self:
+        if not self.allow_plaintext:
+            for endpoint in self.endpoints:
+                require_https(
+                    endpoint.url,
+                    what=f"the webhook endpoint {endpoint.name!r}",
+                    allow_variable="MOTCUA_NOTIFY_WEBHOOK_ALLOW_PLAINTEXT",
+                )
+        return self
 
     def endpoint(self, name: str) -> WebhookEndpoint | None:
         return next((endpoint for endpoint in self.endpoints if endpoint.name == name), None)

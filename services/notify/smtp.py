@@ -41,7 +41,7 @@ async def send_email(claimed: Claimed, settings: SmtpSettings) -> AttemptResult:
             username=settings.username,
             password=settings.password,
             use_tls=settings.use_tls,
-            start_tls=settings.start_tls,
+            start_tls=settings.starts_tls,
             timeout=settings.timeout_seconds,
         )
     except aiosmtplib.SMTPRecipientsRefused as exc:

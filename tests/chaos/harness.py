@@ -228,6 +228,8 @@ def service_environment(
                 "MOTCUA_NOTIFY_SMTP_ENABLED": "true",
                 "MOTCUA_NOTIFY_SMTP_HOST": "127.0.0.1",
                 "MOTCUA_NOTIFY_SMTP_PORT": str(smtp_port),
+                # The fake mail server speaks no TLS.
+                "MOTCUA_NOTIFY_SMTP_ALLOW_PLAINTEXT": "true",
                 "MOTCUA_NOTIFY_SMTP_FROM_ADDRESS": "motcua@chaos.motcua.vn",
                 "MOTCUA_NOTIFY_SMTP_START_TLS": "false",
                 # A killed replica's leased messages go to the other one once the lease lapses:

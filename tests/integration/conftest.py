@@ -234,7 +234,12 @@ def smtp_server(request: pytest.FixtureRequest) -> Iterator[tuple[Mailbox, int]]
 def use_smtp(system: System, port: int, *, max_attempts: int = 5) -> None:
     state = system.apps["notify"].state
     state.smtp = SmtpSettings(
-        enabled=True, host="127.0.0.1", port=port, from_address="motcua@demo.motcua.vn", start_tls=False
+        enabled=True,
+        host="127.0.0.1",
+        port=port,
+        from_address="motcua@demo.motcua.vn",
+        start_tls=False,
+        allow_plaintext=True,
     )
     state.delivery = DeliverySettings(max_attempts=max_attempts, backoff_seconds=[0.2, 0.4], poll_seconds=0.5)
 

@@ -101,6 +101,7 @@ async def test_two_couriers_on_a_slow_mail_server_send_every_email_exactly_once(
             port=port,
             from_address="motcua@demo.motcua.vn",
             start_tls=False,
+            allow_plaintext=True,
             timeout_seconds=DATA_DELAY_SECONDS * 3,
         )
         couriers = [
@@ -191,7 +192,12 @@ async def test_an_email_whose_outcome_could_not_be_stored_at_first_is_not_sent_a
     mailbox = Mailbox()
     with smtp_serving(mailbox) as port:
         smtp = SmtpSettings(
-            enabled=True, host="127.0.0.1", port=port, from_address="motcua@demo.motcua.vn", start_tls=False
+            enabled=True,
+            host="127.0.0.1",
+            port=port,
+            from_address="motcua@demo.motcua.vn",
+            start_tls=False,
+            allow_plaintext=True,
         )
         outcomes = delivery_outcomes(CollectorRegistry())
         couriers = [

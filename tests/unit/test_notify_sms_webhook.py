@@ -92,7 +92,7 @@ def claimed(*, urgent: bool) -> Claimed:
 
 
 def test_only_a_non_urgent_sms_waits_for_the_morning() -> None:
-    sender = SmsSender(lambda: SmsSettings(enabled=True, gateway_url="http://gw.example/sms", **NIGHT))
+    sender = SmsSender(lambda: SmsSettings(enabled=True, gateway_url="https://gw.example/sms", **NIGHT))
     night = vn(10, 23)
 
     assert sender.hold_until(claimed(urgent=False), night) == vn(11, 7)
@@ -103,7 +103,7 @@ def test_only_a_non_urgent_sms_waits_for_the_morning() -> None:
 def test_the_sms_channel_is_ready_once_switched_on_with_a_gateway() -> None:
     assert not SmsSender(lambda: SmsSettings(gateway_url="http://gw.example/sms")).ready()
     assert not SmsSender(lambda: SmsSettings(enabled=True)).ready()
-    assert SmsSender(lambda: SmsSettings(enabled=True, gateway_url="http://gw.example/sms")).ready()
+    assert SmsSender(lambda: SmsSettings(enabled=True, gateway_url="https://gw.example/sms")).ready()
 
 
 SECRET = "portal-secret-0123456789"
