@@ -224,6 +224,15 @@ INTAKE: tuple[Row, ...] = (
         state="done",
         body=lambda _c: {"rating": "satisfied"},
     ),
+    # The page the receipt's QR code opens: a form, nothing about the dossier.
+    Row(
+        "intake",
+        "GET",
+        "/api/v1/lookup",
+        everyone(200),
+        path_params=lambda _c: {},
+        query=lambda c: {"code": c.code},
+    ),
     # Code plus CCCD shows the status and due date to anyone, as the national portal does.
     Row("intake", "POST", "/api/v1/lookup", everyone(200), path_params=lambda _c: {}, body=_owner_key),
     # Anyone may ask for a code: it goes to the contact the dossier holds, not to the caller.

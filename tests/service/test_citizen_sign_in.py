@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from services.intake import receipt
 from services.intake.app import create_app
 from services.intake.citizen_sign_in import CitizenSettings
 from services.intake.models import Dossier
@@ -287,3 +288,22 @@ async def test_the_cccd_is_the_tokens_and_a_body_cannot_name_another(intake: htt
         f"/api/v1/dossiers/{CODE}/withdrawal", json={"reason": "Đổi ý"}, headers=owner
     )
     assert withdrawn.status_code == 202, withdrawn.text
+
+
+async def test_the_receipts_qr_code_opens_the_lookup_page_with_the_code_and_no_cccd(
+    intake: httpx.AsyncClient,
+) -> None:
+    owner = _bearer(issue_citizen_token(CCCD, secret=SECRET))
+    printed = (await intake.get(f"/api/v1/dossiers/{CODE}/receipt", headers=owner)).text
+    link = receipt.status_url("http://127.0.0.1:8001", CODE)
+    assert link == f"http://127.0.0.1:8001/api/v1/lookup?code={CODE}"
+    assert str(receipt.qr_svg(link)) in printed and CCCD not in link
+    page = await intake.get("/api/v1/lookup", params={"code": CODE})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert f'value="{CODE}"' in page.text and 'name="id_number"' in page.text
+
+
+async def test_the_lookup_page_escapes_the_code_it_is_given(intake: httpx.AsyncClient) -> None:
+    page = await intake.get("/api/v1/lookup", params={"code": '"><script>alert(1)</script>'})
+    assert page.status_code == 200
+    assert "<script>alert(1)" not in page.text and "&lt;script&gt;" in page.text
