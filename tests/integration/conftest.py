@@ -31,7 +31,7 @@ from services.notify.app import create_app as create_notify
 from services.notify.settings import DeliverySettings, SmtpSettings
 from services.processing.app import create_app as create_processing
 from services.processing.catalog import seed_catalog
-from shared.auth import issue_token
+from shared.auth import issue_citizen_token, issue_token
 from shared.events import AlertOverdue, AlertRecipient, Event, utc_now
 from shared.runtime import ServiceRuntime
 from tests.conftest import RuntimeSettingsFactory, eventually
@@ -54,6 +54,12 @@ def submission(procedure_code: str = "1.001193", **applicant: Any) -> dict[str, 
         "documents": [{"name": "Tờ khai đăng ký khai sinh", "kind": "digital"}],
         "channel": "online",
     }
+
+
+def citizen_headers(id_number: str = APPLICANT["id_number"]) -> dict[str, str]:
+    """A citizen session for ``id_number``, as the one-time code sign-in would open it."""
+    token = issue_citizen_token(id_number, secret=os.environ["MOTCUA_JWT_SECRET"])
+    return {"Authorization": f"Bearer {token}"}
 
 
 def overdue_alert(
