@@ -1,8 +1,9 @@
 """Intake's public HTTP API: the catalog, submission with documents, the receipt, status lookup and
 the citizen's actions on a dossier (supplement, withdrawal, rating).
 
-A citizen is known by the dossier code plus their CCCD; a wrong pair gets the same 404 whether the
-dossier exists or not.
+Everything with personal data, and every action, needs a citizen session: the CCCD is the token's
+(services/intake/citizen_api.py). Another citizen's token gets the same 404 whether the dossier
+exists or not, and what the citizen reads is never cached.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing, asynccontextmanager
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ValidationError
@@ -24,6 +25,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import Scope
 
 from services.intake import dossiers, receipt
+from services.intake.citizen_api import NO_STORE, CitizenIdNumber, NoStore
 from services.intake.files import MIB, FileSettings, FileStore, Upload, UploadRejected, inspect_upload
 from services.intake.models import Dossier
 from shared.body_limit import BodyCap, is_multipart
@@ -42,6 +44,7 @@ MAX_DOCUMENTS = 50
 M = TypeVar("M", bound=BaseModel)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no valid citizen session: Authorization: Bearer <citizen token>"},
     404: {"description": "no dossier with this code and CCCD"},
     409: {"description": "the dossier's state does not allow this now; detail says why"},
     413: {"description": "a file, the dossier's files together, or the request is too large"},
@@ -81,9 +84,6 @@ def upload_cap(json_cap: int) -> BodyCap:
     return cap
 
 
-IdNumberQuery = Annotated[str, Query(min_length=1, max_length=20, description="the applicant's CCCD")]
-
-
 def _store(runtime: ServiceRuntime, limits: FileSettings) -> FileStore:
     return FileStore.in_data_dir(runtime.settings.common.data_dir, limits)
 
@@ -102,7 +102,7 @@ def _too_large(loc: Loc, message: str) -> HTTPException:
 
 
 def _not_found() -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+    return HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND, headers=NO_STORE)
 
 
 def _validation_error(exc: ValidationError, loc: Loc) -> RequestValidationError:
@@ -270,11 +270,10 @@ SUBMISSION_BODY = _body(
 SUPPLEMENT_BODY = _body(
     dossiers.SupplementIn,
     {
-        "id_number": {"type": "string", "description": "the applicant's CCCD"},
         "note": {"type": "string"},
         "documents": {"type": "string", "description": 'JSON list: [{"name": …, "kind": …}, …]'},
     },
-    ["id_number"],
+    [],
 )
 
 
@@ -368,9 +367,9 @@ async def _submit(
 
 
 # -- what the citizen reads -----------------------------------------------------------------------
-@router.get("/dossiers/{code}", tags=["dossiers"], responses=_responses(404))
-async def lookup_dossier(code: str, session: SessionDep, id_number: IdNumberQuery) -> dict[str, Any]:
-    """Status lookup by dossier code plus the applicant's CCCD; a wrong pair reveals nothing."""
+@router.get("/dossiers/{code}", tags=["dossiers"], dependencies=[NoStore], responses=_responses(401, 404))
+async def lookup_dossier(code: str, session: SessionDep, id_number: CitizenIdNumber) -> dict[str, Any]:
+    """The dossier with its documents and history, for its applicant's citizen session."""
     dossier = await dossiers.find_for_citizen(session, code=code, id_number=id_number)
     if dossier is None:
         raise _not_found()
@@ -378,9 +377,12 @@ async def lookup_dossier(code: str, session: SessionDep, id_number: IdNumberQuer
 
 
 @router.get(
-    "/dossiers/{code}/receipt", response_class=HTMLResponse, tags=["dossiers"], responses=_responses(404)
+    "/dossiers/{code}/receipt",
+    response_class=HTMLResponse,
+    tags=["dossiers"],
+    responses=_responses(401, 404),
 )
-async def dossier_receipt(code: str, session: SessionDep, id_number: IdNumberQuery) -> HTMLResponse:
+async def dossier_receipt(code: str, session: SessionDep, id_number: CitizenIdNumber) -> HTMLResponse:
     """The printable receipt (giấy tiếp nhận hồ sơ và hẹn trả kết quả) with a QR code of the lookup."""
     dossier = await dossiers.find_for_citizen(session, code=code, id_number=id_number)
     if dossier is None:
@@ -391,7 +393,7 @@ async def dossier_receipt(code: str, session: SessionDep, id_number: IdNumberQue
         documents=await dossiers.documents_of(session, code=code),
         public_url=receipt.ReceiptSettings().public_url,
     )
-    return HTMLResponse(html)
+    return HTMLResponse(html, headers=NO_STORE)
 
 
 # -- the citizen's actions ------------------------------------------------------------------------
@@ -400,21 +402,21 @@ async def dossier_receipt(code: str, session: SessionDep, id_number: IdNumberQue
     status_code=status.HTTP_202_ACCEPTED,
     tags=["dossiers"],
     openapi_extra=SUPPLEMENT_BODY,
-    responses=_responses(404, 409, 413),
+    responses=_responses(401, 404, 409, 413),
 )
 async def send_supplement(
-    code: str, request: Request, runtime: RuntimeDep, limits: FileSettingsDep
+    code: str, request: Request, runtime: RuntimeDep, limits: FileSettingsDep, id_number: CitizenIdNumber
 ) -> dict[str, Any]:
     """Send what the officer asked for, while the dossier awaits a supplement (status 5). JSON
-    ``{id_number, note?, documents}``, or a form with the fields ``id_number``, ``note`` and
-    ``documents`` (a JSON list) and the file of ``documents[i]`` in the part ``document_{i}``."""
+    ``{note?, documents}``, or a form with the fields ``note`` and ``documents`` (a JSON list) and
+    the file of ``documents[i]`` in the part ``document_{i}``."""
     store = _store(runtime, limits)
     if not _is_multipart(request):
         supplement = await _json_body(request, dossiers.SupplementIn)
-        return await _supplement(runtime, store, code, supplement, {})
+        return await _supplement(runtime, store, code, id_number, supplement, {})
     async with _multipart(request, limits) as form:
-        texts, parts = await _split_form(form, fields=frozenset({"id_number", "note", "documents"}))
-        data: dict[str, Any] = {"id_number": texts.get("id_number"), "note": texts.get("note")}
+        texts, parts = await _split_form(form, fields=frozenset({"note", "documents"}))
+        data: dict[str, Any] = {"note": texts.get("note")}
         if "documents" in texts:
             try:
                 data["documents"] = json.loads(texts["documents"])
@@ -422,19 +424,20 @@ async def send_supplement(
                 raise _invalid(("body", "documents"), f"documents is not a JSON list: {exc}") from exc
         supplement = _parse_data(dossiers.SupplementIn, data, ("body",))
         uploads = await _inspect(parts, limits)
-        return await _supplement(runtime, store, code, supplement, uploads)
+        return await _supplement(runtime, store, code, id_number, supplement, uploads)
 
 
 async def _supplement(
     runtime: ServiceRuntime,
     store: FileStore,
     code: str,
+    id_number: str,
     supplement: dossiers.SupplementIn,
     uploads: dict[int, Upload],
 ) -> dict[str, Any]:
     try:
         async with runtime.db.session() as session:
-            dossier = await _own_dossier(session, code, supplement.id_number)
+            dossier = await _own_dossier(session, code, id_number)
             await dossiers.provide_supplement(
                 session,
                 runtime.outbox,
@@ -455,13 +458,15 @@ async def _supplement(
     "/dossiers/{code}/withdrawal",
     status_code=status.HTTP_202_ACCEPTED,
     tags=["dossiers"],
-    responses=_responses(404, 409),
+    responses=_responses(401, 404, 409),
 )
-async def request_withdrawal(code: str, body: dossiers.WithdrawalIn, runtime: RuntimeDep) -> dict[str, Any]:
+async def request_withdrawal(
+    code: str, body: dossiers.WithdrawalIn, runtime: RuntimeDep, id_number: CitizenIdNumber
+) -> dict[str, Any]:
     """Ask to withdraw the dossier (rút hồ sơ), once, until it is resolved; processing confirms."""
     try:
         async with runtime.db.session() as session:
-            dossier = await _own_dossier(session, code, body.id_number)
+            dossier = await _own_dossier(session, code, id_number)
             await dossiers.request_withdrawal(session, runtime.outbox, dossier=dossier, reason=body.reason)
             return await dossiers.citizen_view(session, dossier)
     except dossiers.ActionRefused as exc:
@@ -472,14 +477,16 @@ async def request_withdrawal(code: str, body: dossiers.WithdrawalIn, runtime: Ru
     "/dossiers/{code}/rating",
     status_code=status.HTTP_201_CREATED,
     tags=["dossiers"],
-    responses=_responses(404, 409),
+    responses=_responses(401, 404, 409),
 )
-async def rate_dossier(code: str, body: dossiers.RatingIn, runtime: RuntimeDep) -> dict[str, Any]:
+async def rate_dossier(
+    code: str, body: dossiers.RatingIn, runtime: RuntimeDep, id_number: CitizenIdNumber
+) -> dict[str, Any]:
     """Rate the service once the result is returned (status 10): very_satisfied, satisfied, or
     dissatisfied with a reason."""
     try:
         async with runtime.db.session() as session:
-            dossier = await _own_dossier(session, code, body.id_number)
+            dossier = await _own_dossier(session, code, id_number)
             await dossiers.rate(
                 session, runtime.outbox, dossier=dossier, rating=body.rating, reason=body.reason
             )

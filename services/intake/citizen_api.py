@@ -8,11 +8,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from services.intake import dossiers
+from services.intake import dossiers, receipt
 from services.intake.citizen_sign_in import (
     Channel,
     CitizenSettings,
@@ -133,6 +134,14 @@ class SessionOut(BaseModel):
     access_token: str
     token_type: str = "bearer"
     expires_at: datetime
+
+
+@router.get("/lookup", response_class=HTMLResponse)
+async def lookup_page(
+    code: Annotated[str, Query(max_length=40, description="the dossier code, filled in")] = "",
+) -> HTMLResponse:
+    """A page for people: the form of the lookup below, where the receipt's QR code leads."""
+    return HTMLResponse(receipt.render_lookup_page(code))
 
 
 @router.post("/lookup", dependencies=[NoStore], responses={404: {}, 429: {}})

@@ -143,7 +143,6 @@ class SubmissionIn(BaseModel):
 class SupplementIn(BaseModel):
     """What the citizen sends when asked to complete the dossier (bổ sung hồ sơ)."""
 
-    id_number: str = Field(min_length=1, max_length=20, description="the applicant's CCCD")
     note: str | None = Field(default=None, max_length=2000)
     documents: list[DocumentIn] = Field(default_factory=list, max_length=50)
 
@@ -157,12 +156,10 @@ class SupplementIn(BaseModel):
 
 
 class WithdrawalIn(BaseModel):
-    id_number: str = Field(min_length=1, max_length=20, description="the applicant's CCCD")
     reason: str | None = Field(default=None, max_length=2000)
 
 
 class RatingIn(BaseModel):
-    id_number: str = Field(min_length=1, max_length=20, description="the applicant's CCCD")
     rating: Rating
     reason: str | None = Field(default=None, max_length=2000, validate_default=True)
 

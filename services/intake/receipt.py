@@ -1,8 +1,8 @@
 """The receipt a citizen prints after submitting (giấy tiếp nhận hồ sơ và hẹn trả kết quả, "phiếu
 hẹn"): who submitted what, to which agency, when, and when to come back for the result.
 
-Its QR code leads to the status lookup of the dossier; it never carries the CCCD, which the lookup
-asks for.
+Its QR code leads to the lookup page with the dossier code filled in; it never carries the CCCD,
+which the page asks for and sends in a POST body.
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ def time_limit_text(limit: TimeLimit) -> str:
 
 
 def status_url(public_url: str, code: str) -> str:
-    return f"{public_url.rstrip('/')}/api/v1/dossiers/{quote(code, safe='')}"
+    """The lookup page a citizen opens from the QR code: the code is not personal data, the CCCD is."""
+    return f"{public_url.rstrip('/')}/api/v1/lookup?code={quote(code, safe='')}"
 
 
 def qr_svg(url: str) -> Markup:
@@ -127,3 +128,8 @@ def render_receipt(
             qr=qr_svg(lookup_url),
         )
     )
+
+
+def render_lookup_page(code: str) -> str:
+    """The page where a citizen types the dossier code and CCCD; it posts them to the lookup."""
+    return _environment().get_template("lookup.html.j2").render(code=code)

@@ -56,6 +56,12 @@ def submission(procedure_code: str = "1.001193", **applicant: Any) -> dict[str, 
     }
 
 
+def citizen_headers(id_number: str = APPLICANT["id_number"]) -> dict[str, str]:
+    """A citizen session for ``id_number``, as the one-time code sign-in would open it."""
+    token = issue_citizen_token(id_number, secret=os.environ["MOTCUA_JWT_SECRET"])
+    return {"Authorization": f"Bearer {token}"}
+
+
 def overdue_alert(
     code: str, *recipients: str, agency_code: str = "000.00.06.H56", unit_code: str = "H56.HC.MOTCUA"
 ) -> AlertOverdue:
@@ -92,12 +98,6 @@ class System:
     @staticmethod
     def auth(username: str) -> dict[str, str]:
         token = issue_token(username, secret=os.environ["MOTCUA_JWT_SECRET"])
-        return {"Authorization": f"Bearer {token}"}
-
-    @staticmethod
-    def citizen_auth(id_number: str) -> dict[str, str]:
-        """A citizen session for ``id_number``, as sign-in with a one-time code would give."""
-        token = issue_citizen_token(id_number, secret=os.environ["MOTCUA_JWT_SECRET"])
         return {"Authorization": f"Bearer {token}"}
 
     async def notifications(

@@ -12,11 +12,10 @@ from sqlmodel import select
 from services.notify.models import Notification
 from shared.events import DossierStatus
 from tests.conftest import eventually
-from tests.integration.conftest import APPLICANT, System
+from tests.integration.conftest import APPLICANT, System, citizen_headers
 from tests.integration.test_intake_citizen import set_status
 from tests.integration.test_workflow import accepted, act, citizen_view, forward_to, procedure, staff
 
-ID_NUMBER = {"id_number": APPLICANT["id_number"]}
 RESUMED = "Đã nhận hồ sơ bổ sung, tiếp tục giải quyết"
 
 
@@ -34,13 +33,14 @@ async def test_two_supplements_at_once_one_is_taken_the_other_refused_and_proces
     url = f"/api/v1/dossiers/{code}/supplements"
     bodies = [
         {
-            **ID_NUMBER,
             "note": f"Bản gửi lần {number}",
             "documents": [{"name": "Giấy chứng sinh", "kind": "scan"}],
         }
         for number in (1, 2)
     ]
-    responses = await asyncio.gather(*(system.intake.post(url, json=body) for body in bodies))
+    responses = await asyncio.gather(
+        *(system.intake.post(url, json=body, headers=citizen_headers()) for body in bodies)
+    )
     assert sorted(response.status_code for response in responses) == [202, 409], [r.text for r in responses]
     [refused] = [response for response in responses if response.status_code == 409]
     assert "already sent" in refused.json()["detail"]
@@ -53,7 +53,7 @@ async def test_two_supplements_at_once_one_is_taken_the_other_refused_and_proces
     detail = await system.registered(code)
     assert [row["action"] for row in detail["history"]].count("supplement-provided") == 1
 
-    late = await system.intake.post(url, json=bodies[1])
+    late = await system.intake.post(url, json=bodies[1], headers=citizen_headers())
     assert late.status_code == 409
     assert "only while one is requested" in late.json()["detail"]
 
@@ -75,7 +75,9 @@ async def test_a_withdrawal_after_the_result_is_declined_in_the_timeline_and_the
     # The citizen's copy lags behind processing, as under load: it still shows the dossier in process
     # when the citizen asks to withdraw it.
     await set_status(system, code, DossierStatus.PROCESSING, status_revision=3)
-    asked = await system.intake.post(f"/api/v1/dossiers/{code}/withdrawal", json=ID_NUMBER)
+    asked = await system.intake.post(
+        f"/api/v1/dossiers/{code}/withdrawal", json={}, headers=citizen_headers()
+    )
     assert asked.status_code == 202, asked.text
     assert asked.json()["withdrawal_requested_at"] is not None
 

@@ -21,7 +21,7 @@ from shared.events import DossierStatus
 from shared.nats_server import NatsServer
 from shared.working_time import VN_TZ
 from tests.conftest import eventually
-from tests.integration.conftest import APPLICANT, System, submission
+from tests.integration.conftest import APPLICANT, System, citizen_headers, submission
 from tests.samples import PDF_DOCUMENT as PDF
 from tests.samples import png
 
@@ -50,7 +50,7 @@ async def submit_with_files(
 
 
 async def lookup(system: System, code: str, id_number: str = APPLICANT["id_number"]) -> httpx.Response:
-    return await system.intake.get(f"/api/v1/dossiers/{code}", params={"id_number": id_number})
+    return await system.intake.get(f"/api/v1/dossiers/{code}", headers=citizen_headers(id_number))
 
 
 def files_root(system: System) -> Path:
@@ -369,7 +369,7 @@ async def test_the_receipt_is_printable_and_only_for_the_applicant(system: Syste
     code = created.json()["code"]
     url = f"/api/v1/dossiers/{code}/receipt"
 
-    response = await system.intake.get(url, params={"id_number": APPLICANT["id_number"]})
+    response = await system.intake.get(url, headers=citizen_headers())
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/html")
     html = response.text
@@ -384,12 +384,13 @@ async def test_the_receipt_is_printable_and_only_for_the_applicant(system: Syste
     submitted_at = datetime.fromisoformat(created.json()["submitted_at"])
     assert submitted_at.astimezone(VN_TZ).strftime("%H:%M ngày %d/%m/%Y") in html
     assert "<svg" in html
-    lookup_url = f"http://127.0.0.1:8001/api/v1/dossiers/{code}"
+    lookup_url = receipt.status_url("http://127.0.0.1:8001", code)
+    assert lookup_url.startswith("http://127.0.0.1:8001/api/v1/lookup?code=")
     assert lookup_url in html
-    # The QR code drawn is the one of the lookup address alone: no CCCD in it.
+    # The QR code drawn is the one of the lookup page with the code alone: no CCCD in it.
     assert str(receipt.qr_svg(lookup_url)) in html
 
-    wrong = await system.intake.get(url, params={"id_number": OTHER_CITIZEN})
+    wrong = await system.intake.get(url, headers=citizen_headers(OTHER_CITIZEN))
     status_lookup = await lookup(system, code, OTHER_CITIZEN)
     assert wrong.status_code == status_lookup.status_code == 404
     assert wrong.json() == status_lookup.json()
@@ -402,7 +403,7 @@ async def test_the_receipt_is_printable_and_only_for_the_applicant(system: Syste
     due_at = datetime.fromisoformat(accepted.json()["due_at"])
 
     async def appointment_shown() -> None:
-        html = (await system.intake.get(url, params={"id_number": APPLICANT["id_number"]})).text
+        html = (await system.intake.get(url, headers=citizen_headers())).text
         assert due_at.astimezone(VN_TZ).strftime("%H:%M ngày %d/%m/%Y") in html
 
     await eventually(appointment_shown)
@@ -415,12 +416,12 @@ async def test_withdrawal_is_published_once_and_only_for_the_applicant(
     code = (await system.submit())["code"]
     url = f"/api/v1/dossiers/{code}/withdrawal"
 
-    stranger = await system.intake.post(url, json={"id_number": OTHER_CITIZEN})
+    stranger = await system.intake.post(url, json={}, headers=citizen_headers(OTHER_CITIZEN))
     assert stranger.status_code == 404
     assert stranger.json() == (await lookup(system, code, OTHER_CITIZEN)).json()
 
     response = await system.intake.post(
-        url, json={"id_number": APPLICANT["id_number"], "reason": "Đã nộp nhầm thủ tục"}
+        url, json={"reason": "Đã nộp nhầm thủ tục"}, headers=citizen_headers()
     )
     assert response.status_code == 202, response.text
     view = response.json()
@@ -443,7 +444,7 @@ async def test_withdrawal_is_published_once_and_only_for_the_applicant(
     assert event["event_id"] == row["event_id"]
     assert (event["dossier_code"], event["reason"], event["version"]) == (code, "Đã nộp nhầm thủ tục", 1)
 
-    again = await system.intake.post(url, json={"id_number": APPLICANT["id_number"]})
+    again = await system.intake.post(url, json={}, headers=citizen_headers())
     assert again.status_code == 409
     assert "already requested" in again.json()["detail"]
     assert len(await outbox_rows(system, "dossier.withdrawal.requested")) == 1
@@ -453,7 +454,7 @@ async def test_a_resolved_dossier_cannot_be_withdrawn(system: System) -> None:
     code = (await system.submit())["code"]
     await set_status(system, code, DossierStatus.RELEASING, resolved_at=datetime.now(UTC))
     response = await system.intake.post(
-        f"/api/v1/dossiers/{code}/withdrawal", json={"id_number": APPLICANT["id_number"]}
+        f"/api/v1/dossiers/{code}/withdrawal", json={}, headers=citizen_headers()
     )
     assert response.status_code == 409
     assert "only until it is resolved" in response.json()["detail"]
@@ -467,7 +468,7 @@ async def test_rating_needs_a_returned_result_a_reason_when_dissatisfied_and_hap
     url = f"/api/v1/dossiers/{code}/rating"
     citizen = APPLICANT["id_number"]
 
-    early = await system.intake.post(url, json={"id_number": citizen, "rating": "satisfied"})
+    early = await system.intake.post(url, json={"rating": "satisfied"}, headers=citizen_headers(citizen))
     assert early.status_code == 409
     assert "once its result is returned" in early.json()["detail"]
 
@@ -484,19 +485,21 @@ async def test_rating_needs_a_returned_result_a_reason_when_dissatisfied_and_hap
     view = (await lookup(system, code)).json()
     assert (view["status"], view["result_name"], view["timeliness"]) == (10, "Giấy khai sinh", "early")
 
-    no_reason = await system.intake.post(url, json={"id_number": citizen, "rating": "dissatisfied"})
+    no_reason = await system.intake.post(
+        url, json={"rating": "dissatisfied"}, headers=citizen_headers(citizen)
+    )
     assert no_reason.status_code == 422
     [error] = no_reason.json()["detail"]
     assert error["loc"] == ["body", "reason"]
-    unknown = await system.intake.post(url, json={"id_number": citizen, "rating": "so-so"})
+    unknown = await system.intake.post(url, json={"rating": "so-so"}, headers=citizen_headers(citizen))
     assert unknown.status_code == 422
     stranger = await system.intake.post(
-        url, json={"id_number": OTHER_CITIZEN, "rating": "dissatisfied", "reason": "x"}
+        url, json={"rating": "dissatisfied", "reason": "x"}, headers=citizen_headers(OTHER_CITIZEN)
     )
     assert stranger.status_code == 404
 
     rated = await system.intake.post(
-        url, json={"id_number": citizen, "rating": "dissatisfied", "reason": "Phải chờ lâu"}
+        url, json={"rating": "dissatisfied", "reason": "Phải chờ lâu"}, headers=citizen_headers(citizen)
     )
     assert rated.status_code == 201, rated.text
     assert rated.json()["rating"] == "dissatisfied" and rated.json()["rated_at"] is not None
@@ -504,7 +507,7 @@ async def test_rating_needs_a_returned_result_a_reason_when_dissatisfied_and_hap
     [event] = await payloads(system, "dossier.rated")
     assert (event["dossier_code"], event["rating"], event["reason"]) == (code, "dissatisfied", "Phải chờ lâu")
 
-    again = await system.intake.post(url, json={"id_number": citizen, "rating": "very_satisfied"})
+    again = await system.intake.post(url, json={"rating": "very_satisfied"}, headers=citizen_headers(citizen))
     assert again.status_code == 409
     assert "already rated" in again.json()["detail"]
 
@@ -518,7 +521,8 @@ async def test_a_supplement_is_accepted_only_while_one_is_requested(system: Syst
 
     early = await system.intake.post(
         url,
-        data={"id_number": citizen, "documents": documents},
+        data={"documents": documents},
+        headers=citizen_headers(citizen),
         files={"document_0": ("giay.png", image, "image/png")},
     )
     assert early.status_code == 409, early.text
@@ -535,13 +539,15 @@ async def test_a_supplement_is_accepted_only_while_one_is_requested(system: Syst
 
     stranger = await system.intake.post(
         url,
-        data={"id_number": OTHER_CITIZEN, "documents": documents},
+        data={"documents": documents},
+        headers=citizen_headers(OTHER_CITIZEN),
         files={"document_0": ("giay.png", image, "image/png")},
     )
     assert stranger.status_code == 404
     disguised = await system.intake.post(
         url,
-        data={"id_number": citizen, "documents": documents},
+        data={"documents": documents},
+        headers=citizen_headers(citizen),
         files={"document_0": ("giay.png", HTML, "image/png")},
     )
     assert disguised.status_code == 422
@@ -550,7 +556,8 @@ async def test_a_supplement_is_accepted_only_while_one_is_requested(system: Syst
 
     response = await system.intake.post(
         url,
-        data={"id_number": citizen, "note": "Gửi bổ sung giấy chứng sinh", "documents": documents},
+        data={"note": "Gửi bổ sung giấy chứng sinh", "documents": documents},
+        headers=citizen_headers(citizen),
         files={"document_0": ("giay.png", image, "image/png")},
     )
     assert response.status_code == 202, response.text
@@ -577,7 +584,9 @@ async def test_a_supplement_is_accepted_only_while_one_is_requested(system: Syst
     assert view["supplement_provided_at"] is not None
     # The request is answered: a second supplement before processing takes in the first is refused.
     second = await system.intake.post(
-        url, json={"id_number": citizen, "documents": [{"name": "Bản sao CCCD của người đi khai sinh"}]}
+        url,
+        json={"documents": [{"name": "Bản sao CCCD của người đi khai sinh"}]},
+        headers=citizen_headers(citizen),
     )
     assert second.status_code == 409, second.text
     assert "already sent" in second.json()["detail"]
@@ -591,9 +600,11 @@ async def test_a_supplement_is_accepted_only_while_one_is_requested(system: Syst
     await eventually(declined)
     await set_status(system, code, DossierStatus.WAITING, supplement_revision=3, revision=3)
     as_json = await system.intake.post(
-        url, json={"id_number": citizen, "documents": [{"name": "Bản sao CCCD của người đi khai sinh"}]}
+        url,
+        json={"documents": [{"name": "Bản sao CCCD của người đi khai sinh"}]},
+        headers=citizen_headers(citizen),
     )
     assert as_json.status_code == 202, as_json.text
     assert len(await payloads(system, "dossier.supplement.provided")) == 2
-    empty = await system.intake.post(url, json={"id_number": citizen})
+    empty = await system.intake.post(url, json={}, headers=citizen_headers(citizen))
     assert empty.status_code == 422

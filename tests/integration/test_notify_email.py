@@ -15,10 +15,18 @@ from services.notify.delivery import AttemptResult, Claimed
 from services.notify.models import Channel, NotificationStatus
 from services.notify.settings import DeliverySettings
 from tests.conftest import eventually
-from tests.integration.conftest import APPLICANT, Mailbox, System, accept_a_dossier, free_port, use_smtp
+from tests.integration.conftest import (
+    APPLICANT,
+    Mailbox,
+    System,
+    accept_a_dossier,
+    citizen_headers,
+    free_port,
+    use_smtp,
+)
 
 EMAIL = APPLICANT["email"]
-CITIZEN = System.citizen_auth(APPLICANT["id_number"])
+CITIZEN = citizen_headers(APPLICANT["id_number"])
 
 
 async def email_notification(system: System, *, settled: bool = True) -> dict[str, Any]:

@@ -20,10 +20,17 @@ from services.notify.settings import DeliverySettings, SmsSettings
 from shared.events import Applicant, DossierSupplementRequested, utc_now
 from shared.working_time import VN_TZ
 from tests.conftest import eventually
-from tests.integration.conftest import APPLICANT, System, accept_a_dossier, free_port, serving
+from tests.integration.conftest import (
+    APPLICANT,
+    System,
+    accept_a_dossier,
+    citizen_headers,
+    free_port,
+    serving,
+)
 
 PHONE = APPLICANT["phone"]
-CITIZEN = System.citizen_auth(APPLICANT["id_number"])
+CITIZEN = citizen_headers(APPLICANT["id_number"])
 GATEWAY_TOKEN = "gateway-api-token"
 REPORT_TOKEN = "gateway-report-token"
 REPORTS = "/api/v1/delivery-reports/sms"

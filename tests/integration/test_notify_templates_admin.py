@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import eventually
-from tests.integration.conftest import APPLICANT, System, accept_a_dossier
+from tests.integration.conftest import APPLICANT, System, accept_a_dossier, citizen_headers
 
 RECEIPT_INBOX = "/api/v1/admin/templates/vi/dossier.accepted/inbox"
 OVERRIDE = {
@@ -33,7 +33,7 @@ async def receipt(system: System, code: str, recipient: str) -> dict[str, Any]:
     their email address), as the applicant reads it with their citizen session."""
 
     async def check() -> dict[str, Any]:
-        rows = await system.notifications(System.citizen_auth(APPLICANT["id_number"]))
+        rows = await system.notifications(citizen_headers(APPLICANT["id_number"]))
         found = [
             row
             for row in rows

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from shared.telemetry import configure_logging
-from tests.integration.conftest import APPLICANT, System, accept_a_dossier
+from tests.integration.conftest import APPLICANT, System, accept_a_dossier, citizen_headers
 
 PERSONAL = (APPLICANT["id_number"], APPLICANT["phone"], APPLICANT["email"])
 
@@ -36,7 +36,7 @@ async def test_a_walk_leaves_no_personal_data_in_the_logs_or_the_spans(
     system: System, service_logs: io.StringIO
 ) -> None:
     code = await accept_a_dossier(system)
-    citizen = System.citizen_auth(APPLICANT["id_number"])
+    citizen = citizen_headers(APPLICANT["id_number"])
     looked_up = await system.intake.post(
         "/api/v1/lookup", json={"code": code, "id_number": APPLICANT["id_number"]}
     )

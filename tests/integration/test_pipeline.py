@@ -14,14 +14,14 @@ from services.intake.models import Dossier as IntakeDossier
 from shared.events import DossierStatus
 from shared.working_time import VN_TZ, WorkingCalendar
 from tests.conftest import eventually
-from tests.integration.conftest import APPLICANT, System, submission
+from tests.integration.conftest import APPLICANT, System, citizen_headers, submission
 
 CODE = re.compile(r"^000\.00\.06\.H56-\d{6}-\d{4}$")
 
 
 async def notifications_for(system: System, recipient: str, count: int = 1) -> list[dict[str, Any]]:
     async def check() -> list[dict[str, Any]]:
-        rows = await system.notifications(System.citizen_auth(recipient), channel="inbox")
+        rows = await system.notifications(citizen_headers(recipient), channel="inbox")
         assert len(rows) >= count
         return rows
 
@@ -61,9 +61,7 @@ async def test_submitted_dossier_is_accepted_and_the_citizen_gets_a_receipt(syst
     assert due_at == WorkingCalendar().deadline_after(datetime.fromisoformat(body["decided_at"]), 4)
 
     async def intake_shows_acceptance() -> dict[str, Any]:
-        response = await system.intake.get(
-            f"/api/v1/dossiers/{code}", params={"id_number": APPLICANT["id_number"]}
-        )
+        response = await system.intake.get(f"/api/v1/dossiers/{code}", headers=citizen_headers())
         view: dict[str, Any] = response.json()
         assert view["status"] == 2, view
         return view
@@ -95,9 +93,7 @@ async def test_refused_dossier_tells_the_citizen_why(system: System) -> None:
     assert refused.json()["status"] == 3
 
     async def intake_shows_refusal() -> None:
-        response = await system.intake.get(
-            f"/api/v1/dossiers/{code}", params={"id_number": APPLICANT["id_number"]}
-        )
+        response = await system.intake.get(f"/api/v1/dossiers/{code}", headers=citizen_headers())
         assert response.json()["status"] == 3
 
     await eventually(intake_shows_refusal)
@@ -108,9 +104,9 @@ async def test_refused_dossier_tells_the_citizen_why(system: System) -> None:
 
 async def test_status_lookup_with_a_wrong_id_number_reveals_nothing(system: System) -> None:
     code = (await system.submit())["code"]
-    wrong = await system.intake.get(f"/api/v1/dossiers/{code}", params={"id_number": "001099000001"})
+    wrong = await system.intake.get(f"/api/v1/dossiers/{code}", headers=citizen_headers("001099000001"))
     unknown = await system.intake.get(
-        "/api/v1/dossiers/000.00.06.H56-000101-0001", params={"id_number": "001099000001"}
+        "/api/v1/dossiers/000.00.06.H56-000101-0001", headers=citizen_headers("001099000001")
     )
     assert wrong.status_code == unknown.status_code == 404
     assert wrong.json() == unknown.json()

@@ -13,7 +13,7 @@ from sqlalchemy import update
 from services.processing.models import Dossier as ProcessingDossier
 from shared.events import DossierSupplementProvided, utc_now
 from tests.conftest import eventually
-from tests.integration.conftest import APPLICANT, System, submission
+from tests.integration.conftest import System, citizen_headers, submission
 
 Json = dict[str, Any]
 
@@ -55,9 +55,7 @@ async def citizen_view(system: System, code: str, status: int, *, last_note: str
     status may show before the row that tells why)."""
 
     async def check() -> Json:
-        response = await system.intake.get(
-            f"/api/v1/dossiers/{code}", params={"id_number": APPLICANT["id_number"]}
-        )
+        response = await system.intake.get(f"/api/v1/dossiers/{code}", headers=citizen_headers())
         view: Json = response.json()
         assert view["status"] == status, view
         if last_note is not None:
@@ -377,9 +375,7 @@ async def test_an_officer_may_not_pause_a_colleagues_step_nor_anyone_but_a_head_
 
 
 async def _due_shown(system: System, code: str, due: datetime) -> Json:
-    response = await system.intake.get(
-        f"/api/v1/dossiers/{code}", params={"id_number": APPLICANT["id_number"]}
-    )
+    response = await system.intake.get(f"/api/v1/dossiers/{code}", headers=citizen_headers())
     view: Json = response.json()
     assert view["due_at"] is not None and datetime.fromisoformat(view["due_at"]) == due, view
     return view
@@ -469,7 +465,6 @@ async def test_citizen_supplement_withdrawal_and_rating_travel_through_intake_to
 ) -> None:
     """The citizen's side through intake's HTTP API only; processing reacts to each."""
     spec = await procedure(system, "1.004944")
-    id_number = {"id_number": APPLICANT["id_number"]}
     desk = staff("H56.HC.MOTCUA")
 
     # Supplement: asked by processing, sent through intake, and the dossier resumes.
@@ -480,7 +475,8 @@ async def test_citizen_supplement_withdrawal_and_rating_travel_through_intake_to
     await citizen_view(system, code, 5)
     sent = await system.intake.post(
         f"/api/v1/dossiers/{code}/supplements",
-        json={**id_number, "note": "Gửi bổ sung", "documents": [{"name": "Giấy xác nhận", "kind": "scan"}]},
+        json={"note": "Gửi bổ sung", "documents": [{"name": "Giấy xác nhận", "kind": "scan"}]},
+        headers=citizen_headers(),
     )
     assert sent.status_code == 202, sent.text
     await citizen_view(system, code, 4)  # processing resumes, even when asked at reception
@@ -496,7 +492,9 @@ async def test_citizen_supplement_withdrawal_and_rating_travel_through_intake_to
     await act(system, code, "return-result", staff(spec["steps"][-1]["unit_code"]))
     await citizen_view(system, code, 10)
     rated = await system.intake.post(
-        f"/api/v1/dossiers/{code}/rating", json={**id_number, "rating": "dissatisfied", "reason": "Chờ lâu"}
+        f"/api/v1/dossiers/{code}/rating",
+        json={"rating": "dissatisfied", "reason": "Chờ lâu"},
+        headers=citizen_headers(),
     )
     assert rated.status_code == 201, rated.text
 
@@ -508,7 +506,7 @@ async def test_citizen_supplement_withdrawal_and_rating_travel_through_intake_to
     # Withdrawal of another dossier before it is resolved.
     other = await accepted(system, spec)
     withdrawn = await system.intake.post(
-        f"/api/v1/dossiers/{other}/withdrawal", json={**id_number, "reason": "Đổi ý"}
+        f"/api/v1/dossiers/{other}/withdrawal", json={"reason": "Đổi ý"}, headers=citizen_headers()
     )
     assert withdrawn.status_code == 202, withdrawn.text
     await citizen_view(system, other, 7)

@@ -12,12 +12,11 @@ from sqlalchemy import update
 from services.processing.models import Dossier as ProcessingDossier
 from shared.events import utc_now
 from tests.conftest import eventually
-from tests.integration.conftest import APPLICANT, System
+from tests.integration.conftest import System, citizen_headers
 from tests.integration.test_workflow import accepted, act, citizen_view, procedure, staff, submit_for
 
 Json = dict[str, Any]
 Row = tuple[str, int | None, int]
-CITIZEN = {"id_number": APPLICANT["id_number"]}
 
 
 async def history_reads(system: System, code: str, expected: list[Row]) -> None:
@@ -36,7 +35,8 @@ async def citizen_supplements(system: System, code: str) -> None:
     await citizen_view(system, code, 5)
     sent = await system.intake.post(
         f"/api/v1/dossiers/{code}/supplements",
-        json={**CITIZEN, "note": "Gửi bổ sung", "documents": [{"name": "Giấy xác nhận", "kind": "scan"}]},
+        json={"note": "Gửi bổ sung", "documents": [{"name": "Giấy xác nhận", "kind": "scan"}]},
+        headers=citizen_headers(),
     )
     assert sent.status_code == 202, sent.text
 
@@ -83,7 +83,7 @@ async def test_each_history_row_records_the_status_left_and_the_status_reached(s
     await act(system, code, "return-result", staff(units[4]))
     await citizen_view(system, code, 10)
     rated = await system.intake.post(
-        f"/api/v1/dossiers/{code}/rating", json={**CITIZEN, "rating": "satisfied"}
+        f"/api/v1/dossiers/{code}/rating", json={"rating": "satisfied"}, headers=citizen_headers()
     )
     assert rated.status_code == 201, rated.text
     await history_reads(
@@ -158,7 +158,7 @@ async def test_refusals_rejection_and_withdrawal_record_where_the_dossier_came_f
     withdrawn = await accepted(system, spec)
     await citizen_view(system, withdrawn, 2)
     asked = await system.intake.post(
-        f"/api/v1/dossiers/{withdrawn}/withdrawal", json={**CITIZEN, "reason": "Đổi ý"}
+        f"/api/v1/dossiers/{withdrawn}/withdrawal", json={"reason": "Đổi ý"}, headers=citizen_headers()
     )
     assert asked.status_code == 202, asked.text
     await history_reads(system, withdrawn, [("submitted", None, 1), ("accept", 1, 2), ("withdraw", 2, 7)])

@@ -157,17 +157,9 @@ def owning_citizen(code: int) -> dict[Persona, int]:
 
 
 # -- intake ------------------------------------------------------------------------------------------
-SESSION = "issue 9 item 4: the dossier code plus a CCCD is no password; this needs a citizen session"
-
-
-# Today anyone who knows the CCCD gets what the owner gets: everyone but the owner is to be refused.
-_SESSION_FIXES: Mapping[Persona, str] = {persona: SESSION for persona in PERSONAS if persona != "owner"}
-
-
-def _owner_id(_context: Context) -> Mapping[str, Any]:
-    # Today's form: the CCCD in the query (every persona sends the owner's, as anyone holding a
-    # photocopy of it could).
-    return {"id_number": OWNER_ID_NUMBER}
+def _owner_key(context: Context) -> Mapping[str, Any]:
+    # The code plus the owner's CCCD, as anyone holding a photocopy of it could send.
+    return {"code": context.code, "id_number": OWNER_ID_NUMBER}
 
 
 def submission(_context: Context) -> Mapping[str, Any]:
@@ -201,16 +193,12 @@ INTAKE: tuple[Row, ...] = (
         "GET",
         "/api/v1/dossiers/{code}",
         owning_citizen(200),
-        query=_owner_id,
-        fixes=_SESSION_FIXES,
     ),
     Row(
         "intake",
         "GET",
         "/api/v1/dossiers/{code}/receipt",
         owning_citizen(200),
-        query=_owner_id,
-        fixes=_SESSION_FIXES,
     ),
     Row(
         "intake",
@@ -218,8 +206,7 @@ INTAKE: tuple[Row, ...] = (
         "/api/v1/dossiers/{code}/supplements",
         owning_citizen(202),
         state="waiting",
-        body=lambda _c: {"id_number": OWNER_ID_NUMBER, "note": "Bản sao giấy chứng sinh"},
-        fixes=_SESSION_FIXES,
+        body=lambda _c: {"note": "Bản sao giấy chứng sinh"},
     ),
     Row(
         "intake",
@@ -227,8 +214,7 @@ INTAKE: tuple[Row, ...] = (
         "/api/v1/dossiers/{code}/withdrawal",
         owning_citizen(202),
         state="processing",
-        body=lambda _c: {"id_number": OWNER_ID_NUMBER, "reason": "Nộp nhầm thủ tục"},
-        fixes=_SESSION_FIXES,
+        body=lambda _c: {"reason": "Nộp nhầm thủ tục"},
     ),
     Row(
         "intake",
@@ -236,8 +222,37 @@ INTAKE: tuple[Row, ...] = (
         "/api/v1/dossiers/{code}/rating",
         owning_citizen(201),
         state="done",
-        body=lambda _c: {"id_number": OWNER_ID_NUMBER, "rating": "satisfied"},
-        fixes=_SESSION_FIXES,
+        body=lambda _c: {"rating": "satisfied"},
+    ),
+    # The page the receipt's QR code opens: a form, nothing about the dossier.
+    Row(
+        "intake",
+        "GET",
+        "/api/v1/lookup",
+        everyone(200),
+        path_params=lambda _c: {},
+        query=lambda c: {"code": c.code},
+    ),
+    # Code plus CCCD shows the status and due date to anyone, as the national portal does.
+    Row("intake", "POST", "/api/v1/lookup", everyone(200), path_params=lambda _c: {}, body=_owner_key),
+    # Anyone may ask for a code: it goes to the contact the dossier holds, not to the caller.
+    Row(
+        "intake",
+        "POST",
+        "/api/v1/citizen/one-time-codes",
+        everyone(202),
+        path_params=lambda _c: {},
+        body=lambda c: {"dossier_code": c.code, "id_number": OWNER_ID_NUMBER},
+    ),
+    # Only the holder of a one-time code opens a session, which no persona holds here
+    # (tests/service/test_citizen_sign_in.py covers the exchange).
+    Row(
+        "intake",
+        "POST",
+        "/api/v1/citizen/sessions",
+        everyone(401),
+        path_params=lambda _c: {},
+        body=lambda _c: {"challenge_id": "matrix-unknown", "code": "000000"},
     ),
     Row("intake", "GET", "/healthz", everyone(200), path_params=lambda _c: {}),
     # The matrix runs without NATS, so readiness says so to everyone.

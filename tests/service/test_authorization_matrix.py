@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import select
 
 from services.intake.app import create_app as create_intake
+from services.intake.citizen_sign_in import CitizenSettings
 from services.notify import templates_admin
 from services.notify.app import create_app as create_notify
 from services.notify.models import Alert, Channel, Notification
@@ -84,8 +85,13 @@ def build_apps(
         return RuntimeSettings(common=CommonSettings(data_dir=folder / "data"), database=database(service))
 
     auth = AuthSettings()
+    # Every persona asks for codes and lookups on one dossier from one address: the limits would
+    # answer 429 to the later personas. tests/service/test_citizen_sign_in.py tests the limits.
+    unlimited = CitizenSettings(
+        codes_per_dossier=10_000, codes_per_ip=10_000, lookups_per_dossier=10_000, lookups_per_ip=10_000
+    )
     return {
-        "intake": create_intake(settings("intake")),
+        "intake": create_intake(settings("intake"), citizen=unlimited),
         "processing": create_processing(settings("processing"), auth=auth),
         "notify": create_notify(settings("notify"), auth=auth, sms=SmsSettings(report_token=GATEWAY_TOKEN)),
     }

@@ -11,10 +11,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from services.intake import receipt
 from services.intake.app import create_app
 from services.intake.citizen_sign_in import CitizenSettings
 from services.intake.models import Dossier
-from shared.auth import verify_citizen_token
+from shared.auth import issue_citizen_token, issue_token, verify_citizen_token
 from shared.bus.outbox import OutboxMessage, OutboxRelay
 from shared.events import utc_now
 from shared.migrations import upgrade
@@ -195,3 +196,114 @@ async def test_the_code_is_not_kept_in_the_outbox_once_published(intake: httpx.A
     await relay.relay_once()
     assert any(message.subject == "citizen.one_time_code.issued" for message in published)
     assert await _outbox_codes(intake) == [{}]
+
+
+# -- the routes with personal data need the applicant's session -----------------------------------
+PERSONAL_ROUTES = [
+    ("GET", "", None),
+    ("GET", "/receipt", None),
+    ("POST", "/supplements", {"note": "Bản sao giấy chứng sinh"}),
+    ("POST", "/withdrawal", {"reason": "Nộp nhầm thủ tục"}),
+    ("POST", "/rating", {"rating": "satisfied"}),
+]
+ROUTE_IDS = [f"{method} {suffix or '/'}" for method, suffix, _ in PERSONAL_ROUTES]
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def _unchanged(client: httpx.AsyncClient) -> None:
+    runtime = _runtime(client)
+    async with runtime.db.reading() as session:
+        dossier = (await session.execute(select(Dossier).where(Dossier.code == CODE))).scalar_one()
+        table = runtime.outbox.table
+        queued = (await session.execute(select(table.c.subject))).scalars().all()
+    assert dossier.status == 2 and dossier.withdrawal_requested_at is None and dossier.rating is None
+    assert queued == []
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        _bearer("not-a-token"),
+        _bearer(issue_citizen_token(CCCD, secret="another-secret-0123456789-abcdefgh")),
+        _bearer(issue_token("demo-admin", secret=SECRET)),
+    ],
+    ids=["no token", "garbage", "citizen token of another secret", "staff token"],
+)
+@pytest.mark.parametrize(("method", "suffix", "body"), PERSONAL_ROUTES, ids=ROUTE_IDS)
+async def test_personal_data_and_actions_answer_401_without_the_citizens_session(
+    intake: httpx.AsyncClient,
+    headers: dict[str, str],
+    method: str,
+    suffix: str,
+    body: dict[str, str] | None,
+) -> None:
+    answer = await intake.request(method, f"/api/v1/dossiers/{CODE}{suffix}", json=body, headers=headers)
+    assert answer.status_code == 401, answer.text
+    assert answer.headers["www-authenticate"] == "Bearer"
+    assert "detail" in answer.json() and CCCD not in answer.text
+    await _unchanged(intake)
+
+
+@pytest.mark.parametrize(("method", "suffix", "body"), PERSONAL_ROUTES, ids=ROUTE_IDS)
+async def test_another_citizens_session_gets_the_same_404_as_an_unknown_dossier(
+    intake: httpx.AsyncClient, method: str, suffix: str, body: dict[str, str] | None
+) -> None:
+    other = _bearer(issue_citizen_token("048191005678", secret=SECRET))
+    theirs = await intake.request(method, f"/api/v1/dossiers/{CODE}{suffix}", json=body, headers=other)
+    unknown = await intake.request(
+        method, f"/api/v1/dossiers/000.00.06.H56-231027-9999{suffix}", json=body, headers=other
+    )
+    assert theirs.status_code == unknown.status_code == 404
+    assert theirs.json() == unknown.json() == {"detail": "no dossier with this code and CCCD number"}
+    await _unchanged(intake)
+
+
+async def test_the_owners_session_reads_the_detail_and_the_receipt_and_neither_is_cached(
+    intake: httpx.AsyncClient,
+) -> None:
+    owner = _bearer(issue_citizen_token(CCCD, secret=SECRET))
+    detail = await intake.get(f"/api/v1/dossiers/{CODE}", headers=owner)
+    assert detail.status_code == 200, detail.text
+    assert detail.headers["cache-control"] == "no-store"
+    assert detail.json()["code"] == CODE and detail.json()["status_name"] == "new"
+    printed = await intake.get(f"/api/v1/dossiers/{CODE}/receipt", headers=owner)
+    assert printed.status_code == 200, printed.text
+    assert printed.headers["cache-control"] == "no-store"
+    assert "Nguyễn Văn An" in printed.text and CODE in printed.text
+
+
+async def test_the_cccd_is_the_tokens_and_a_body_cannot_name_another(intake: httpx.AsyncClient) -> None:
+    other = _bearer(issue_citizen_token("048191005678", secret=SECRET))
+    answer = await intake.post(
+        f"/api/v1/dossiers/{CODE}/withdrawal", json={"id_number": CCCD, "reason": "Đổi ý"}, headers=other
+    )
+    assert answer.status_code == 404
+    await _unchanged(intake)
+    owner = _bearer(issue_citizen_token(CCCD, secret=SECRET))
+    withdrawn = await intake.post(
+        f"/api/v1/dossiers/{CODE}/withdrawal", json={"reason": "Đổi ý"}, headers=owner
+    )
+    assert withdrawn.status_code == 202, withdrawn.text
+
+
+async def test_the_receipts_qr_code_opens_the_lookup_page_with_the_code_and_no_cccd(
+    intake: httpx.AsyncClient,
+) -> None:
+    owner = _bearer(issue_citizen_token(CCCD, secret=SECRET))
+    printed = (await intake.get(f"/api/v1/dossiers/{CODE}/receipt", headers=owner)).text
+    link = receipt.status_url("http://127.0.0.1:8001", CODE)
+    assert link == f"http://127.0.0.1:8001/api/v1/lookup?code={CODE}"
+    assert str(receipt.qr_svg(link)) in printed and CCCD not in link
+    page = await intake.get("/api/v1/lookup", params={"code": CODE})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert f'value="{CODE}"' in page.text and 'name="id_number"' in page.text
+
+
+async def test_the_lookup_page_escapes_the_code_it_is_given(intake: httpx.AsyncClient) -> None:
+    page = await intake.get("/api/v1/lookup", params={"code": '"><script>alert(1)</script>'})
+    assert page.status_code == 200
+    assert "<script>alert(1)" not in page.text and "&lt;script&gt;" in page.text

@@ -398,7 +398,7 @@ async def send_supplement(intake: Intake, code: str) -> None:
     async with intake.runtime.db.session() as session:
         dossier = await dossiers.find_for_citizen(session, code=code, id_number=ID_NUMBER, for_update=True)
         assert dossier is not None
-        supplement = dossiers.SupplementIn(id_number=ID_NUMBER, documents=[{"name": "Giấy chứng sinh"}])
+        supplement = dossiers.SupplementIn(documents=[{"name": "Giấy chứng sinh"}])
         await dossiers.provide_supplement(
             session, intake.runtime.outbox, intake.store, dossier=dossier, supplement=supplement
         )
