@@ -89,10 +89,12 @@ def _check_secret() -> bool:
     return True
 
 
-def _serve(service: ServiceName, host: str, port: int) -> None:
+def _serve(service: ServiceName, host: str, port: int, internal: tuple[str, int] | None = None) -> None:
+    """Serve ``service`` on ``host:port`` and, when given, on the internal address too: one app
+    (one lifespan) on both sockets; the app tells them apart by the port a request came in on."""
     import uvicorn
 
-    uvicorn.run(
+    config = uvicorn.Config(
         f"services.{service}.app:app_factory",
         factory=True,
         host=host,
@@ -102,6 +104,11 @@ def _serve(service: ServiceName, host: str, port: int) -> None:
         # under a client that is about to reuse it.
         timeout_keep_alive=75,
     )
+    sockets = [config.bind_socket()]
+    if internal is not None:
+        internal_host, internal_port = internal
+        sockets.append(uvicorn.Config(config.app, host=internal_host, port=internal_port).bind_socket())
+    uvicorn.Server(config).run(sockets=sockets)
 
 
 def _wait_ready(url: str, timeout: float) -> bool:
@@ -161,8 +168,10 @@ def up(args: argparse.Namespace) -> int:
             children.append(subprocess.Popen(command, env=env, start_new_session=True))
         for service in SERVICES:
             url = f"http://{http.host}:{http.port(service)}"
+            internal_port = http.internal_port(service)
+            docs = url if internal_port is None else f"http://{http.internal_host}:{internal_port}"
             ready = _wait_ready(f"{url}/readyz", timeout=60)
-            print(f"motcua: {service:<10} {url}  docs {url}/docs  {'ready' if ready else 'NOT READY'}")
+            print(f"motcua: {service:<10} {url}  docs {docs}/docs  {'ready' if ready else 'NOT READY'}")
         first = "demo-officer" if common.demo else "USER (after `motcua admin create USER`)"
         print(f"motcua: data in {data_dir}; `motcua token {first}` prints a bearer token. Ctrl-C stops.")
         while not stopping:
@@ -210,7 +219,9 @@ def serve(args: argparse.Namespace) -> int:
     if not asyncio.run(_ready_to_serve(args.service)):
         return 1
     http = HttpSettings()
-    _serve(args.service, args.host or http.host, args.port or http.port(args.service))
+    internal_port = http.internal_port(args.service)
+    internal = None if internal_port is None else (http.internal_host, internal_port)
+    _serve(args.service, args.host or http.host, args.port or http.port(args.service), internal)
     return 0
 
 

@@ -34,6 +34,7 @@ from shared.bus.retention import Pruner, RetentionSweep
 from shared.bus.streams import ConsumerSpec, ensure_consumer, ensure_streams, stream_for
 from shared.db import Database
 from shared.events import PURGE_HEADER, Event, parse_event
+from shared.internal_port import InternalPortMiddleware
 from shared.migrations import MigrationHistory, prepare_database
 from shared.settings import (
     DATABASE_SETTINGS,
@@ -345,6 +346,9 @@ class ServiceRuntime:
         FastAPIInstrumentor.instrument_app(
             app, tracer_provider=self.tracer_provider, excluded_urls="healthz,readyz,metrics"
         )
+        internal_port = self.settings.http.internal_port(self.service)
+        if internal_port is not None:
+            app.add_middleware(InternalPortMiddleware, internal_port=internal_port)
         return app
 
 

@@ -268,12 +268,27 @@ class HttpSettings(BaseSettings):
     # ``MOTCUA_MAX_JSON_BODY_BYTES``: the cap on every request body but intake's uploads (which
     # keep the ``MOTCUA_INTAKE_FILES_*`` limits), checked before routing.
     max_json_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # ``MOTCUA_<SVC>_INTERNAL_PORT``: when set, the metrics and the API docs are served only there
+    # (on ``MOTCUA_INTERNAL_HOST``, this machine by default) and are 404 on the public port. Unset,
+    # the public port serves them, as the embedded default does.
+    internal_host: str = "127.0.0.1"
+    intake_internal_port: int | None = Field(default=None, ge=1, le=65535)
+    processing_internal_port: int | None = Field(default=None, ge=1, le=65535)
+    notify_internal_port: int | None = Field(default=None, ge=1, le=65535)
 
     def port(self, service: ServiceName) -> int:
         ports: dict[ServiceName, int] = {
             "intake": self.intake_port,
             "processing": self.processing_port,
             "notify": self.notify_port,
+        }
+        return ports[service]
+
+    def internal_port(self, service: ServiceName) -> int | None:
+        ports: dict[ServiceName, int | None] = {
+            "intake": self.intake_internal_port,
+            "processing": self.processing_internal_port,
+            "notify": self.notify_internal_port,
         }
         return ports[service]
 
