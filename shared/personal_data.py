@@ -1,5 +1,5 @@
 """Personal data masked out of free text that leaves a service: error messages copied into
-dead-letter headers, and every log record the services' handler emits.
+dead-letter headers, and every log record, masked as it is made.
 
 CCCDs are 12 digits, Vietnamese mobile numbers 10 digits from 0 (or +84 and 9), emails the usual
 shape; each becomes a fixed marker, so a reader still sees that something was there.
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
+from typing import Any
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 # Not inside a longer word or a dashed id: the last group of a UUID may be twelve digits.
@@ -24,14 +26,72 @@ def mask_personal_data(text: str) -> str:
 
 
 class PersonalDataFilter(logging.Filter):
-    """Masks personal data in every record a handler emits: a message or an exception may quote an
-    applicant's CCCD, phone or email (a failed SQL statement, a request line)."""
+    """Masks the rendered message and the exception text of every record it sees."""
+
+    _formatter = logging.Formatter()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = mask_personal_data(record.getMessage())
-        record.args = None
-        if record.exc_info:
-            # The traceback's text is cached on the record, so the formatter prints the masked one.
-            record.exc_text = mask_personal_data(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
+        mask_record(record)
         return True
+
+
+def _masked(value: object) -> object:
+    text = value if isinstance(value, str) else str(value)
+    masked = mask_personal_data(text)
+    return value if masked == text else masked
+
+
+def mask_record(record: logging.LogRecord) -> None:
+    """Mask ``record`` in place. Its arguments stay apart from its format where they can, since some
+    formatters read them (uvicorn's access log takes them as a tuple)."""
+    if getattr(record, "personal_data_masked", False):
+        return
+    record.personal_data_masked = True
+    original_msg, original_args = record.msg, record.args
+    if isinstance(record.msg, str):
+        record.msg = mask_personal_data(record.msg)
+    if isinstance(record.args, tuple):
+        record.args = tuple(_masked(arg) for arg in record.args)
+    elif isinstance(record.args, Mapping):
+        record.args = {key: _masked(arg) for key, arg in record.args.items()}
+    try:
+        message = record.getMessage()
+    except Exception:
+        # A masked number no longer fits its %d: render the original, then mask the whole line.
+        record.msg, record.args = original_msg, original_args
+        try:
+            message = record.getMessage()
+        except Exception:
+            # Arguments that never fitted their format: logging reports that itself later.
+            return
+        record.msg, record.args = mask_personal_data(message), None
+    else:
+        if mask_personal_data(message) != message:
+            # Personal data made of several arguments or of an object's text: render and mask it.
+            record.msg, record.args = mask_personal_data(message), None
+    if record.exc_info and not record.exc_text:
+        record.exc_text = PersonalDataFilter._formatter.formatException(record.exc_info)
+    if record.exc_text:
+        record.exc_text = mask_personal_data(record.exc_text)
+    if record.stack_info:
+        record.stack_info = mask_personal_data(record.stack_info)
+
+
+_installed = False
+
+
+def install_log_masking() -> None:
+    """Mask every log record as it is made, whichever logger and handler it goes to (a handler added
+    later, a test's capture, uvicorn's). Installing twice changes nothing."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    make_record = logging.getLogRecordFactory()
+
+    def masked_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        mask_record(record)
+        return record
+
+    logging.setLogRecordFactory(masked_record)

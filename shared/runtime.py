@@ -36,6 +36,7 @@ from shared.db import Database
 from shared.events import PURGE_HEADER, Event, parse_event
 from shared.internal_port import InternalPortMiddleware
 from shared.migrations import MigrationHistory, prepare_database
+from shared.personal_data import install_log_masking
 from shared.settings import (
     DATABASE_SETTINGS,
     CommonSettings,
@@ -86,6 +87,8 @@ class ServiceRuntime:
         database = self.settings.database or DATABASE_SETTINGS[service]()
         if database.database_url is None:
             self.settings.common.ensure_data_dir()
+        # Every log record is masked of personal data as it is made, whichever handler it reaches.
+        install_log_masking()
         self.tracer_provider = create_tracer_provider(service, extra_processors=span_processors)
         self.db = Database(
             database.url(self.settings.common),

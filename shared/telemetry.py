@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor, Tr
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Status
 
-from shared.personal_data import PersonalDataFilter, mask_personal_data
+from shared.personal_data import PersonalDataFilter, install_log_masking, mask_personal_data
 
 REDACTED = "REDACTED"
 # Attributes that hold a request's URL or its query string, whose values are redacted whatever they
@@ -119,6 +119,7 @@ class TraceContextFilter(logging.Filter):
 def configure_logging(level: int = logging.INFO, *, stream: IO[str] | None = None) -> None:
     """Send every log record to ``stream`` (standard error by default) with its trace id and dossier
     code, and with personal data masked."""
+    install_log_masking()
     handler = logging.StreamHandler(stream)
     handler.addFilter(TraceContextFilter())
     handler.addFilter(PersonalDataFilter())
