@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.auth import InvalidToken, verify_token
+from shared.auth import InvalidToken, verify_citizen_token, verify_token
 from shared.runtime import ServiceRuntime
 from shared.settings import AuthSettings
 
@@ -42,17 +42,35 @@ def unauthorized(message: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def token_subject(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> str:
-    """The username a valid staff bearer token was issued to (``app.state.auth`` holds the secret)."""
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def bearer_token(credentials: HTTPAuthorizationCredentials | None, *, required: str) -> str:
+    """The token of an ``Authorization: Bearer`` header; 401 saying ``required`` without one."""
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise unauthorized("a bearer token is required")
+        raise unauthorized(required)
+    return credentials.credentials
+
+
+async def token_subject(request: Request, credentials: BearerCredentials) -> str:
+    """The username a valid staff bearer token was issued to (``app.state.auth`` holds the secret)."""
+    token = bearer_token(credentials, required="a bearer token is required")
     auth: AuthSettings = request.app.state.auth
     try:
-        return verify_token(credentials.credentials, secret=auth.secret)
+        return verify_token(token, secret=auth.secret)
+    except InvalidToken as exc:
+        raise unauthorized(str(exc)) from exc
+
+
+async def citizen_subject(request: Request, credentials: BearerCredentials) -> str:
+    """The CCCD a valid citizen session token is bound to; staff tokens are refused."""
+    token = bearer_token(credentials, required="a citizen session is required: Authorization: Bearer <token>")
+    auth: AuthSettings = request.app.state.auth
+    try:
+        return verify_citizen_token(token, secret=auth.secret)
     except InvalidToken as exc:
         raise unauthorized(str(exc)) from exc
 
 
 TokenSubject = Annotated[str, Depends(token_subject)]
+CitizenSubject = Annotated[str, Depends(citizen_subject)]

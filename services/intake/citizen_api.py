@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from services.intake import dossiers, receipt
@@ -24,9 +23,9 @@ from services.intake.citizen_sign_in import (
     SignInRefused,
     take,
 )
-from shared.auth import InvalidToken, issue_citizen_token, verify_citizen_token
+from shared.auth import issue_citizen_token
 from shared.events import utc_now
-from shared.http import RuntimeDep, unauthorized
+from shared.http import CitizenSubject, RuntimeDep
 from shared.runtime import ServiceRuntime
 from shared.settings import AuthSettings
 
@@ -89,22 +88,8 @@ def _not_found() -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND, headers=NO_STORE)
 
 
-_bearer = HTTPBearer(auto_error=False)
-
-
-async def citizen_id_number(
-    auth: AuthDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> str:
-    """The CCCD a valid citizen session token is bound to; staff tokens are refused."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise unauthorized("a citizen session is required: Authorization: Bearer <token>")
-    try:
-        return verify_citizen_token(credentials.credentials, secret=auth.secret)
-    except InvalidToken as exc:
-        raise unauthorized(str(exc)) from exc
-
-
-CitizenIdNumber = Annotated[str, Depends(citizen_id_number)]
+# The CCCD the caller's citizen session is bound to.
+CitizenIdNumber = CitizenSubject
 
 
 class DossierKey(BaseModel):

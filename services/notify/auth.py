@@ -6,13 +6,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.notify.alerts import Viewer
 from services.notify.directory import find_active
 from services.notify.notifications import Reader
 from shared.auth import InvalidToken, verify_citizen_token, verify_token
-from shared.http import TokenSubject, runtime_of, unauthorized
+from shared.http import BearerCredentials, TokenSubject, bearer_token, runtime_of, unauthorized
 from shared.settings import AuthSettings
 
 
@@ -29,21 +28,15 @@ async def current_viewer(request: Request, username: TokenSubject) -> Viewer:
 ViewerDep = Annotated[Viewer, Depends(current_viewer)]
 
 
-_bearer = HTTPBearer(auto_error=False)
-
-
-async def current_reader(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Reader:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise unauthorized("a staff token or a citizen session is required: Authorization: Bearer <token>")
+async def current_reader(request: Request, credentials: BearerCredentials) -> Reader:
+    token = bearer_token(credentials, required="a staff token or a citizen session is required")
     auth: AuthSettings = request.app.state.auth
     try:
-        return Reader(id_number=verify_citizen_token(credentials.credentials, secret=auth.secret))
+        return Reader(id_number=verify_citizen_token(token, secret=auth.secret))
     except InvalidToken:
         pass
     try:
-        username = verify_token(credentials.credentials, secret=auth.secret)
+        username = verify_token(token, secret=auth.secret)
     except InvalidToken as exc:
         raise unauthorized(str(exc)) from exc
     async with runtime_of(request).db.reading() as session:
