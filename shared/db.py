@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -102,6 +103,24 @@ class Database:
         await self.engine.dispose()
 
 
+def _use_wal(cursor: Any) -> None:
+    """Switch a new database file to WAL (a file keeps it once set). The switch needs the file to
+    itself and SQLite answers "database is locked" at once, without waiting on the busy timeout, while
+    another connection is inside a transaction: two replicas opening one new file race there. So
+    only a file not yet in WAL switches, retrying for a few seconds."""
+    for attempt in range(100):
+        cursor.execute("PRAGMA journal_mode")
+        if str(cursor.fetchone()[0]).lower() == "wal":
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:  # the driver's OperationalError, whichever adapter wraps it
+            if "locked" not in str(exc) or attempt == 99:
+                raise
+            time.sleep(0.05)
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     """WAL for concurrent readers, and ``BEGIN IMMEDIATE`` so that writers queue on the busy timeout
     instead of failing with "database is locked" when a read transaction tries to upgrade."""
@@ -110,9 +129,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
+        _use_wal(cursor)
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
