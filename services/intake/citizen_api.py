@@ -84,6 +84,16 @@ def _limited(exc: RateLimited) -> HTTPException:
     )
 
 
+async def _take_or_429(runtime: ServiceRuntime, auth: AuthSettings, *limits: Limit) -> None:
+    """Count this request against ``limits`` in a unit of work of its own, committed whatever the
+    request then finds, so that a miss (a guessed CCCD) counts like a hit; 429 past a limit."""
+    async with runtime.db.session() as session:
+        try:
+            await take(session, list(limits), secret=auth.secret)
+        except RateLimited as exc:
+            raise _limited(exc) from exc
+
+
 def _not_found() -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND, headers=NO_STORE)
 
@@ -134,7 +144,9 @@ async def lookup(
     body: DossierKey, request: Request, runtime: RuntimeDep, settings: CitizenSettingsDep, auth: AuthDep
 ) -> dict[str, Any]:
     """What the national portal shows for a code plus CCCD: status, due date, procedure."""
-    limits = [
+    await _take_or_429(
+        runtime,
+        auth,
         Limit(
             "lookup-ip",
             client_ip(request, settings),
@@ -144,12 +156,8 @@ async def lookup(
         Limit(
             "lookup-dossier", body.code, settings.lookups_per_dossier, settings.lookups_per_dossier_seconds
         ),
-    ]
-    async with runtime.db.session() as session:
-        try:
-            await take(session, limits, secret=auth.secret)
-        except RateLimited as exc:
-            raise _limited(exc) from exc
+    )
+    async with runtime.db.reading() as session:
         dossier = await dossiers.find_for_citizen(session, code=body.code, id_number=body.id_number)
         if dossier is None:
             raise _not_found()
@@ -167,17 +175,14 @@ async def send_one_time_code(
     body: OneTimeCodeIn, request: Request, runtime: RuntimeDep, settings: CitizenSettingsDep, auth: AuthDep
 ) -> OneTimeCodeOut:
     """Send a one-time code to the contact the dossier holds (its phone, else its email)."""
-    limits = [
+    await _take_or_429(
+        runtime,
+        auth,
         Limit("code-ip", client_ip(request, settings), settings.codes_per_ip, settings.codes_per_ip_seconds),
         Limit(
             "code-dossier", body.dossier_code, settings.codes_per_dossier, settings.codes_per_dossier_seconds
         ),
-    ]
-    async with runtime.db.session() as session:
-        try:
-            await take(session, limits, secret=auth.secret)
-        except RateLimited as exc:
-            raise _limited(exc) from exc
+    )
     async with runtime.db.session() as session:
         dossier = await dossiers.find_for_citizen(session, code=body.dossier_code, id_number=body.id_number)
         if dossier is None:

@@ -184,6 +184,16 @@ async def test_lookups_per_dossier_are_limited_with_retry_after(intake: httpx.As
     assert answer.status_code == 429 and int(answer.headers["retry-after"]) >= 1
 
 
+async def test_guessed_cccds_count_against_the_lookup_limit_like_right_ones(
+    intake: httpx.AsyncClient,
+) -> None:
+    for guess in ("049090000001", "049090000002"):
+        missed = await intake.post("/api/v1/lookup", json={"code": CODE, "id_number": guess})
+        assert missed.status_code == 404, missed.text
+    answer = await intake.post("/api/v1/lookup", json={"code": CODE, "id_number": CCCD})
+    assert answer.status_code == 429 and int(answer.headers["retry-after"]) >= 1
+
+
 async def test_the_code_is_not_kept_in_the_outbox_once_published(intake: httpx.AsyncClient) -> None:
     await _challenge(intake)
     runtime = _runtime(intake)
