@@ -57,6 +57,18 @@ _VIETNAMESE_STATUS_NAMES = {
     DossierStatus.DONE: "Đã trả kết quả",
 }
 
+_S = DossierStatus
+# Where a dossier is still being worked on, and a step is running.
+IN_PROGRESS: frozenset[DossierStatus] = frozenset({_S.NEW, _S.PROCESSING})
+# Until these, the citizen may still withdraw: up to the resolution.
+WITHDRAWABLE: frozenset[DossierStatus] = frozenset(
+    {_S.RECEIVING, _S.NEW, _S.PROCESSING, _S.WAITING, _S.PAYING}
+)
+# Processing is over: the result (or the rejection) is ready, or handed over.
+RESOLVED: frozenset[DossierStatus] = frozenset({_S.RELEASING, _S.DONE})
+# Still on someone's desk: every status but the four ends (denied, cancelled, unresolved, done).
+OPEN: frozenset[DossierStatus] = WITHDRAWABLE | {_S.RELEASING}
+
 
 class Payload(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")

@@ -33,6 +33,7 @@ from shared.bus.outbox import Outbox, OutboxMessage, OutboxRelay, outbox_table
 from shared.bus.retention import Pruner, RetentionSweep
 from shared.bus.streams import ConsumerSpec, ensure_consumer, ensure_streams, stream_for
 from shared.db import Database
+from shared.errors import install_error_handlers
 from shared.events import PURGE_HEADER, Event, parse_event
 from shared.internal_port import InternalPortMiddleware
 from shared.migrations import MigrationHistory, prepare_database
@@ -341,6 +342,8 @@ class ServiceRuntime:
             async with self.db.session() as session:
                 self._outbox_pending.set(await self.outbox.pending_count(session))
             return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+        install_error_handlers(app)
 
         @app.exception_handler(ValueError)
         async def value_error(_request: Request, exc: ValueError) -> JSONResponse:
