@@ -4,7 +4,7 @@ Processing runs in this process (its real app: start-up hooks, outbox relay, NAT
 a nats-server of its own and SQLite, or PostgreSQL in a fresh schema with ``--database postgres``.
 
 1. Arming. N dossiers are registered and then accepted through processing's service functions
-   (``dossiers.register``, ``dossiers.accept``), one transaction per accept as the HTTP API does;
+   (``citizen_requests.register``, ``actions.execute``), one transaction per accept as the HTTP API does;
    accepting arms each dossier's timers through the outbox (``sla.arm``) and the relay publishes them.
    N - F dossiers follow a procedure whose timers all lie hours away; they are accepted first, as fast
    as processing takes them. The last F follow a 24/7 procedure whose reception step lasts
@@ -65,11 +65,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import col
 from sqlmodel import select as sql_select
 
-from services.processing import dossiers, sla, sla_reconcile
+from services.processing import actions, citizen_requests, sla, sla_reconcile
 from services.processing.app import create_app
 from services.processing.catalog import ProcedureDraft, procedure_of, publish_procedure
+from services.processing.commands import Accept
 from services.processing.directory import DEMO_AGENCY, DEMO_RECEIVING_UNIT, calendar_of
-from services.processing.domain import Actor
 from services.processing.models import Dossier, DossierStep
 from shared.bus.streams import ALERT
 from shared.events import (
@@ -85,9 +85,10 @@ from shared.events import (
 from shared.nats_server import NatsServer
 from shared.runtime import RuntimeSettings, ServiceRuntime
 from shared.settings import AuthSettings, CommonSettings, NatsSettings, ProcessingDatabaseSettings
+from shared.staff import Staff
 
 POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-OFFICER = Actor(
+OFFICER = Staff(
     username="demo-officer", role="officer", agency_code=DEMO_AGENCY, unit_code=DEMO_RECEIVING_UNIT
 )
 HOUR = 3600.0
@@ -317,7 +318,7 @@ async def register(runtime: ServiceRuntime, events: list[DossierSubmitted], *, b
     for start in range(0, len(events), batch):
         async with runtime.db.session() as session:
             for event in events[start : start + batch]:
-                await dossiers.register(session, event=event)
+                await citizen_requests.register(session, event=event)
 
 
 async def pending(runtime: ServiceRuntime) -> int:
@@ -351,7 +352,7 @@ async def accept_and_arm(
     async def accept(number: int, code: str) -> None:
         await asyncio.sleep(max(began + spread * number / len(codes) - time.perf_counter(), 0))
         async with semaphore, runtime.db.session() as session:
-            await dossiers.accept(session, runtime.outbox, code=code, actor=OFFICER, note=None)
+            await actions.execute(session, runtime.outbox, actor=OFFICER, command=Accept(code=code))
 
     await asyncio.gather(*(accept(number, code) for number, code in enumerate(codes)))
     accepted = time.perf_counter() - began

@@ -13,7 +13,17 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Literal, NamedTuple
 
-from shared.events import CalendarKind, DossierStatus, ProcedureVersion, Timeliness
+from shared.errors import Conflict, Forbidden, Invalid
+from shared.events import (
+    IN_PROGRESS,
+    WITHDRAWABLE,
+    CalendarKind,
+    DeclineReason,
+    DossierStatus,
+    ProcedureVersion,
+    Timeliness,
+)
+from shared.staff import Staff
 from shared.working_time import HOURS_PER_DAY, VN_TZ, CalendarMode, WorkingCalendar
 
 # An online submission must be accepted or refused within one working day (later is late acceptance).
@@ -32,10 +42,6 @@ _MODES: dict[CalendarKind, CalendarMode] = {
 }
 
 S = DossierStatus
-# Where a dossier is still being worked on, and a step is running.
-IN_PROGRESS = frozenset({S.NEW, S.PROCESSING})
-# Until these, the citizen may still withdraw.
-WITHDRAWABLE = frozenset({S.RECEIVING, S.NEW, S.PROCESSING, S.WAITING, S.PAYING})
 
 
 class Action(StrEnum):
@@ -83,6 +89,14 @@ TRANSITIONS: Mapping[Action, Transition] = {
     A.RATED: Transition(frozenset({S.DONE}), None),
 }
 
+# The statuses no action leaves. Three are ends: denied (3), cancelled (7) and done (10; a rating
+# keeps it done). Two are the national portal's codes that no action of ours enters yet, kept so
+# that a dossier synchronised from the portal in them is read right: paying (6, the citizen owes a
+# fee before processing goes on; a withdrawal still ends it) and unresolved (8, processing stopped
+# by a decision outside the workflow).
+ENDS = frozenset({S.DENIED, S.CANCELLED, S.DONE})
+PORTAL_ONLY = frozenset({S.PAYING, S.UNRESOLVED})
+
 # How an error message names the action: "cannot {phrase} a dossier that is …".
 _PHRASES: Mapping[Action, str] = {
     A.REQUEST_SUPPLEMENT: "request a supplement for",
@@ -92,11 +106,11 @@ _PHRASES: Mapping[Action, str] = {
 }
 
 
-class InvalidTransition(Exception):
+class InvalidTransition(Conflict):
     """The action is not allowed from the dossier's current state; the message says why."""
 
 
-class AccessDenied(Exception):
+class AccessDenied(Forbidden):
     """The person may not act on, or see, this dossier."""
 
 
@@ -197,7 +211,7 @@ def refuse(
 def required_text(value: str | None, message: str) -> str:
     value = (value or "").strip()
     if not value:
-        raise ValueError(message)
+        raise Invalid(message)
     return value
 
 
@@ -241,7 +255,7 @@ def check_supplement_request(
     require(status, Action.REQUEST_SUPPLEMENT)
     cleaned = [item.strip() for item in items if item.strip()]
     if not cleaned:
-        raise ValueError("say what is missing: items must name at least one document or fact")
+        raise Invalid("say what is missing: items must name at least one document or fact")
     if deadline_at is not None:
         check_ahead(deadline_at, now=now, what="the supplement deadline")
     return cleaned
@@ -250,11 +264,11 @@ def check_supplement_request(
 def check_ahead(at: datetime, *, now: datetime, what: str) -> None:
     """``at`` is a timezone-aware instant in the future, at most ``FURTHEST_AHEAD`` from ``now``."""
     if at.tzinfo is None:
-        raise ValueError(f"{what} needs a timezone, e.g. 2023-11-10T16:00:00+07:00")
+        raise Invalid(f"{what} needs a timezone, e.g. 2023-11-10T16:00:00+07:00")
     if at <= now:
-        raise ValueError(f"{what} must be in the future")
+        raise Invalid(f"{what} must be in the future")
     if at > now + FURTHEST_AHEAD:
-        raise ValueError(f"{what} must be within {FURTHEST_AHEAD.days} days from now")
+        raise Invalid(f"{what} must be within {FURTHEST_AHEAD.days} days from now")
 
 
 @dataclass(frozen=True)
@@ -318,41 +332,68 @@ def check_reschedule(
         raise InvalidTransition("an apology letter must be issued before the due date passes")
     check_ahead(new_due_at, now=now, what="new_due_at")
     if new_due_at <= due_at:
-        raise ValueError("the new appointment must be later than the current due date")
+        raise Invalid("the new appointment must be later than the current due date")
     if not calendar.is_working_day(new_due_at.astimezone(calendar.tz).date()):
-        raise ValueError("the new appointment falls on a day off")
+        raise Invalid("the new appointment falls on a day off")
 
 
 # -- who may act -----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Actor:
-    username: str
-    role: str
-    agency_code: str | None
-    unit_code: str | None
+# Who acts when the citizen's request arrives through intake, or a timer fires.
+SYSTEM = Staff(username="system", role="system", agency_code=None, unit_code=None)
+
+# The actions on a step someone may have claimed: an officer does not take over a colleague's
+# (claiming it is ``check_claim``'s own rule).
+CLAIM_GUARDED = frozenset(
+    {A.FORWARD, A.REQUEST_SUPPLEMENT, A.APPROVE, A.REJECT, A.RETURN_RESULT, A.RESCHEDULE}
+)
+# Actions only some roles take; every other staff action is open to every role in scope.
+_ROLES: Mapping[Action, frozenset[str]] = {A.RESCHEDULE: RESCHEDULING_ROLES}
 
 
-def check_scope(actor: Actor, *, agency_code: str, unit_code: str) -> None:
+def check_scope(actor: Staff, *, agency_code: str, unit_code: str) -> None:
     """Officers and managers act within their unit, leaders within their agency, admins anywhere."""
-    if actor.role == "admin":
-        return
-    if actor.role == "leader" and actor.agency_code == agency_code:
-        return
-    if actor.role in {"officer", "manager"} and actor.unit_code == unit_code:
-        return
-    raise AccessDenied(f"{actor.username} ({actor.role}) has no access to dossiers of unit {unit_code}")
+    if not actor.in_scope(agency_code=agency_code, unit_code=unit_code):
+        raise AccessDenied(f"{actor.username} ({actor.role}) has no access to dossiers of unit {unit_code}")
 
 
-def check_claimed_by(actor: Actor, assignee: str | None) -> None:
+def check_role(actor: Staff, action: Action) -> None:
+    """The apology letter moves the legal due date: only a manager or a leader signs it."""
+    roles = _ROLES.get(action)
+    if roles is not None and actor.role not in roles:
+        raise AccessDenied(
+            f"{actor.username} ({actor.role}) may not move a due date; "
+            "a manager or a leader issues the apology letter"
+        )
+
+
+def check_claimed_by(actor: Staff, assignee: str | None) -> None:
     """An officer does not take over a step a colleague claimed; heads and admins may."""
     if assignee is not None and assignee != actor.username and actor.role == "officer":
         raise InvalidTransition(f"the current step is claimed by {assignee}")
 
 
-def check_may_reschedule(actor: Actor) -> None:
-    """The apology letter moves the legal due date: only a manager or a leader signs it."""
-    if actor.role not in RESCHEDULING_ROLES:
-        raise AccessDenied(
-            f"{actor.username} ({actor.role}) may not move a due date; "
-            "a manager or a leader issues the apology letter"
-        )
+def check_claim(actor: Staff, assignee: str | None, *, step_name: str) -> None:
+    if assignee == actor.username:
+        raise InvalidTransition(f"the step {step_name!r} is already yours")
+    check_claimed_by(actor, assignee)
+
+
+# -- what the citizen asks through intake ----------------------------------------------------------------
+# Each answers why the request is declined, or ``None`` when it is taken; the citizen hears the reason.
+def supplement_declined(status: DossierStatus, *, waiting: bool) -> DeclineReason | None:
+    """A supplement is taken only while the dossier waits for one (not once refused or withdrawn)."""
+    return None if status is S.WAITING and waiting else "not_awaited"
+
+
+def withdrawal_declined(status: DossierStatus) -> DeclineReason | None:
+    """A citizen withdraws until the dossier is resolved; after that the result stands."""
+    if status in WITHDRAWABLE:
+        return None
+    return "already_resolved" if status in {S.RELEASING, S.DONE} else "already_ended"
+
+
+def rating_declined(status: DossierStatus, *, rated: bool) -> DeclineReason | None:
+    """One rating, once the result was handed over."""
+    if status is not S.DONE:
+        return "not_returned"
+    return "already_rated" if rated else None

@@ -8,7 +8,7 @@ from functools import partial
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.processing import dossiers, sla
+from services.processing import citizen_requests, sla
 from shared.bus.outbox import Outbox
 from shared.events import (
     DossierRated,
@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 
 async def on_submitted(session: AsyncSession, event: DossierSubmitted) -> None:
-    dossier = await dossiers.register(session, event=event)
+    dossier = await citizen_requests.register(session, event=event)
     if dossier is not None:
         logger.info("dossier %s registered, acceptance due %s", dossier.code, dossier.acceptance_due_at)
 
@@ -46,9 +46,11 @@ async def _timer_fired(outbox: Outbox, session: AsyncSession, timer: SlaTimer) -
 
 def register_handlers(runtime: ServiceRuntime) -> None:
     runtime.handle(DossierSubmitted, on_submitted)
-    runtime.handle(DossierSupplementProvided, _with_outbox(runtime.outbox, dossiers.supplement_provided))
-    runtime.handle(DossierWithdrawalRequested, _with_outbox(runtime.outbox, dossiers.withdraw))
-    runtime.handle(DossierRated, _with_outbox(runtime.outbox, dossiers.rate))
+    runtime.handle(
+        DossierSupplementProvided, _with_outbox(runtime.outbox, citizen_requests.supplement_provided)
+    )
+    runtime.handle(DossierWithdrawalRequested, _with_outbox(runtime.outbox, citizen_requests.withdraw))
+    runtime.handle(DossierRated, _with_outbox(runtime.outbox, citizen_requests.rate))
     # Deadlines cluster (at the end of an office day, on whole minutes), so hundreds of timers can
     # fire in one second; each is checked against its own dossier and claimed once, so they need
     # no order among themselves.

@@ -72,7 +72,9 @@ class CalendarOverride(ProcessingModel, table=True):
     note: str = ""
 
 
-class Dossier(ProcessingModel, table=True):
+class DossierBase(ProcessingModel):
+    """What staff see of a dossier; the table adds what only processing keeps."""
+
     code: str = Field(primary_key=True, max_length=40)
     procedure_code: str = Field(index=True, max_length=40)
     procedure_version: int
@@ -86,17 +88,15 @@ class Dossier(ProcessingModel, table=True):
     documents: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
     channel: str = Field(max_length=20)
     submitted_at: datetime = moment_field()
-    registered_at: datetime = moment_field()
     acceptance_due_at: datetime = moment_field(index=True)
     decided_at: datetime | None = moment_field(optional=True)
     decided_by: str | None = None
     late_acceptance: bool | None = None
     due_at: datetime | None = moment_field(optional=True, index=True)
     refusal_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    # Supplement (bổ sung): when it was asked for, by when, and what.
-    paused_at: datetime | None = moment_field(optional=True)
-    supplement_deadline_at: datetime | None = moment_field(optional=True)
+    # Supplement (bổ sung): by when, and what.
     supplement_items: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    supplement_deadline_at: datetime | None = moment_field(optional=True)
     rescheduled: bool = False
     resolved_at: datetime | None = moment_field(optional=True)
     outcome: str | None = Field(default=None, max_length=20)
@@ -106,11 +106,17 @@ class Dossier(ProcessingModel, table=True):
     returned_at: datetime | None = moment_field(optional=True)
     withdrawn_at: datetime | None = moment_field(optional=True)
     rating: str | None = Field(default=None, max_length=20)
-    rating_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    last_action_at: datetime | None = moment_field(optional=True)
     # Goes up with every change; it is also the ``version`` of the events the change emits, and
     # what a client sends back (``expected_revision`` / ``If-Match``) to act on what it saw.
     revision: int = 1
+
+
+class Dossier(DossierBase, table=True):
+    registered_at: datetime = moment_field()
+    # When the supplement was asked for: the clock stands still from here.
+    paused_at: datetime | None = moment_field(optional=True)
+    rating_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    last_action_at: datetime | None = moment_field(optional=True)
     # Which SLA timers (``SlaTimer.slot``) the last arm armed, so that the next one purges only
     # those its plan drops. ``None`` (rows older than this record) is not known: purge them all.
     sla_slots: list[str] | None = Field(default_factory=list, sa_column=Column(JSON, nullable=True))
@@ -140,13 +146,9 @@ class DossierStep(ProcessingModel, table=True):
     used_hours: float | None = None
 
 
-class DossierHistory(ProcessingModel, table=True):
-    """The audit trail: one row per transition, only ever inserted."""
+class DossierHistoryBase(ProcessingModel):
+    """One transition as the audit trail shows it."""
 
-    __tablename__ = "dossier_history"
-
-    id: int | None = Field(default=None, primary_key=True)
-    dossier_code: str = Field(foreign_key="dossier.code", index=True)
     at: datetime = moment_field()
     action: str = Field(max_length=40)
     actor: str = Field(max_length=80)
@@ -154,6 +156,15 @@ class DossierHistory(ProcessingModel, table=True):
     from_status: int | None = None
     to_status: int
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class DossierHistory(DossierHistoryBase, table=True):
+    """The audit trail: one row per transition, only ever inserted."""
+
+    __tablename__ = "dossier_history"
+
+    id: int | None = Field(default=None, primary_key=True)
+    dossier_code: str = Field(foreign_key="dossier.code", index=True)
 
 
 class SlaClaim(ProcessingModel, table=True):

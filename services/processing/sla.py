@@ -23,12 +23,12 @@ from uuid import uuid4
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.processing import domain
 from services.processing.catalog import procedure_of
 from services.processing.models import Dossier, DossierStep, Person, SlaClaim
 from shared.bus.outbox import Outbox
 from shared.db import insert_ignoring_duplicates
 from shared.events import (
+    IN_PROGRESS,
     AlertEscalated,
     AlertNearDue,
     AlertOverdue,
@@ -82,7 +82,7 @@ def plan(
     now: datetime,
 ) -> list[SlaTimer]:
     """The timers the dossier's state calls for: none unless it is being worked on."""
-    if DossierStatus(dossier.status) not in domain.IN_PROGRESS:
+    if DossierStatus(dossier.status) not in IN_PROGRESS:
         return []
     timers: list[SlaTimer] = []
 
@@ -235,7 +235,7 @@ async def fired(session: AsyncSession, outbox: Outbox, *, timer: SlaTimer) -> Sl
     dossier = await session.get(Dossier, timer.dossier_code)
     if dossier is None or dossier.revision != timer.version:
         return None  # stale: the dossier changed since the timer was armed
-    if DossierStatus(dossier.status) not in domain.IN_PROGRESS:
+    if DossierStatus(dossier.status) not in IN_PROGRESS:
         return None
     step: DossierStep | None = None
     if dossier.current_step_index is not None:

@@ -17,7 +17,6 @@ from nats.js import JetStreamContext
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.processing import domain
 from services.processing.catalog import procedure_of
 from services.processing.directory import calendar_of
 from services.processing.models import Dossier, DossierStep
@@ -26,7 +25,7 @@ from services.processing.sla import arm, plan, stamped
 from shared.bus.outbox import Outbox
 from shared.bus.streams import SLA, last_headers_by_subject
 from shared.db import Database
-from shared.events import VERSION_HEADER, ProcedureVersion, SlaTimer, utc_now
+from shared.events import IN_PROGRESS, VERSION_HEADER, ProcedureVersion, SlaTimer, utc_now
 from shared.runtime import ServiceRuntime
 from shared.worker import BackgroundWorker
 from shared.working_time import WorkingCalendar
@@ -106,7 +105,7 @@ async def reconcile(
     rearmed = 0
     after = ""
     clocks = _Clocks()
-    open_statuses = [int(status) for status in domain.IN_PROGRESS]
+    open_statuses = [int(status) for status in IN_PROGRESS]
     while True:
         async with db.reading() as session:
             statement = (

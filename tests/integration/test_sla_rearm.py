@@ -15,9 +15,10 @@ from typing import Any
 import nats
 from nats.js import JetStreamContext
 
-from services.processing import domain, dossiers, sla, sla_reconcile
+from services.processing import actions, changes, citizen_requests, sla, sla_reconcile
 from services.processing.app import create_app as create_processing
 from services.processing.catalog import procedure_of
+from services.processing.commands import Accept, Claim, Command, Forward, Reject, RequestSupplement
 from services.processing.directory import calendar_of
 from services.processing.models import Dossier
 from services.processing.settings import SlaSettings
@@ -36,11 +37,12 @@ from shared.events import (
 from shared.nats_server import NatsServer
 from shared.runtime import ServiceRuntime
 from shared.settings import OutboxSettings
+from shared.staff import Staff
 from tests.conftest import RuntimeSettingsFactory, eventually
 
 PROCEDURE = "1.001193"  # working days: nothing fires while the test runs
 ADMINS = [
-    domain.Actor(username=name, role="admin", agency_code=None, unit_code=None)
+    Staff(username=name, role="admin", agency_code=None, unit_code=None)
     for name in ("demo-admin", "second-admin")
 ]
 Action = Callable[[ServiceRuntime, str, int], Awaitable[Any]]
@@ -87,7 +89,7 @@ async def jetstream(server: NatsServer) -> AsyncIterator[JetStreamContext]:
 
 async def register(runtime: ServiceRuntime, code: str) -> None:
     async with runtime.db.session() as session:
-        await dossiers.register(
+        await citizen_requests.register(
             session,
             event=DossierSubmitted(
                 dossier_code=code,
@@ -106,29 +108,18 @@ async def act(runtime: ServiceRuntime, code: str, action: str, turn: int) -> Non
     actor = ADMINS[turn % 2]
     async with runtime.db.session() as session:
         outbox = runtime.outbox
-        if action == "accept":
-            await dossiers.accept(session, outbox, code=code, actor=actor, note=None)
-        elif action == "claim":
-            await dossiers.claim(session, outbox, code=code, actor=actor, note=None)
-        elif action == "forward":
-            await dossiers.forward(session, outbox, code=code, actor=actor, note=None)
-        elif action == "supplement":
-            await dossiers.request_supplement(
-                session,
-                outbox,
-                code=code,
-                actor=actor,
-                reason="Thiếu tờ khai",
-                items=["Tờ khai"],
-                deadline_at=None,
-            )
-        elif action == "provided":
+        commands: dict[str, Command] = {
+            "accept": Accept(code=code),
+            "claim": Claim(code=code),
+            "forward": Forward(code=code),
+            "supplement": RequestSupplement(code=code, reason="Thiếu tờ khai", items=["Tờ khai"]),
+            "reject": Reject(code=code, reason="Hồ sơ không hợp lệ"),
+        }
+        if action == "provided":
             event = DossierSupplementProvided(dossier_code=code, documents=[], provided_at=utc_now())
-            await dossiers.supplement_provided(session, outbox, event=event)
-        elif action == "reject":
-            await dossiers.reject(session, outbox, code=code, actor=actor, reason="Hồ sơ không hợp lệ")
+            await citizen_requests.supplement_provided(session, outbox, event=event)
         else:
-            raise ValueError(action)
+            await actions.execute(session, outbox, actor=actor, command=commands[action])
 
 
 # Each claim alternates between two admins, so that each is a change; the endings differ by dossier:
@@ -163,7 +154,7 @@ async def planned_timers(runtime: ServiceRuntime, code: str) -> dict[str, tuple[
         assert dossier is not None
         step = None
         if dossier.current_step_index is not None:
-            steps = await dossiers.steps_of(session, code)
+            steps = await changes.steps_of(session, code)
             step = next(item for item in steps if item.step_index == dossier.current_step_index)
         procedure = await procedure_of(session, dossier)
         timers = sla.plan(

@@ -19,10 +19,10 @@ from services.notify.auth import current_reader, current_viewer
 from services.notify.notifications import Reader
 from services.processing.app import create_app as create_processing
 from services.processing.auth import current_actor
-from services.processing.domain import Actor
 from shared.http import MAX_OFFSET
 from shared.runtime import RuntimeSettings
 from shared.settings import CommonSettings
+from shared.staff import Staff
 
 HUGE = "10844515153889771520"
 
@@ -48,7 +48,7 @@ async def test_an_offset_beyond_the_bound_is_422_not_500(
     app: FastAPI = factory(runtime_settings(tmp_path))
     app.dependency_overrides[current_viewer] = lambda: Viewer("demo-admin", "admin", None, None)
     app.dependency_overrides[current_reader] = lambda: Reader(username="demo-admin")
-    app.dependency_overrides[current_actor] = lambda: Actor("demo-admin", "admin", None, None)
+    app.dependency_overrides[current_actor] = lambda: Staff("demo-admin", "admin", None, None)
     try:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

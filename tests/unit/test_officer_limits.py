@@ -9,25 +9,26 @@ import pytest
 
 from services.processing import domain
 from shared.events import DossierStatus
+from shared.staff import Staff
 from shared.working_time import VN_TZ, WorkingCalendar
 
 S = DossierStatus
 NOW = datetime(2023, 11, 2, 10, 0, tzinfo=VN_TZ)
 
 
-def actor(role: str, username: str = "someone") -> domain.Actor:
-    return domain.Actor(username=username, role=role, agency_code="A", unit_code="U")
+def actor(role: str, username: str = "someone") -> Staff:
+    return Staff(username=username, role=role, agency_code="A", unit_code="U")
 
 
 @pytest.mark.parametrize("role", ["manager", "leader"])
 def test_a_manager_or_a_leader_may_issue_the_apology_letter(role: str) -> None:
-    domain.check_may_reschedule(actor(role))
+    domain.check_role(actor(role), domain.Action.RESCHEDULE)
 
 
 @pytest.mark.parametrize("role", ["officer", "admin"])
 def test_an_officer_or_an_admin_may_not_move_the_due_date(role: str) -> None:
     with pytest.raises(domain.AccessDenied, match="manager or a leader"):
-        domain.check_may_reschedule(actor(role))
+        domain.check_role(actor(role), domain.Action.RESCHEDULE)
 
 
 def test_an_officer_may_not_act_on_a_step_a_colleague_claimed() -> None:

@@ -1,0 +1,266 @@
+"""One change to one dossier, inside the caller's transaction.
+
+``open_change`` locks the dossier, checks the expected revision and the actor's scope, and loads its
+procedure and calendar. ``Change.commit`` is the one place a status changes: it moves the dossier as
+``domain.TRANSITIONS`` says, writes the history row from the same two statuses, stamps the events
+with the new revision and re-arms the SLA timers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.processing import domain, sla
+from services.processing.catalog import procedure_of
+from services.processing.directory import calendar_of
+from services.processing.models import Dossier, DossierHistory, DossierStep, Unit
+from shared.bus.outbox import Outbox
+from shared.errors import NotFound
+from shared.events import (
+    Applicant,
+    CitizenRequest,
+    DeclineReason,
+    DossierRequestDeclined,
+    DossierStatus,
+    DossierStepAssigned,
+    DossierStepCompleted,
+    Event,
+    ProcedureVersion,
+    utc_now,
+)
+from shared.staff import Staff
+from shared.working_time import WorkingCalendar
+
+
+class DossierNotFound(NotFound):
+    def __init__(self, code: str) -> None:
+        super().__init__(f"dossier {code} not found")
+        self.code = code
+
+
+async def agency_of_unit(session: AsyncSession, unit_code: str) -> str:
+    unit = await session.get(Unit, unit_code)
+    if unit is None:
+        raise LookupError(f"unit {unit_code} is not in the directory")
+    return unit.agency_code
+
+
+async def load_for_update(session: AsyncSession, *, code: str) -> Dossier:
+    # FOR UPDATE on PostgreSQL makes two officers racing on one dossier take turns; SQLite's
+    # BEGIN IMMEDIATE already serialises writers. The loser then meets the winner's state.
+    statement = select(Dossier).where(Dossier.code == code).with_for_update()
+    dossier = (await session.exec(statement)).first()
+    if dossier is None:
+        raise DossierNotFound(code)
+    return dossier
+
+
+async def steps_of(session: AsyncSession, code: str) -> list[DossierStep]:
+    statement = (
+        select(DossierStep).where(DossierStep.dossier_code == code).order_by(col(DossierStep.step_index))
+    )
+    return list((await session.exec(statement)).all())
+
+
+@dataclass
+class Change:
+    """One action on one dossier, inside the caller's transaction."""
+
+    session: AsyncSession
+    outbox: Outbox
+    dossier: Dossier
+    procedure: ProcedureVersion
+    calendar: WorkingCalendar
+    actor: Staff
+    now: datetime = field(default_factory=utc_now)
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def status(self) -> DossierStatus:
+        return DossierStatus(self.dossier.status)
+
+    async def current_step(self) -> DossierStep:
+        step = await self.running_step()
+        if step is None:
+            raise domain.InvalidTransition("the dossier has no running step")
+        return step
+
+    async def running_step(self) -> DossierStep | None:
+        """The current step, or ``None`` when none runs (before acceptance, after the result)."""
+        index = self.dossier.current_step_index
+        return None if index is None else await self._step(index)
+
+    async def _step(self, index: int) -> DossierStep | None:
+        statement = select(DossierStep).where(
+            DossierStep.dossier_code == self.dossier.code, DossierStep.step_index == index
+        )
+        return (await self.session.exec(statement)).first()
+
+    def notice(self) -> dict[str, Any]:
+        """What every citizen-facing event about this dossier carries (see ``CitizenNotice``)."""
+        return {
+            "dossier_code": self.dossier.code,
+            "version": self.dossier.revision,
+            "procedure_code": self.procedure.code,
+            "procedure_name": self.procedure.name,
+            "agency_name": self.procedure.agency_name,
+            "applicant": Applicant.model_validate(self.dossier.applicant),
+            "received_at": self.dossier.submitted_at,
+        }
+
+    async def decline(
+        self,
+        request: CitizenRequest,
+        *,
+        request_event_id: UUID,
+        requested_at: datetime,
+        reason: DeclineReason,
+    ) -> None:
+        """Turn down what the citizen asked through intake, saying why; the dossier stays as it is."""
+        declined = DossierRequestDeclined(
+            **self.notice(),
+            request=request,
+            request_event_id=request_event_id,
+            requested_at=requested_at,
+            declined_at=self.now,
+            reason=reason,
+            dossier_status=self.status,
+        )
+        await self.outbox.add(self.session, declined)
+
+    def used_hours(self, step: DossierStep, until: datetime) -> float:
+        elapsed = self.calendar.working_hours_between(step.started_at, until)
+        return max(elapsed - step.paused_hours, 0.0)
+
+    async def start_step(self, index: int, *, assignee: str | None = None) -> DossierStep:
+        spec = self.procedure.steps[index]
+        step = await self._step(index)
+        if step is None:
+            step = DossierStep(
+                dossier_code=self.dossier.code,
+                step_index=index,
+                name=spec.name,
+                unit_code=spec.unit_code,
+                agency_code=await agency_of_unit(self.session, spec.unit_code),
+                allotted_hours=spec.hours,
+                counted=spec.counted,
+                started_at=self.now,
+            )
+        step.assignee = assignee
+        step.started_at = self.now
+        step.due_at = domain.step_deadline(self.procedure, index, self.now, self.calendar)
+        step.paused_hours = 0
+        step.completed_at = step.completed_by = step.used_hours = None
+        self.session.add(step)
+        self.dossier.current_step_index = index
+        self.dossier.current_unit_code = step.unit_code
+        self.dossier.current_agency_code = step.agency_code
+        return step
+
+    def complete_step(self, step: DossierStep) -> None:
+        step.completed_at = self.now
+        step.completed_by = self.actor.username
+        step.used_hours = round(self.used_hours(step, self.now), 4)
+        self.session.add(step)
+        self.events.append(
+            DossierStepCompleted(
+                dossier_code=self.dossier.code,
+                step_index=step.step_index,
+                step_name=step.name,
+                unit_code=step.unit_code,
+                completed_by=self.actor.username,
+                completed_at=self.now,
+                used_hours=step.used_hours,
+                allotted_hours=step.allotted_hours,
+            )
+        )
+
+    def step_assigned(self, step: DossierStep) -> None:
+        self.events.append(
+            DossierStepAssigned(
+                dossier_code=self.dossier.code,
+                procedure_code=self.procedure.code,
+                step_index=step.step_index,
+                step_name=step.name,
+                agency_code=step.agency_code,
+                unit_code=step.unit_code,
+                assignee=step.assignee,
+                assigned_by=self.actor.username,
+                started_at=step.started_at,
+                due_at=step.due_at,
+                dossier_status=self.dossier.status,
+                dossier_due_at=self.dossier.due_at,
+            )
+        )
+
+    async def commit(self, action: domain.Action, *, note: str | None = None) -> Dossier:
+        """Record the transition: status, revision, audit row, then the events at that revision.
+
+        The status before and after are read here and nowhere else, so the audit row says what
+        really happened; the target is the table's, so no caller can move a dossier elsewhere."""
+        before = self.status
+        after = domain.transition(before, action)
+        self.dossier.status = after
+        self.dossier.revision += 1
+        self.dossier.last_action_at = self.now
+        self.session.add(self.dossier)
+        self.session.add(
+            DossierHistory(
+                dossier_code=self.dossier.code,
+                at=self.now,
+                action=action.value,
+                actor=self.actor.username,
+                actor_role=self.actor.role,
+                from_status=before,
+                to_status=after,
+                note=note,
+            )
+        )
+        for item in self.events:
+            # Every event of one change carries the revision the change produced.
+            stamped = item.model_copy(update={"version": self.dossier.revision})
+            if isinstance(item, DossierStepAssigned):
+                stamped = stamped.model_copy(
+                    update={"dossier_status": self.dossier.status, "dossier_due_at": self.dossier.due_at}
+                )
+            await self.outbox.add(self.session, stamped)
+        # The clock moved (or stopped): re-arm the SLA timers for the state the dossier is now in.
+        step = await self.running_step()
+        await sla.arm(
+            self.session,
+            self.outbox,
+            dossier=self.dossier,
+            step=step,
+            procedure=self.procedure,
+            calendar=self.calendar,
+            now=self.now,
+        )
+        return self.dossier
+
+
+async def open_change(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    code: str,
+    actor: Staff,
+    expected_revision: int | None = None,
+    check_scope: bool = True,
+) -> Change:
+    dossier = await load_for_update(session, code=code)
+    # The revision first: an officer whose action was overtaken (the dossier moved on, perhaps to
+    # another unit) hears that it changed meanwhile, which is what happened, not that it is out of
+    # reach. Only staff reach here, and a revision tells nothing about the dossier's content.
+    domain.require_revision(dossier.revision, expected_revision)
+    if check_scope:
+        domain.check_scope(
+            actor, agency_code=dossier.current_agency_code, unit_code=dossier.current_unit_code
+        )
+    procedure = await procedure_of(session, dossier)
+    return Change(session, outbox, dossier, procedure, await calendar_of(session, procedure), actor)

@@ -1,0 +1,91 @@
+"""What staff read: one dossier, its audit trail and step clocks, and the worklist."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.processing.catalog import procedure_of
+from services.processing.changes import DossierNotFound, steps_of
+from services.processing.directory import calendar_of
+from services.processing.models import Dossier, DossierHistory, DossierStep
+from shared.events import OPEN
+from shared.staff import Staff
+
+
+async def get(session: AsyncSession, *, code: str) -> Dossier:
+    dossier = await session.get(Dossier, code)
+    if dossier is None:
+        raise DossierNotFound(code)
+    return dossier
+
+
+async def history(session: AsyncSession, *, code: str) -> list[DossierHistory]:
+    statement = (
+        select(DossierHistory).where(DossierHistory.dossier_code == code).order_by(col(DossierHistory.id))
+    )
+    return list((await session.exec(statement)).all())
+
+
+@dataclass(frozen=True)
+class StepClock:
+    step: DossierStep
+    used_hours: float
+    remaining_hours: float | None
+
+
+async def step_clocks(session: AsyncSession, dossier: Dossier, *, now: datetime) -> list[StepClock]:
+    """Allotted, used and remaining working time of every step started so far."""
+    procedure = await procedure_of(session, dossier)
+    calendar = await calendar_of(session, procedure)
+    clocks = []
+    for step in await steps_of(session, dossier.code):
+        if step.used_hours is not None:
+            used = step.used_hours
+        else:
+            # A waiting dossier's clock stands still where the supplement was asked.
+            until = dossier.paused_at or now
+            used = max(calendar.working_hours_between(step.started_at, until) - step.paused_hours, 0.0)
+        remaining = round(step.allotted_hours - used, 4) if step.counted else None
+        clocks.append(StepClock(step=step, used_hours=round(used, 4), remaining_hours=remaining))
+    return clocks
+
+
+async def worklist(
+    session: AsyncSession,
+    *,
+    actor: Staff,
+    statuses: Sequence[int] | None,
+    step_name: str | None,
+    assignee: str | None,
+    due_before: datetime | None,
+    limit: int,
+    offset: int,
+) -> list[Dossier]:
+    """The dossiers where the actor may act now, soonest deadline first."""
+    statement: Any = select(Dossier).where(
+        actor.scope_clause(agency_column=Dossier.current_agency_code, unit_column=Dossier.current_unit_code)
+    )
+    statement = statement.where(col(Dossier.status).in_(list(statuses) if statuses else sorted(OPEN)))
+    if step_name is not None or assignee is not None:
+        statement = statement.join(
+            DossierStep,
+            (DossierStep.dossier_code == Dossier.code)
+            & (DossierStep.step_index == Dossier.current_step_index),
+        )
+        if step_name is not None:
+            statement = statement.where(DossierStep.name == step_name)
+        if assignee is not None:
+            statement = statement.where(DossierStep.assignee == assignee)
+    # The deadline that matters now: acceptance while new, then the dossier's due date.
+    deadline = func.coalesce(col(Dossier.due_at), col(Dossier.acceptance_due_at))
+    if due_before is not None:
+        statement = statement.where(deadline < due_before)
+    statement = statement.order_by(deadline, col(Dossier.code)).limit(limit).offset(offset)
+    return list((await session.exec(statement)).all())
