@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.processing import domain
+from services.processing import clocks, domain
 from services.processing.changes import Change, open_change
 from services.processing.commands import (
     Accept,
@@ -181,7 +181,7 @@ async def _resolve(
     dossier.outcome = outcome
     dossier.result = None if result is None else result.model_dump(mode="json")
     dossier.rejection_reason = reason
-    classification = domain.timeliness(
+    classification = clocks.timeliness(
         resolved_at=change.now, due_at=dossier.due_at, rescheduled=dossier.rescheduled
     )
     dossier.timeliness = classification

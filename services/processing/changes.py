@@ -16,7 +16,7 @@ from uuid import UUID
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.processing import domain, sla
+from services.processing import clocks, domain, sla
 from services.processing.catalog import procedure_of
 from services.processing.directory import calendar_of
 from services.processing.models import Dossier, DossierHistory, DossierStep, Unit
@@ -154,7 +154,7 @@ class Change:
             )
         step.assignee = assignee
         step.started_at = self.now
-        step.due_at = domain.step_deadline(self.procedure, index, self.now, self.calendar)
+        step.due_at = clocks.step_deadline(self.procedure, index, self.now, self.calendar)
         step.paused_hours = 0
         step.completed_at = step.completed_by = step.used_hours = None
         self.session.add(step)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.processing import domain
+from services.processing import clocks, domain
 from services.processing.catalog import get_version
 from services.processing.changes import agency_of_unit, open_change
 from services.processing.directory import calendar_of
@@ -51,7 +51,7 @@ async def register(session: AsyncSession, *, event: DossierSubmitted) -> Dossier
         channel=event.channel,
         submitted_at=event.submitted_at,
         registered_at=now,
-        acceptance_due_at=domain.acceptance_deadline(event.submitted_at, calendar),
+        acceptance_due_at=clocks.acceptance_deadline(event.submitted_at, calendar),
         last_action_at=now,
         revision=event.version,
     )
@@ -89,7 +89,7 @@ async def supplement_provided(
         return
     assert dossier.paused_at is not None  # waiting, as supplement_declined checked
     step = await change.current_step()
-    resumption = domain.resume(
+    resumption = clocks.resume(
         policy=change.procedure.supplement_policy,
         paused_at=dossier.paused_at,
         now=change.now,

@@ -29,7 +29,7 @@ from sqlalchemy import ColumnElement, delete, inspect
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.processing.domain import calendar_for
+from services.processing.clocks import calendar_for
 from services.processing.models import Agency, CalendarOverride, Person, Unit
 from shared.bus.outbox import Outbox
 from shared.db import insert_ignoring_duplicates

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal, NamedTuple
 
@@ -17,29 +17,19 @@ from shared.errors import Conflict, Forbidden, Invalid
 from shared.events import (
     IN_PROGRESS,
     WITHDRAWABLE,
-    CalendarKind,
     DeclineReason,
     DossierStatus,
     ProcedureVersion,
-    Timeliness,
 )
 from shared.staff import Staff
-from shared.working_time import HOURS_PER_DAY, VN_TZ, CalendarMode, WorkingCalendar
+from shared.working_time import WorkingCalendar
 
-# An online submission must be accepted or refused within one working day (later is late acceptance).
-ACCEPTANCE_HOURS = HOURS_PER_DAY
 # How far ahead an officer may set a date (a supplement deadline, a new appointment): a year covers
 # every real case, and a date centuries away makes every later deadline computation crawl.
 FURTHEST_AHEAD = timedelta(days=365)
 # Who may sign the apology letter that moves the legal due date: the heads of the line, not an
 # officer, nor an admin, who is outside it.
 RESCHEDULING_ROLES = frozenset({"manager", "leader"})
-
-_MODES: dict[CalendarKind, CalendarMode] = {
-    "working": CalendarMode.WORKING,
-    "calendar_days": CalendarMode.CALENDAR_DAYS,
-    "always": CalendarMode.ALWAYS,
-}
 
 S = DossierStatus
 
@@ -89,11 +79,12 @@ TRANSITIONS: Mapping[Action, Transition] = {
     A.RATED: Transition(frozenset({S.DONE}), None),
 }
 
-# The statuses no action leaves. Three are ends: denied (3), cancelled (7) and done (10; a rating
-# keeps it done). Two are the national portal's codes that no action of ours enters yet, kept so
-# that a dossier synchronised from the portal in them is read right: paying (6, the citizen owes a
-# fee before processing goes on; a withdrawal still ends it) and unresolved (8, processing stopped
-# by a decision outside the workflow).
+# Where the table never takes a dossier, and where it never takes one out of. A submission, not an
+# action, makes a dossier receiving (1). No action leaves a dossier paying (6) or unresolved (8):
+# they are the national portal's codes, kept so that a dossier synchronised from the portal in them
+# reads right. Paying is where the citizen owes a fee before processing goes on (a withdrawal still
+# ends it); unresolved is processing stopped by a decision outside the workflow, an end like the
+# three below. Denied (3), cancelled (7) and done (10; a rating keeps it done) are the ends.
 ENDS = frozenset({S.DENIED, S.CANCELLED, S.DONE})
 PORTAL_ONLY = frozenset({S.PAYING, S.UNRESOLVED})
 
@@ -112,14 +103,6 @@ class InvalidTransition(Conflict):
 
 class AccessDenied(Forbidden):
     """The person may not act on, or see, this dossier."""
-
-
-def calendar_for(kind: CalendarKind, overrides: Mapping[date, bool] | None = None) -> WorkingCalendar:
-    return WorkingCalendar(_MODES[kind], overrides=overrides)
-
-
-def acceptance_deadline(submitted_at: datetime, calendar: WorkingCalendar) -> datetime:
-    return calendar.deadline_after(submitted_at, ACCEPTANCE_HOURS)
 
 
 def describe(status: DossierStatus) -> str:
@@ -164,13 +147,6 @@ def last_processing_step(procedure: ProcedureVersion) -> int:
 
 def return_step(procedure: ProcedureVersion) -> int | None:
     return len(procedure.steps) - 1 if len(procedure.steps) > 1 else None
-
-
-def step_deadline(
-    procedure: ProcedureVersion, index: int, start: datetime, calendar: WorkingCalendar
-) -> datetime | None:
-    step = procedure.steps[index]
-    return calendar.deadline_after(start, step.hours) if step.counted else None
 
 
 # -- reception --------------------------------------------------------------------------------------
@@ -239,15 +215,6 @@ def check_resolve(
         )
 
 
-def timeliness(*, resolved_at: datetime, due_at: datetime, rescheduled: bool) -> Timeliness:
-    """Early before the due date, on time on it, late after it; an apology letter means late."""
-    if rescheduled or resolved_at > due_at:
-        return "late"
-    if resolved_at.astimezone(VN_TZ).date() < due_at.astimezone(VN_TZ).date():
-        return "early"
-    return "on_time"
-
-
 # -- supplements (bổ sung) -----------------------------------------------------------------------------
 def check_supplement_request(
     *, status: DossierStatus, items: list[str], deadline_at: datetime | None, now: datetime
@@ -269,49 +236,6 @@ def check_ahead(at: datetime, *, now: datetime, what: str) -> None:
         raise Invalid(f"{what} must be in the future")
     if at > now + FURTHEST_AHEAD:
         raise Invalid(f"{what} must be within {FURTHEST_AHEAD.days} days from now")
-
-
-@dataclass(frozen=True)
-class Resumption:
-    """How the clocks move when the supplement arrives."""
-
-    paused_hours: float
-    dossier_due_at: datetime | None
-    step_due_at: datetime | None
-    restart_step: bool
-
-
-def resume(
-    *,
-    policy: str,
-    paused_at: datetime,
-    now: datetime,
-    dossier_due_at: datetime | None,
-    step_due_at: datetime | None,
-    procedure: ProcedureVersion,
-    step_hours: float,
-    calendar: WorkingCalendar,
-) -> Resumption:
-    """``pause``: both due dates move by exactly the working time spent waiting.
-    ``restart``: the whole time limit, and the current step's allotment, start again now."""
-    if policy == "restart":
-        return Resumption(
-            paused_hours=0,
-            dossier_due_at=calendar.deadline_after(now, procedure.total_hours),
-            step_due_at=calendar.deadline_after(now, step_hours),
-            restart_step=True,
-        )
-    waited = calendar.working_hours_between(paused_at, now)
-
-    def moved(due: datetime | None) -> datetime | None:
-        return None if due is None else calendar.deadline_after(due, waited)
-
-    return Resumption(
-        paused_hours=waited,
-        dossier_due_at=moved(dossier_due_at),
-        step_due_at=moved(step_due_at),
-        restart_step=False,
-    )
 
 
 # -- apology letter ----------------------------------------------------------------------------------

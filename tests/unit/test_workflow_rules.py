@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from services.processing import domain
+from services.processing import clocks, domain
 from services.processing.catalog import seed_catalog
 from shared.events import DossierStatus
 from shared.working_time import VN_TZ, WorkingCalendar
@@ -24,7 +24,7 @@ def at(text: str) -> datetime:
 def test_supplement_pause_across_a_weekend_moves_both_due_dates_by_the_waiting_time() -> None:
     paused, provided = at("2023-10-27 16:00"), at("2023-10-31 08:30")  # Fri 16:00 → Tue 08:30
     dossier_due, step_due = at("2023-11-02 10:00"), at("2023-10-30 09:00")
-    resumed = domain.resume(
+    resumed = clocks.resume(
         policy="pause",
         paused_at=paused,
         now=provided,
@@ -44,7 +44,7 @@ def test_supplement_pause_across_a_weekend_moves_both_due_dates_by_the_waiting_t
 
 def test_supplement_pause_across_national_day_does_not_count_the_holiday() -> None:
     paused, provided = at("2023-08-31 15:00"), at("2023-09-05 08:00")  # Thu → Tue; Fri 1 and Mon 4 Sep off
-    resumed = domain.resume(
+    resumed = clocks.resume(
         policy="pause",
         paused_at=paused,
         now=provided,
@@ -62,7 +62,7 @@ def test_supplement_pause_across_national_day_does_not_count_the_holiday() -> No
 
 def test_supplement_restart_gives_the_whole_time_limit_again_from_the_supplement() -> None:
     provided = at("2023-11-06 09:00")
-    resumed = domain.resume(
+    resumed = clocks.resume(
         policy="restart",
         paused_at=at("2023-11-01 09:00"),
         now=provided,
@@ -92,7 +92,7 @@ def test_resolution_is_early_on_time_or_late_against_the_due_date(
     resolved: str, rescheduled: bool, expected: str
 ) -> None:
     due = at("2023-11-03 09:32")
-    assert domain.timeliness(resolved_at=at(resolved), due_at=due, rescheduled=rescheduled) == expected
+    assert clocks.timeliness(resolved_at=at(resolved), due_at=due, rescheduled=rescheduled) == expected
 
 
 def test_apology_letter_only_once_before_the_due_date_and_to_a_later_working_day() -> None:

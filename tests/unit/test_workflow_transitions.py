@@ -57,3 +57,18 @@ def test_an_action_is_allowed_only_from_its_statuses_and_leaves_the_dossier_at_i
     assert message.startswith("cannot ") and f"that is {domain.describe(status)}" in message
     named = message.split("allowed from: ", 1)[1]
     assert named == ", ".join(domain.describe(item) for item in sorted(allowed))
+
+
+def test_no_action_leaves_a_dossier_paying_or_unresolved_and_only_a_submission_makes_it_receiving() -> None:
+    reached = {row.target for row in domain.TRANSITIONS.values()}
+    assert set(S) - reached == {S.RECEIVING} | domain.PORTAL_ONLY == {S.RECEIVING, S.PAYING, S.UNRESOLVED}
+
+
+def test_the_ends_are_the_statuses_no_action_moves_a_dossier_out_of() -> None:
+    moved_out = {
+        status
+        for status in S
+        for action in A
+        if domain.allows(status, action) and domain.transition(status, action) is not status
+    }
+    assert set(S) - moved_out == domain.ENDS | {S.UNRESOLVED} == {S.DENIED, S.CANCELLED, S.DONE, S.UNRESOLVED}
