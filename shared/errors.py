@@ -44,11 +44,21 @@ class Conflict(Refusal):
 
 
 class Invalid(Refusal, ValueError):
+    """``loc``, when given, names the field at fault, as in FastAPI's own validation errors
+    (``["body", "documents", 0, "name"]``); the answer then has that shape, so clients read one."""
+
     status_code = 422
+
+    def __init__(self, message: str, *, loc: tuple[str | int, ...] | None = None) -> None:
+        super().__init__(message)
+        self.loc = loc
 
 
 async def _refused(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Refusal)
+    if isinstance(exc, Invalid) and exc.loc is not None:
+        detail = [{"loc": list(exc.loc), "msg": exc.message, "type": "value_error"}]
+        return JSONResponse({"detail": detail}, status_code=exc.status_code)
     return JSONResponse({"detail": exc.message}, status_code=exc.status_code)
 
 

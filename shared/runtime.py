@@ -8,13 +8,14 @@ and shut-down order, the outbox relay, health checks and metrics.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
 from faststream.nats import NatsBroker
 from opentelemetry import context as otel_context
@@ -29,7 +30,7 @@ from shared.body_limit import BodyCap, BodyLimitMiddleware
 from shared.bus.broker import create_broker
 from shared.bus.consumer import subscribe
 from shared.bus.inbox import Inbox, inbox_table
-from shared.bus.outbox import Outbox, OutboxMessage, OutboxRelay, outbox_table
+from shared.bus.outbox import Outbox, OutboxMessage, OutboxRelay, Publish, outbox_table
 from shared.bus.retention import Pruner, RetentionSweep
 from shared.bus.streams import ConsumerSpec, ensure_consumer, ensure_streams, stream_for
 from shared.db import Database
@@ -55,7 +56,9 @@ from shared.worker import BackgroundWorker
 logger = logging.getLogger(__name__)
 
 E = TypeVar("E", bound=Event)
-EventHandler = Callable[[AsyncSession, E], Awaitable[None]]
+# A handler names what it needs: ``session`` (the transaction it runs in, with the inbox row),
+# ``event``, ``outbox``, ``runtime``, or anything given to ``ServiceRuntime.provide``.
+EventHandler = Callable[..., Awaitable[object]]
 StartHook = Callable[[], Awaitable[None]]
 
 
@@ -115,8 +118,10 @@ class ServiceRuntime:
         self.consumers: list[ConsumerSpec] = []
         self._entry_points: dict[str, list[Callable[[Event], Awaitable[None]]]] = {}
         self._start_hooks: list[StartHook] = []
+        self._dependencies: dict[str, object] = {"outbox": self.outbox, "runtime": self}
         self._workers: list[BackgroundWorker] = []
         self._bus_task: asyncio.Task[None] | None = None
+        self._in_process: Publish | None = None
         self._outbox_pending = Gauge(
             "motcua_outbox_pending", "Outbox events not yet published", registry=self.registry
         )
@@ -145,10 +150,33 @@ class ServiceRuntime:
         connection = self.broker.config.connection_state.connection if self.broker.running else None
         return connection is not None and connection.is_connected
 
+    def use_in_process_bus(self, publish: Publish) -> None:
+        """Publish through ``publish`` instead of NATS, and never connect to NATS (see
+        ``shared.bus.in_process``); before ``start``."""
+        self._in_process = publish
+
+    def provide(self, **dependencies: object) -> None:
+        """Make ``dependencies`` available to the handlers registered after this, by name."""
+        self._dependencies.update(dependencies)
+
+    def _injected(self, handler: EventHandler) -> Callable[[AsyncSession, Event], Awaitable[None]]:
+        """``handler`` called with what its parameters name, as a bootstrap wires a message bus."""
+        names = list(inspect.signature(handler).parameters)
+        unknown = set(names) - {"session", "event"} - set(self._dependencies)
+        if unknown:
+            raise TypeError(f"{handler!r} asks for {sorted(unknown)}, which this service does not provide")
+        fixed = {name: self._dependencies[name] for name in names if name in self._dependencies}
+
+        async def call(session: AsyncSession, event: Event) -> None:
+            per_delivery = {"session": session, "event": event}
+            await handler(**fixed, **{name: per_delivery[name] for name in names if name in per_delivery})
+
+        return call
+
     def handle(
         self,
         event_type: type[E],
-        handler: EventHandler[E],
+        handler: EventHandler,
         *,
         subject: str | None = None,
         concurrency: int = 1,
@@ -157,7 +185,9 @@ class ServiceRuntime:
         the event's type), ``concurrency`` messages at a time.
 
         The handler runs in one transaction with the inbox row, so a redelivery changes nothing.
+        Its dependencies are injected by parameter name (see ``EventHandler``).
         """
+        call = self._injected(handler)
         subject = subject or event_type.model_fields["type"].default
         spec = ConsumerSpec(
             service=self.service,
@@ -182,7 +212,7 @@ class ServiceRuntime:
                             "%s skips %s %s: already handled", spec.durable, event.type, event.event_id
                         )
                         return
-                    await handler(session, event)
+                    await call(session, event)
             finally:
                 current_dossier.reset(token)
 
@@ -203,6 +233,9 @@ class ServiceRuntime:
         # producer span from the current context.
         token = otel_context.attach(propagate.extract(message.trace_headers))
         try:
+            if self._in_process is not None:
+                await self._in_process(message)
+                return
             purge = message.headers.get(PURGE_HEADER)
             if purge is not None:
                 await self._purge(message, purge.split())
@@ -250,6 +283,9 @@ class ServiceRuntime:
         self.pruner.start()
         for worker in self._workers:
             worker.start()
+        if self._in_process is not None:
+            logger.info("%s started on an in-process bus", self.service)
+            return
         self._bus_task = asyncio.create_task(self._start_bus(), name="bus-start")
         done, _ = await asyncio.wait({self._bus_task}, timeout=self.settings.nats.start_wait_seconds)
         if not done:
@@ -345,10 +381,6 @@ class ServiceRuntime:
 
         install_error_handlers(app)
 
-        @app.exception_handler(ValueError)
-        async def value_error(_request: Request, exc: ValueError) -> JSONResponse:
-            return JSONResponse({"detail": str(exc)}, status_code=422)
-
         FastAPIInstrumentor.instrument_app(
             app, tracer_provider=self.tracer_provider, excluded_urls="healthz,readyz,metrics"
         )
@@ -356,7 +388,3 @@ class ServiceRuntime:
         if internal_port is not None:
             app.add_middleware(InternalPortMiddleware, internal_port=internal_port)
         return app
-
-
-def runtime_of(request: Request) -> Any:
-    return request.app.state.runtime

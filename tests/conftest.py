@@ -12,7 +12,8 @@ import asyncio
 import inspect
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar, cast
 from uuid import uuid4
@@ -118,9 +119,22 @@ async def database_settings(db_backend: str, tmp_path: Path) -> AsyncIterator[Da
             await engine.dispose()
 
 
+@dataclass(frozen=True)
+class BusAddress:
+    """Where the services' NATS connections go, and each service's password there."""
+
+    url: str
+    passwords: Mapping[str, str]
+
+
+@pytest.fixture
+def bus_address(nats_server: NatsServer) -> BusAddress:
+    return BusAddress(nats_server.url, nats_server.passwords)
+
+
 @pytest.fixture
 def runtime_settings(
-    nats_server: NatsServer, database_settings: DatabaseSettingsFactory, tmp_path: Path
+    bus_address: BusAddress, database_settings: DatabaseSettingsFactory, tmp_path: Path
 ) -> RuntimeSettingsFactory:
     """``runtime_settings(service)``: settings for a ``ServiceRuntime`` on this test's NATS and
     database, with short retry delays so that retries and dead-lettering happen within seconds."""
@@ -130,10 +144,10 @@ def runtime_settings(
             # The tests act as the demo users and on the DEMO-SLA procedure.
             common=CommonSettings(data_dir=tmp_path / "data", demo=True),
             nats=NatsSettings(
-                url=nats_server.url,
+                url=bus_address.url,
                 # Each service as its own NATS user, with the permissions it has in production.
                 user=service,
-                password=nats_server.passwords[service],
+                password=bus_address.passwords[service],
                 stream_replicas=1,
                 max_deliver=3,
                 ack_wait_seconds=5,

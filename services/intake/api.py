@@ -10,25 +10,35 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import aclosing, asynccontextmanager
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
-from starlette.datastructures import FormData, UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import Scope
 
-from services.intake import dossiers, receipt
+from services.intake import catalog, citizen_actions, receipt, views
 from services.intake.citizen_api import NO_STORE, CitizenIdNumber, NoStore
-from services.intake.files import MIB, FileSettings, FileStore, Upload, UploadRejected, inspect_upload
+from services.intake.documents import documents_of
+from services.intake.files import FileSettings, FileStore, Upload
 from services.intake.models import Dossier
+from services.intake.request_bodies import (
+    SUBMISSION_BODY,
+    SUPPLEMENT_BODY,
+    inspect_uploads,
+    invalid,
+    is_multipart_request,
+    json_body,
+    multipart,
+    parse_data,
+    parse_json,
+    split_form,
+)
+from services.intake.schemas import DossierPublic, Loc, RatingIn, SubmissionIn, SupplementIn, WithdrawalIn
+from services.intake.submission import by_idempotency_key, fingerprint, submit
 from shared.body_limit import BodyCap, is_multipart
+from shared.errors import Conflict, NotFound
 from shared.events import ProcedureVersion
 from shared.http import RuntimeDep, SessionDep
 from shared.runtime import ServiceRuntime
@@ -36,12 +46,7 @@ from shared.runtime import ServiceRuntime
 router = APIRouter(prefix="/api/v1")
 
 NOT_FOUND = "no dossier with this code and CCCD number"
-# A JSON body or a text field of a form carries metadata only.
-TEXT_LIMIT = MIB
-DOCUMENT_PART = re.compile(r"^document_(\d{1,3})$")
-MAX_DOCUMENTS = 50
 
-M = TypeVar("M", bound=BaseModel)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "no valid citizen session: Authorization: Bearer <citizen token>"},
@@ -53,9 +58,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: _ERRORS[code] for code in codes}
-
-
-Loc = tuple[str | int, ...]
 
 
 def file_settings(request: Request) -> FileSettings:
@@ -88,206 +90,21 @@ def _store(runtime: ServiceRuntime, limits: FileSettings) -> FileStore:
     return FileStore.in_data_dir(runtime.settings.common.data_dir, limits)
 
 
-def _error(code: int, loc: Loc, message: str, kind: str = "value_error") -> HTTPException:
-    # The same shape FastAPI uses for schema errors, so clients read one format.
-    return HTTPException(code, [{"loc": list(loc), "msg": message, "type": kind}])
-
-
-def _invalid(loc: Loc, message: str) -> HTTPException:
-    return _error(status.HTTP_422_UNPROCESSABLE_CONTENT, loc, message)
-
-
-def _too_large(loc: Loc, message: str) -> HTTPException:
-    return _error(status.HTTP_413_CONTENT_TOO_LARGE, loc, message, "too_large")
-
-
 def _not_found() -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND, headers=NO_STORE)
-
-
-def _validation_error(exc: ValidationError, loc: Loc) -> RequestValidationError:
-    return RequestValidationError(
-        [{**error, "loc": (*loc, *error["loc"])} for error in exc.errors(include_url=False)]
-    )
-
-
-def _parse_json(model: type[M], raw: str | bytes, loc: Loc) -> M:
-    try:
-        return model.model_validate_json(raw)
-    except ValidationError as exc:
-        raise _validation_error(exc, loc) from exc
-
-
-def _parse_data(model: type[M], data: Mapping[str, Any], loc: Loc) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise _validation_error(exc, loc) from exc
-
-
-# -- request bodies ----------------------------------------------------------------------------
-def _is_multipart(request: Request) -> bool:
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    return media_type == "multipart/form-data"
-
-
-async def _body_chunks(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
-    """The request body, refused with 413 as soon as it passes ``limit`` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _too_large(("body",), f"the request is larger than the {limit} bytes allowed")
-    seen = 0
-    async for chunk in request.stream():
-        seen += len(chunk)
-        if seen > limit:
-            raise _too_large(("body",), f"the request is larger than the {limit} bytes allowed")
-        yield chunk
-
-
-async def _json_body(request: Request, model: type[M]) -> M:
-    raw = b"".join([chunk async for chunk in _body_chunks(request, TEXT_LIMIT)])
-    return _parse_json(model, raw, ("body",))
-
-
-@asynccontextmanager
-async def _multipart(request: Request, limits: FileSettings) -> AsyncIterator[FormData]:
-    """The parsed form: file parts are spooled to temporary files (in memory up to 1 MiB each),
-    the whole request bounded by the per-dossier limit; they are removed when the block ends."""
-    async with aclosing(_body_chunks(request, limits.request_budget())) as chunks:
-        parser = MultiPartParser(
-            request.headers, chunks, max_files=MAX_DOCUMENTS, max_fields=10, max_part_size=TEXT_LIMIT
-        )
-        try:
-            form = await parser.parse()
-        except MultiPartException as exc:
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, exc.message) from exc
-    try:
-        yield form
-    finally:
-        await form.close()
-
-
-async def _split_form(
-    form: FormData, *, fields: frozenset[str]
-) -> tuple[dict[str, str], dict[int, tuple[str, UploadFile]]]:
-    """The text fields by name, and the file parts ``document_{i}`` by index ``i``."""
-    texts: dict[str, str] = {}
-    parts: dict[int, tuple[str, UploadFile]] = {}
-    for name, value in form.multi_items():
-        match = DOCUMENT_PART.match(name)
-        if match is not None:
-            if not isinstance(value, UploadFile):
-                raise _invalid(("body", name), f"{name} must be a file part (with a filename)")
-            index = int(match.group(1))
-            if index in parts:
-                raise _invalid(("body", name), f"a file for document {index} is sent more than once")
-            parts[index] = (name, value)
-        elif name in fields:
-            if name in texts:
-                raise _invalid(("body", name), f"{name} is sent more than once")
-            texts[name] = value if isinstance(value, str) else await _text_of(name, value)
-        else:
-            expected = ", ".join(sorted(fields))
-            raise _invalid(("body", name), f"unexpected part {name!r}; expected {expected} and document_0, …")
-    return texts, parts
-
-
-async def _text_of(name: str, upload: UploadFile) -> str:
-    raw = await upload.read(TEXT_LIMIT + 1)
-    if len(raw) > TEXT_LIMIT:
-        raise _too_large(("body", name), f"{name} is larger than the {TEXT_LIMIT} bytes allowed")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _invalid(("body", name), f"{name} is not UTF-8 text") from exc
-
-
-async def _inspect(parts: Mapping[int, tuple[str, UploadFile]], limits: FileSettings) -> dict[int, Upload]:
-    """Check every file by its content and size, in index order, against what the dossier has left."""
-    uploads: dict[int, Upload] = {}
-    budget = limits.max_dossier_bytes
-    for index, (name, upload) in sorted(parts.items()):
-        try:
-            checked = await inspect_upload(
-                part=name, filename=upload.filename, source=upload, settings=limits, budget_left=budget
-            )
-        except UploadRejected as exc:
-            raise (_too_large if exc.too_large else _invalid)(("body", exc.part), str(exc)) from exc
-        budget -= checked.size
-        uploads[index] = checked
-    return uploads
-
-
-def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
-    """A pydantic JSON schema with its ``$defs`` inlined, to sit inside the OpenAPI document."""
-    definitions: dict[str, Any] = schema.pop("$defs", {})
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/$defs/"):
-                return resolve(definitions[ref.removeprefix("#/$defs/")])
-            return {key: resolve(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [resolve(value) for value in node]
-        return node
-
-    resolved: dict[str, Any] = resolve(schema)
-    return resolved
-
-
-_FILE_PART = {
-    "type": "string",
-    "format": "binary",
-    "description": "the file of documents[i], as part document_{i}: PDF, PNG, JPEG or TIFF by content",
-}
-
-
-def _body(model: type[BaseModel], form_fields: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": _inline_refs(model.model_json_schema())},
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": required,
-                        "properties": {**form_fields, "document_0": _FILE_PART},
-                        "additionalProperties": _FILE_PART,
-                    }
-                },
-            },
-        }
-    }
-
-
-SUBMISSION_BODY = _body(
-    dossiers.SubmissionIn,
-    {"dossier": {"type": "string", "description": "the submission as JSON, as in the JSON body"}},
-    ["dossier"],
-)
-SUPPLEMENT_BODY = _body(
-    dossiers.SupplementIn,
-    {
-        "note": {"type": "string"},
-        "documents": {"type": "string", "description": 'JSON list: [{"name": …, "kind": …}, …]'},
-    },
-    [],
-)
 
 
 # -- catalog ------------------------------------------------------------------------------------
 @router.get("/procedures", tags=["catalog"])
 async def list_procedures(session: SessionDep) -> list[ProcedureVersion]:
-    return await dossiers.current_procedures(session)
+    return await catalog.current_procedures(session)
 
 
 @router.get("/procedures/{code}", tags=["catalog"])
 async def get_procedure(code: str, session: SessionDep) -> ProcedureVersion:
-    procedure = await dossiers.current_procedure(session, code=code)
+    procedure = await catalog.current_procedure(session, code=code)
     if procedure is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"procedure {code} not found")
+        raise NotFound(f"procedure {code} not found")
     return procedure
 
 
@@ -305,22 +122,22 @@ async def submit_dossier(
     limits: FileSettingsDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
-) -> dict[str, Any]:
+) -> DossierPublic:
     """Submit a dossier; it gets its code at once. Either a JSON body, or ``multipart/form-data``
     with the same JSON in the field ``dossier`` and the file of ``documents[i]`` in the part
     ``document_{i}``. Resending the same ``Idempotency-Key`` returns the dossier created the first
     time."""
     key = idempotency_key.strip() if idempotency_key else None
     store = _store(runtime, limits)
-    if not _is_multipart(request):
-        submission = await _json_body(request, dossiers.SubmissionIn)
+    if not is_multipart_request(request):
+        submission = await json_body(request, SubmissionIn)
         return await _submit(runtime, store, response, submission, key or None, {}, ("body", "documents"))
-    async with _multipart(request, limits) as form:
-        texts, parts = await _split_form(form, fields=frozenset({"dossier"}))
+    async with multipart(request, limits) as form:
+        texts, parts = await split_form(form, fields=frozenset({"dossier"}))
         if "dossier" not in texts:
-            raise _invalid(("body", "dossier"), "the form needs the field dossier: the submission as JSON")
-        submission = _parse_json(dossiers.SubmissionIn, texts["dossier"], ("body", "dossier"))
-        uploads = await _inspect(parts, limits)
+            raise invalid(("body", "dossier"), "the form needs the field dossier: the submission as JSON")
+        submission = parse_json(SubmissionIn, texts["dossier"], ("body", "dossier"))
+        uploads = await inspect_uploads(parts, limits)
         return await _submit(
             runtime, store, response, submission, key or None, uploads, ("body", "dossier", "documents")
         )
@@ -330,14 +147,14 @@ async def _submit(
     runtime: ServiceRuntime,
     store: FileStore,
     response: Response,
-    submission: dossiers.SubmissionIn,
+    submission: SubmissionIn,
     key: str | None,
     uploads: dict[int, Upload],
     documents_loc: Loc,
-) -> dict[str, Any]:
+) -> DossierPublic:
     try:
         async with runtime.db.session() as session:
-            dossier, created = await dossiers.submit(
+            dossier, created = await submit(
                 session,
                 runtime.outbox,
                 store,
@@ -346,20 +163,16 @@ async def _submit(
                 uploads=uploads,
                 documents_loc=documents_loc,
             )
-            view = await dossiers.citizen_view(session, dossier)
-    except dossiers.SubmissionRejected as exc:
-        raise _invalid(exc.loc, str(exc)) from exc
-    except dossiers.IdempotencyConflict as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+            view = await views.citizen_view(session, dossier)
     except IntegrityError:
         # A concurrent request with the same key won the race: answer with its dossier.
         if not key:
             raise
         async with runtime.db.session() as session:
-            found = await dossiers.by_idempotency_key(session, key=key)
-            if found is None or found.request_fingerprint != dossiers.fingerprint(submission, uploads):
-                raise HTTPException(status.HTTP_409_CONFLICT, "Idempotency-Key conflict") from None
-            view, created = await dossiers.citizen_view(session, found), False
+            found = await by_idempotency_key(session, key=key)
+            if found is None or found.request_fingerprint != fingerprint(submission, uploads):
+                raise Conflict("Idempotency-Key conflict") from None
+            view, created = await views.citizen_view(session, found), False
     if not created:
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
@@ -368,12 +181,12 @@ async def _submit(
 
 # -- what the citizen reads -----------------------------------------------------------------------
 @router.get("/dossiers/{code}", tags=["dossiers"], dependencies=[NoStore], responses=_responses(401, 404))
-async def lookup_dossier(code: str, session: SessionDep, id_number: CitizenIdNumber) -> dict[str, Any]:
+async def lookup_dossier(code: str, session: SessionDep, id_number: CitizenIdNumber) -> DossierPublic:
     """The dossier with its documents and history, for its applicant's citizen session."""
-    dossier = await dossiers.find_for_citizen(session, code=code, id_number=id_number)
+    dossier = await views.find_for_citizen(session, code=code, id_number=id_number)
     if dossier is None:
         raise _not_found()
-    return await dossiers.citizen_view(session, dossier)
+    return await views.citizen_view(session, dossier)
 
 
 @router.get(
@@ -384,13 +197,13 @@ async def lookup_dossier(code: str, session: SessionDep, id_number: CitizenIdNum
 )
 async def dossier_receipt(code: str, session: SessionDep, id_number: CitizenIdNumber) -> HTMLResponse:
     """The printable receipt (giấy tiếp nhận hồ sơ và hẹn trả kết quả) with a QR code of the lookup."""
-    dossier = await dossiers.find_for_citizen(session, code=code, id_number=id_number)
+    dossier = await views.find_for_citizen(session, code=code, id_number=id_number)
     if dossier is None:
         raise _not_found()
     html = receipt.render_receipt(
         dossier=dossier,
-        procedure=await dossiers.procedure_of(session, dossier),
-        documents=await dossiers.documents_of(session, code=code),
+        procedure=await catalog.procedure_of(session, dossier),
+        documents=await documents_of(session, code=code),
         public_url=receipt.ReceiptSettings().public_url,
     )
     return HTMLResponse(html, headers=NO_STORE)
@@ -406,24 +219,24 @@ async def dossier_receipt(code: str, session: SessionDep, id_number: CitizenIdNu
 )
 async def send_supplement(
     code: str, request: Request, runtime: RuntimeDep, limits: FileSettingsDep, id_number: CitizenIdNumber
-) -> dict[str, Any]:
+) -> DossierPublic:
     """Send what the officer asked for, while the dossier awaits a supplement (status 5). JSON
     ``{note?, documents}``, or a form with the fields ``note`` and ``documents`` (a JSON list) and
     the file of ``documents[i]`` in the part ``document_{i}``."""
     store = _store(runtime, limits)
-    if not _is_multipart(request):
-        supplement = await _json_body(request, dossiers.SupplementIn)
+    if not is_multipart_request(request):
+        supplement = await json_body(request, SupplementIn)
         return await _supplement(runtime, store, code, id_number, supplement, {})
-    async with _multipart(request, limits) as form:
-        texts, parts = await _split_form(form, fields=frozenset({"note", "documents"}))
+    async with multipart(request, limits) as form:
+        texts, parts = await split_form(form, fields=frozenset({"note", "documents"}))
         data: dict[str, Any] = {"note": texts.get("note")}
         if "documents" in texts:
             try:
                 data["documents"] = json.loads(texts["documents"])
             except json.JSONDecodeError as exc:
-                raise _invalid(("body", "documents"), f"documents is not a JSON list: {exc}") from exc
-        supplement = _parse_data(dossiers.SupplementIn, data, ("body",))
-        uploads = await _inspect(parts, limits)
+                raise invalid(("body", "documents"), f"documents is not a JSON list: {exc}") from exc
+        supplement = parse_data(SupplementIn, data, ("body",))
+        uploads = await inspect_uploads(parts, limits)
         return await _supplement(runtime, store, code, id_number, supplement, uploads)
 
 
@@ -432,26 +245,21 @@ async def _supplement(
     store: FileStore,
     code: str,
     id_number: str,
-    supplement: dossiers.SupplementIn,
+    supplement: SupplementIn,
     uploads: dict[int, Upload],
-) -> dict[str, Any]:
-    try:
-        async with runtime.db.session() as session:
-            dossier = await _own_dossier(session, code, id_number)
-            await dossiers.provide_supplement(
-                session,
-                runtime.outbox,
-                store,
-                dossier=dossier,
-                supplement=supplement,
-                uploads=uploads,
-                documents_loc=("body", "documents"),
-            )
-            return await dossiers.citizen_view(session, dossier)
-    except dossiers.SubmissionRejected as exc:
-        raise _invalid(exc.loc, str(exc)) from exc
-    except dossiers.ActionRefused as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+) -> DossierPublic:
+    async with runtime.db.session() as session:
+        dossier = await _own_dossier(session, code, id_number)
+        await citizen_actions.provide_supplement(
+            session,
+            runtime.outbox,
+            store,
+            dossier=dossier,
+            supplement=supplement,
+            uploads=uploads,
+            documents_loc=("body", "documents"),
+        )
+        return await views.citizen_view(session, dossier)
 
 
 @router.post(
@@ -461,16 +269,13 @@ async def _supplement(
     responses=_responses(401, 404, 409),
 )
 async def request_withdrawal(
-    code: str, body: dossiers.WithdrawalIn, runtime: RuntimeDep, id_number: CitizenIdNumber
-) -> dict[str, Any]:
+    code: str, body: WithdrawalIn, runtime: RuntimeDep, id_number: CitizenIdNumber
+) -> DossierPublic:
     """Ask to withdraw the dossier (rút hồ sơ), once, until it is resolved; processing confirms."""
-    try:
-        async with runtime.db.session() as session:
-            dossier = await _own_dossier(session, code, id_number)
-            await dossiers.request_withdrawal(session, runtime.outbox, dossier=dossier, reason=body.reason)
-            return await dossiers.citizen_view(session, dossier)
-    except dossiers.ActionRefused as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    async with runtime.db.session() as session:
+        dossier = await _own_dossier(session, code, id_number)
+        await citizen_actions.request_withdrawal(session, runtime.outbox, dossier=dossier, reason=body.reason)
+        return await views.citizen_view(session, dossier)
 
 
 @router.post(
@@ -480,23 +285,20 @@ async def request_withdrawal(
     responses=_responses(401, 404, 409),
 )
 async def rate_dossier(
-    code: str, body: dossiers.RatingIn, runtime: RuntimeDep, id_number: CitizenIdNumber
-) -> dict[str, Any]:
+    code: str, body: RatingIn, runtime: RuntimeDep, id_number: CitizenIdNumber
+) -> DossierPublic:
     """Rate the service once the result is returned (status 10): very_satisfied, satisfied, or
     dissatisfied with a reason."""
-    try:
-        async with runtime.db.session() as session:
-            dossier = await _own_dossier(session, code, id_number)
-            await dossiers.rate(
-                session, runtime.outbox, dossier=dossier, rating=body.rating, reason=body.reason
-            )
-            return await dossiers.citizen_view(session, dossier)
-    except dossiers.ActionRefused as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    async with runtime.db.session() as session:
+        dossier = await _own_dossier(session, code, id_number)
+        await citizen_actions.rate(
+            session, runtime.outbox, dossier=dossier, rating=body.rating, reason=body.reason
+        )
+        return await views.citizen_view(session, dossier)
 
 
 async def _own_dossier(session: AsyncSession, code: str, id_number: str) -> Dossier:
-    dossier = await dossiers.find_for_citizen(session, code=code, id_number=id_number, for_update=True)
+    dossier = await views.find_for_citizen(session, code=code, id_number=id_number, for_update=True)
     if dossier is None:
         raise _not_found()
     return dossier

@@ -6,13 +6,13 @@ JSON bodies, and every answer carries ``Cache-Control: no-store``.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from services.intake import dossiers, receipt
+from services.intake import receipt, views
 from services.intake.citizen_sign_in import (
     Channel,
     CitizenSettings,
@@ -23,6 +23,7 @@ from services.intake.citizen_sign_in import (
     SignInRefused,
     take,
 )
+from services.intake.schemas import LookupPublic
 from shared.auth import issue_citizen_token
 from shared.events import utc_now
 from shared.http import CitizenSubject, RuntimeDep
@@ -31,15 +32,6 @@ from shared.settings import AuthSettings
 
 NOT_FOUND = "no dossier with this code and CCCD number"
 # What the national portal shows of a dossier to whoever holds its code and CCCD: no personal data.
-LOOKUP_FIELDS = (
-    "code",
-    "status",
-    "status_name",
-    "status_label",
-    "due_at",
-    "procedure_code",
-    "procedure_name",
-)
 NO_STORE = {"Cache-Control": "no-store"}
 
 router = APIRouter(prefix="/api/v1", tags=["citizen"])
@@ -142,7 +134,7 @@ async def lookup_page(
 @router.post("/lookup", dependencies=[NoStore], responses={404: {}, 429: {}})
 async def lookup(
     body: DossierKey, request: Request, runtime: RuntimeDep, settings: CitizenSettingsDep, auth: AuthDep
-) -> dict[str, Any]:
+) -> LookupPublic:
     """What the national portal shows for a code plus CCCD: status, due date, procedure."""
     await _take_or_429(
         runtime,
@@ -158,11 +150,10 @@ async def lookup(
         ),
     )
     async with runtime.db.reading() as session:
-        dossier = await dossiers.find_for_citizen(session, code=body.code, id_number=body.id_number)
+        dossier = await views.find_for_citizen(session, code=body.code, id_number=body.id_number)
         if dossier is None:
             raise _not_found()
-        view = dossiers.public_view(dossier)
-        return {field: view[field] for field in LOOKUP_FIELDS}
+        return LookupPublic.model_validate(views.public_view(dossier), from_attributes=True)
 
 
 @router.post(
@@ -184,7 +175,7 @@ async def send_one_time_code(
         ),
     )
     async with runtime.db.session() as session:
-        dossier = await dossiers.find_for_citizen(session, code=body.dossier_code, id_number=body.id_number)
+        dossier = await views.find_for_citizen(session, code=body.dossier_code, id_number=body.id_number)
         if dossier is None:
             raise _not_found()
         try:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from services.intake import projection
 from shared.events import (
     DossierAccepted,
@@ -36,13 +34,6 @@ _PROJECTIONS: list[tuple[type[Any], Callable[..., Awaitable[None]]]] = [
 ]
 
 
-def _handler(apply: Callable[..., Awaitable[None]]) -> Callable[[AsyncSession, Any], Awaitable[None]]:
-    async def handle(session: AsyncSession, event: Any) -> None:
-        await apply(session, event=event)
-
-    return handle
-
-
 def register_handlers(runtime: ServiceRuntime) -> None:
     for event_type, apply in _PROJECTIONS:
-        runtime.handle(event_type, _handler(apply))
+        runtime.handle(event_type, apply)

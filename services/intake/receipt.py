@@ -8,7 +8,6 @@ which the page asks for and sends in a POST body.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 from urllib.parse import quote
 
@@ -18,11 +17,11 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.intake.dossiers import KIND_LABELS
 from services.intake.files import human_size
 from services.intake.models import Dossier, DossierDocument
+from services.intake.schemas import KIND_LABELS
 from shared.events import DossierStatus, ProcedureVersion, TimeLimit
-from shared.working_time import VN_TZ
+from shared.vietnam_time import vn_datetime
 
 _TIME_UNITS = {
     "working_day": "ngày làm việc",
@@ -39,13 +38,6 @@ class ReceiptSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MOTCUA_INTAKE_", extra="ignore")
 
     public_url: str = "http://127.0.0.1:8001"
-
-
-def vn_datetime(moment: datetime) -> str:
-    """``09:32 ngày 03/11/2023``, in Asia/Ho_Chi_Minh."""
-    if moment.tzinfo is None:
-        raise ValueError("naive datetimes are ambiguous; pass an aware datetime")
-    return moment.astimezone(VN_TZ).strftime("%H:%M ngày %d/%m/%Y")
 
 
 def time_limit_text(limit: TimeLimit) -> str:

@@ -13,35 +13,26 @@ is stored resolved, and an alert is always resolved by the earliest end after it
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, false, or_, text, true
+from sqlalchemy import ColumnElement, or_, text
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notify.models import Alert, AlertStatus, DossierClosure, new_notification_id
 from shared.db import advisory_lock_key, insert_ignoring_duplicates
+from shared.errors import Conflict, Forbidden
 from shared.events import AlertEscalated, SlaAlert
+from shared.staff import Staff
 
 ACKNOWLEDGING_ROLES = frozenset({"manager", "leader", "admin"})
 
 
-@dataclass(frozen=True)
-class Viewer:
-    """A member of staff as notify's directory copy has them."""
-
-    username: str
-    role: str
-    agency_code: str | None
-    unit_code: str | None
-
-
-class NotAllowed(Exception):
+class NotAllowed(Forbidden):
     """The caller may not do this to this alert; the message says why."""
 
 
-class AlreadyAcknowledged(Exception):
+class AlreadyAcknowledged(Conflict):
     pass
 
 
@@ -52,28 +43,16 @@ def kind_of(event: SlaAlert) -> str:
     return event.type.removeprefix("alert.")
 
 
-def in_scope(viewer: Viewer, *, agency_code: str, unit_code: str) -> bool:
-    if viewer.role == "admin":
-        return True
-    if viewer.role == "leader":
-        return viewer.agency_code is not None and viewer.agency_code == agency_code
-    return viewer.unit_code is not None and viewer.unit_code == unit_code
+def scope_filter(viewer: Staff) -> ColumnElement[bool]:
+    """The alerts within ``viewer``'s scope, as a WHERE clause."""
+    return viewer.scope_clause(agency_column=col(Alert.agency_code), unit_column=col(Alert.unit_code))
 
 
-def scope_filter(viewer: Viewer) -> ColumnElement[bool]:
-    """``in_scope`` as a WHERE clause."""
-    if viewer.role == "admin":
-        return true()
-    if viewer.role == "leader":
-        return col(Alert.agency_code) == viewer.agency_code if viewer.agency_code else false()
-    return col(Alert.unit_code) == viewer.unit_code if viewer.unit_code else false()
-
-
-def check_may_acknowledge(viewer: Viewer, alert: Alert) -> None:
+def check_may_acknowledge(viewer: Staff, alert: Alert) -> None:
     """Raises ``NotAllowed`` or ``AlreadyAcknowledged`` when the viewer may not acknowledge it now."""
     if viewer.role not in ACKNOWLEDGING_ROLES:
         raise NotAllowed(f"{viewer.username} ({viewer.role}) may not acknowledge alerts")
-    if not in_scope(viewer, agency_code=alert.agency_code, unit_code=alert.unit_code):
+    if not viewer.in_scope(agency_code=alert.agency_code, unit_code=alert.unit_code):
         raise NotAllowed(f"alert {alert.id} is outside {viewer.username}'s scope")
     if alert.status != AlertStatus.OPEN.value:
         raise AlreadyAcknowledged(f"alert {alert.id} is already {alert.status}")
@@ -168,7 +147,7 @@ async def record_end(
 
 
 async def list_alerts(
-    *, session: AsyncSession, viewer: Viewer, status: AlertStatus | None, limit: int, offset: int
+    *, session: AsyncSession, viewer: Staff, status: AlertStatus | None, limit: int, offset: int
 ) -> Sequence[Alert]:
     """Alerts in the viewer's scope, newest first."""
     statement = select(Alert).where(scope_filter(viewer))
@@ -180,7 +159,7 @@ async def list_alerts(
     return (await session.exec(statement)).all()
 
 
-async def acknowledge(*, session: AsyncSession, viewer: Viewer, alert_id: str, now: datetime) -> Alert | None:
+async def acknowledge(*, session: AsyncSession, viewer: Staff, alert_id: str, now: datetime) -> Alert | None:
     """Acknowledge an open alert; None when there is no such alert.
 
     The update is conditional on the alert still being open, so two managers acknowledging at

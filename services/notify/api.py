@@ -28,6 +28,7 @@ from services.notify.models import (
 )
 from services.notify.settings import InboxStreamSettings
 from shared.auth import InvalidToken, token_expires_at
+from shared.errors import NotFound
 from shared.events import utc_now
 from shared.http import Limit, Offset, RuntimeDep, SessionDep, unauthorized
 from shared.settings import AuthSettings
@@ -60,7 +61,7 @@ async def get_notification(
         session=session, reader=reader, notification_id=notification_id
     )
     if notification is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"notification {notification_id} not found")
+        raise NotFound(f"notification {notification_id} not found")
     history = await notifications.delivery_history(session=session, notification_id=notification_id)
     return NotificationWithAttempts.model_validate(
         {
@@ -88,15 +89,10 @@ async def list_alerts(
 @alerts_router.post("/alerts/{alert_id}/ack", response_model=AlertPublic)
 async def acknowledge_alert(runtime: RuntimeDep, viewer: ViewerDep, alert_id: str) -> Alert:
     """Acknowledge an open alert: managers and leaders in scope, and admins."""
-    try:
-        async with runtime.db.session() as session:
-            alert = await alerts.acknowledge(session=session, viewer=viewer, alert_id=alert_id, now=utc_now())
-    except alerts.NotAllowed as exc:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
-    except alerts.AlreadyAcknowledged as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    async with runtime.db.session() as session:
+        alert = await alerts.acknowledge(session=session, viewer=viewer, alert_id=alert_id, now=utc_now())
     if alert is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"alert {alert_id} not found")
+        raise NotFound(f"alert {alert_id} not found")
     return alert
 
 
@@ -186,7 +182,7 @@ async def mark_read(runtime: RuntimeDep, viewer: ViewerDep, notification_id: str
         )
         found = None if row is None else NotificationPublic.model_validate(row.model_dump())
     if found is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"notification {notification_id} not found")
+        raise NotFound(f"notification {notification_id} not found")
     return found
 
 
@@ -202,10 +198,5 @@ async def write_preferences(
 ) -> StaffPreferencesPublic:
     """Replace the caller's preferences. The daily digest (one message a day listing the alerts in
     the caller's scope, instead of one per alert) is for managers and leaders."""
-    try:
-        async with runtime.db.session() as session:
-            return await preferences.put(session=session, viewer=viewer, wanted=wanted, now=utc_now())
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-    except preferences.NotAllowed as exc:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
+    async with runtime.db.session() as session:
+        return await preferences.put(session=session, viewer=viewer, wanted=wanted, now=utc_now())

@@ -7,25 +7,25 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.notify.alerts import Viewer
 from services.notify.directory import find_active
 from services.notify.notifications import Reader
 from shared.auth import InvalidToken, verify_citizen_token, verify_token
 from shared.http import BearerCredentials, TokenSubject, bearer_token, runtime_of, unauthorized
 from shared.settings import AuthSettings
+from shared.staff import Staff
 
 
-async def current_viewer(request: Request, username: TokenSubject) -> Viewer:
+async def current_viewer(request: Request, username: TokenSubject) -> Staff:
     async with runtime_of(request).db.reading() as session:
         person = await find_active(session=session, username=username)
     if person is None:
         raise unauthorized(f"unknown or inactive user {username}")
-    return Viewer(
+    return Staff(
         username=person.username, role=person.role, agency_code=person.agency_code, unit_code=person.unit_code
     )
 
 
-ViewerDep = Annotated[Viewer, Depends(current_viewer)]
+ViewerDep = Annotated[Staff, Depends(current_viewer)]
 
 
 async def current_reader(request: Request, credentials: BearerCredentials) -> Reader:

@@ -17,12 +17,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notify.models import Channel, DeliveryAttempt, Notification, NotificationStatus
 from services.notify.settings import DeliverySettings
+from shared.errors import Conflict
 
 # Outcomes worth another attempt: the provider said "later" (4xx) or we could not reach it.
 RETRYABLE = frozenset({NotificationStatus.TEMPORARY_FAILURE, NotificationStatus.TECHNICAL_FAILURE})
 
 
-class ReportTooEarly(Exception):
+class ReportTooEarly(Conflict):
     """A delivery report overtook the reply of the request that sent the message."""
 
 

@@ -18,7 +18,7 @@ from uuid import NAMESPACE_URL, uuid5
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.notify.alerts import Viewer, scope_filter
+from services.notify.alerts import scope_filter
 from services.notify.courier import Couriers
 from services.notify.models import Alert, Channel, Person, StaffPreferences
 from services.notify.notifications import Created, store_message
@@ -27,6 +27,7 @@ from services.notify.rendering import TemplateRenderer
 from services.notify.settings import DigestSettings
 from shared.db import Database
 from shared.events import utc_now
+from shared.staff import Staff
 from shared.worker import BackgroundWorker
 from shared.working_time import VN_TZ
 
@@ -63,7 +64,7 @@ async def subscribers(*, session: AsyncSession) -> list[tuple[Person, StaffPrefe
 
 
 async def alerts_in_scope(
-    *, session: AsyncSession, viewer: Viewer, start: datetime, end: datetime
+    *, session: AsyncSession, viewer: Staff, start: datetime, end: datetime
 ) -> list[Alert]:
     statement = (
         select(Alert)
@@ -98,7 +99,7 @@ async def write_digests(
     event_id = digest_event_id(period_end)
     created: list[Created] = []
     for person, wanted in await subscribers(session=session):
-        viewer = Viewer(
+        viewer = Staff(
             username=person.username,
             role=person.role,
             agency_code=person.agency_code,

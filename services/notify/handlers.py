@@ -18,22 +18,16 @@ from services.notify.one_time_codes import store_code
 from services.notify.rendering import TemplateRenderer
 from services.notify.settings import WebhookSettings
 from shared.events import (
-    AlertEscalated,
-    AlertNearDue,
-    AlertOverdue,
-    AlertStalled,
+    CITIZEN_NOTICES,
+    SLA_ALERTS,
     CitizenNotice,
     CitizenOneTimeCodeIssued,
     DirectoryPersonChanged,
-    DossierAccepted,
     DossierRefused,
-    DossierRequestDeclined,
-    DossierRescheduled,
     DossierResolved,
     DossierResultReturned,
     DossierStepAssigned,
     DossierStepCompleted,
-    DossierSupplementRequested,
     DossierWithdrawn,
     Event,
     SlaAlert,
@@ -42,19 +36,6 @@ from shared.runtime import ServiceRuntime
 
 logger = logging.getLogger(__name__)
 
-# Every change of a dossier its applicant hears of: the receipt (phiếu hẹn), a refusal, a request
-# for a supplement (bổ sung), a withdrawal, the result, its hand-over, the apology letter, and a
-# request of theirs that processing could not act on.
-CITIZEN_NOTICES: tuple[type[CitizenNotice], ...] = (
-    DossierAccepted,
-    DossierRefused,
-    DossierSupplementRequested,
-    DossierWithdrawn,
-    DossierResolved,
-    DossierResultReturned,
-    DossierRescheduled,
-    DossierRequestDeclined,
-)
 # After these nothing is left to do on the dossier, so its alerts are resolved.
 CLOSING_NOTICES: tuple[type[CitizenNotice], ...] = (
     DossierRefused,
@@ -62,7 +43,6 @@ CLOSING_NOTICES: tuple[type[CitizenNotice], ...] = (
     DossierResolved,
     DossierResultReturned,
 )
-SLA_ALERTS: tuple[type[SlaAlert], ...] = (AlertNearDue, AlertOverdue, AlertStalled, AlertEscalated)
 
 
 def ended_at(event: CitizenNotice) -> datetime:

@@ -7,10 +7,11 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.notify.alerts import Viewer
 from services.notify.models import StaffPreferences, StaffPreferencesBase, StaffPreferencesPublic
 from services.notify.recipients import preferences_of
 from shared.db import upsert
+from shared.errors import Forbidden, Invalid
+from shared.staff import Staff
 
 LANGUAGES = frozenset({"vi", "en"})
 # The digest lists the alerts of a whole scope; an officer's alerts are their own dossiers, which
@@ -18,7 +19,7 @@ LANGUAGES = frozenset({"vi", "en"})
 DIGEST_ROLES = frozenset({"manager", "leader", "admin"})
 
 
-class NotAllowed(Exception):
+class NotAllowed(Forbidden):
     """The caller may not choose this; the message says why."""
 
 
@@ -29,12 +30,12 @@ async def get(*, session: AsyncSession, username: str) -> StaffPreferencesPublic
 
 
 async def put(
-    *, session: AsyncSession, viewer: Viewer, wanted: StaffPreferencesBase, now: datetime
+    *, session: AsyncSession, viewer: Staff, wanted: StaffPreferencesBase, now: datetime
 ) -> StaffPreferencesPublic:
     """Replace the viewer's preferences; raises ``NotAllowed`` for a digest outside the digest roles
-    and ``ValueError`` for a language notify has no templates in."""
+    and ``Invalid`` for a language notify has no templates in."""
     if wanted.language not in LANGUAGES:
-        raise ValueError(f"language must be one of {sorted(LANGUAGES)}, not {wanted.language!r}")
+        raise Invalid(f"language must be one of {sorted(LANGUAGES)}, not {wanted.language!r}")
     if wanted.daily_digest and viewer.role not in DIGEST_ROLES:
         raise NotAllowed(
             f"the daily digest is for managers and leaders, and {viewer.username} is {viewer.role}"

@@ -8,14 +8,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from jinja2 import PackageLoader, StrictUndefined, Template, TemplateNotFound
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
 
 from shared.events import DossierStatus
-from shared.working_time import VN_TZ
+from shared.vietnam_time import en_datetime, vn_datetime
 
 _NAME_PART = re.compile(r"^[a-z][a-z0-9_.-]*$")
 # Overrides are few and edited rarely; the bound only keeps abandoned edits from piling up.
@@ -34,20 +33,6 @@ class MessageSources:
 
     subject: str
     body: str
-
-
-def vn_datetime(value: datetime) -> str:
-    """An instant as Vietnamese offices write it, in Asia/Ho_Chi_Minh: ``09:32 ngày 03/11/2023``."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetimes are ambiguous; pass an aware datetime")
-    return value.astimezone(VN_TZ).strftime("%H:%M ngày %d/%m/%Y")
-
-
-def en_datetime(value: datetime) -> str:
-    """The same instant for English readers: ``09:32 on 03/11/2023 (Vietnam time)``."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetimes are ambiguous; pass an aware datetime")
-    return value.astimezone(VN_TZ).strftime("%H:%M on %d/%m/%Y (Vietnam time)")
 
 
 def vn_status(value: int) -> str:

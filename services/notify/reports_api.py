@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from services.notify import delivery
 from services.notify.models import Channel, NotificationPublic
 from services.notify.settings import SmsSettings
+from shared.errors import NotFound
 from shared.events import utc_now
 from shared.http import RuntimeDep, unauthorized
 
@@ -49,19 +50,17 @@ async def sms_delivery_report(runtime: RuntimeDep, report: DeliveryReport) -> No
     """Mark the SMS the gateway sent as ``reference`` ``delivered``, or ``permanent-failure`` when
     the gateway gave up on it. A repeated or late report changes nothing; 404 when no SMS has that
     reference, 409 when the report overtook the gateway's own reply (report again)."""
-    try:
-        async with runtime.db.session() as session:
-            row = await delivery.record_report(
-                session=session,
-                channel=Channel.SMS,
-                reference=report.reference,
-                delivered=report.status == "delivered",
-                now=utc_now(),
-            )
-            found = None if row is None else NotificationPublic.model_validate(row.model_dump())
-    except delivery.ReportTooEarly as exc:
-        # A gateway retries a report it could not hand over; by then the attempt is recorded.
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    # A report that overtook the gateway's reply is a 409 (``ReportTooEarly``): a gateway retries a
+    # report it could not hand over, and by then the attempt is recorded.
+    async with runtime.db.session() as session:
+        row = await delivery.record_report(
+            session=session,
+            channel=Channel.SMS,
+            reference=report.reference,
+            delivered=report.status == "delivered",
+            now=utc_now(),
+        )
+        found = None if row is None else NotificationPublic.model_validate(row.model_dump())
     if found is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no SMS with reference {report.reference!r}")
+        raise NotFound(f"no SMS with reference {report.reference!r}")
     return found

@@ -28,6 +28,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.notify.models import Channel, TemplateOverride
 from services.notify.rendering import MessageSources, TemplateRenderer
 from shared.db import upsert
+from shared.errors import Invalid
 from shared.events import EVENT_TYPES, CitizenNotice, DossierStepAssigned, Event, SlaAlert
 
 # Webhooks carry the event as JSON, so only the channels written for people have templates.
@@ -36,7 +37,7 @@ TEMPLATE_CHANNELS = frozenset({Channel.INBOX.value, Channel.EMAIL.value, Channel
 _ADDRESSED_EVENTS: tuple[type[Event], ...] = (CitizenNotice, SlaAlert, DossierStepAssigned)
 
 
-class InvalidTemplate(ValueError):
+class InvalidTemplate(Invalid):
     """The key or the sources cannot be used; the message says why and, for a source, where."""
 
 

@@ -3,29 +3,27 @@ bearer token. The rules live in ``templates_admin``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 
 from services.notify import templates_admin
-from services.notify.alerts import Viewer
 from services.notify.auth import ViewerDep
 from services.notify.models import TemplateSourcesBase
 from services.notify.rendering import TemplateRenderer
 from services.notify.templates_admin import MessageTemplate
+from shared.errors import NotFound
 from shared.events import utc_now
 from shared.http import RuntimeDep, SessionDep
+from shared.staff import Staff
+from shared.staff import require_admin as shared_require_admin
 
 
-def require_admin(viewer: ViewerDep) -> Viewer:
-    if viewer.role != "admin":
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"{viewer.username} ({viewer.role}) is not an admin")
-    return viewer
+def require_admin(viewer: ViewerDep) -> Staff:
+    return shared_require_admin(viewer)
 
 
-AdminDep = Annotated[Viewer, Depends(require_admin)]
+AdminDep = Annotated[Staff, Depends(require_admin)]
 
 templates_router = APIRouter(
     prefix="/api/v1/admin/templates", tags=["templates"], dependencies=[Depends(require_admin)]
@@ -43,14 +41,6 @@ def renderer_of(request: Request) -> TemplateRenderer:
 RendererDep = Annotated[TemplateRenderer, Depends(renderer_of)]
 
 
-@contextmanager
-def _invalid_as_422() -> Iterator[None]:
-    try:
-        yield
-    except templates_admin.InvalidTemplate as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-
-
 @templates_router.get("")
 async def list_overrides(session: SessionDep) -> list[MessageTemplate]:
     """Every override in force, by language, event type and channel."""
@@ -62,14 +52,11 @@ async def get_template(
     session: SessionDep, renderer: RendererDep, language: str, event_type: str, channel: str
 ) -> MessageTemplate:
     """The override for the key, or the shipped sources (``overridden`` false) to start one from."""
-    with _invalid_as_422():
-        found = await templates_admin.get(
-            session=session, renderer=renderer, language=language, event_type=event_type, channel=channel
-        )
+    found = await templates_admin.get(
+        session=session, renderer=renderer, language=language, event_type=event_type, channel=channel
+    )
     if found is None:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, f"no {language} template for {event_type} by {channel}"
-        )
+        raise NotFound(f"no {language} template for {event_type} by {channel}")
     return found
 
 
@@ -84,19 +71,18 @@ async def put_template(
     sources: TemplateSourcesBase,
 ) -> MessageTemplate:
     """Override the template for the key; 422 with the reason when it would not render."""
-    with _invalid_as_422():
-        async with runtime.db.session() as session:
-            return await templates_admin.put(
-                session=session,
-                renderer=renderer,
-                language=language,
-                event_type=event_type,
-                channel=channel,
-                subject=sources.subject,
-                body=sources.body,
-                updated_by=admin.username,
-                now=utc_now(),
-            )
+    async with runtime.db.session() as session:
+        return await templates_admin.put(
+            session=session,
+            renderer=renderer,
+            language=language,
+            event_type=event_type,
+            channel=channel,
+            subject=sources.subject,
+            body=sources.body,
+            updated_by=admin.username,
+            now=utc_now(),
+        )
 
 
 @templates_router.delete(KEY, status_code=status.HTTP_204_NO_CONTENT)
@@ -104,13 +90,10 @@ async def delete_template(
     runtime: RuntimeDep, renderer: RendererDep, language: str, event_type: str, channel: str
 ) -> Response:
     """Remove the override: the shipped template is used again."""
-    with _invalid_as_422():
-        async with runtime.db.session() as session:
-            deleted = await templates_admin.delete(
-                session=session, renderer=renderer, language=language, event_type=event_type, channel=channel
-            )
-    if not deleted:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, f"no override of the {language} {event_type} {channel}"
+    async with runtime.db.session() as session:
+        deleted = await templates_admin.delete(
+            session=session, renderer=renderer, language=language, event_type=event_type, channel=channel
         )
+    if not deleted:
+        raise NotFound(f"no override of the {language} {event_type} {channel}")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
+from fastapi import APIRouter, Depends, Path, Response, status
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -32,6 +32,7 @@ from services.processing.directory import (
     UnitUpdate,
 )
 from services.processing.models import Agency, Person, Unit
+from shared.errors import Conflict
 from shared.events import ProcedureVersion
 from shared.http import RuntimeDep, SessionDep
 from shared.runtime import ServiceRuntime
@@ -42,25 +43,14 @@ Year = Annotated[int, Path(ge=2000, le=2100)]
 
 
 @asynccontextmanager
-async def _http_errors() -> AsyncIterator[None]:
-    """The rules' errors as HTTP statuses: 404 unknown, 409 conflict, 422 invalid."""
+async def _unit_of_work(runtime: ServiceRuntime) -> AsyncIterator[AsyncSession]:
+    """A transaction whose rules raise the shared refusals (answered as 404, 409 and 422)."""
     try:
-        yield
-    except (directory.UnknownEntry, catalog.UnknownProcedure) as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-    except (directory.DirectoryConflict, catalog.VersionConflict) as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+        async with runtime.db.session() as session:
+            yield session
     except IntegrityError as exc:
         # Two admins creating the same entry at once: the database's constraint decides.
-        raise HTTPException(status.HTTP_409_CONFLICT, "the change conflicts with a concurrent one") from exc
-    except (directory.InvalidEntry, catalog.InvalidProcedure) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-
-
-@asynccontextmanager
-async def _unit_of_work(runtime: ServiceRuntime) -> AsyncIterator[AsyncSession]:
-    async with _http_errors(), runtime.db.session() as session:
-        yield session
+        raise Conflict("the change conflicts with a concurrent one") from exc
 
 
 # -- agencies ---------------------------------------------------------------------------------------
@@ -77,8 +67,7 @@ async def create_agency(body: AgencyCreate, runtime: RuntimeDep) -> Agency:
 
 @router.get("/agencies/{code}")
 async def get_agency(code: str, session: SessionDep) -> AgencyDetail:
-    async with _http_errors():
-        return await directory.agency_detail(session, code=code)
+    return await directory.agency_detail(session, code=code)
 
 
 @router.patch("/agencies/{code}")
@@ -170,8 +159,7 @@ async def list_procedures(session: SessionDep) -> list[ProcedureVersion]:
 
 @router.get("/procedures/{code}/versions")
 async def list_versions(code: str, session: SessionDep) -> list[PublishedVersionOut]:
-    async with _http_errors():
-        versions = await catalog.versions_of(session, code=code)
+    versions = await catalog.versions_of(session, code=code)
     return [
         PublishedVersionOut(
             version=item.procedure.version,

@@ -31,6 +31,7 @@ from services.processing.directory import (
 from services.processing.models import Dossier, Procedure
 from shared.bus.outbox import Outbox
 from shared.db import insert_ignoring_duplicates
+from shared.errors import Conflict, Invalid, NotFound
 from shared.events import (
     CalendarKind,
     ProcedurePublished,
@@ -46,15 +47,15 @@ from shared.working_time import HOURS_PER_DAY
 SEED_PUBLISHER = "seed"
 
 
-class InvalidProcedure(ValueError):
+class InvalidProcedure(Invalid):
     pass
 
 
-class UnknownProcedure(LookupError):
+class UnknownProcedure(NotFound):
     pass
 
 
-class VersionConflict(Exception):
+class VersionConflict(Conflict):
     """Someone else published a version of the same procedure at the same moment."""
 
 

@@ -33,6 +33,7 @@ from services.processing.clocks import calendar_for
 from services.processing.models import Agency, CalendarOverride, Person, Unit
 from shared.bus.outbox import Outbox
 from shared.db import insert_ignoring_duplicates
+from shared.errors import Conflict, Invalid, NotFound
 from shared.events import DirectoryPersonChanged, ProcedureVersion
 from shared.working_time import WorkingCalendar
 
@@ -164,15 +165,15 @@ async def seed_directory(session: AsyncSession, *, demo: bool) -> None:
 
 
 # -- errors -----------------------------------------------------------------------------------------
-class UnknownEntry(LookupError):
+class UnknownEntry(NotFound):
     """The agency, unit, person or calendar day addressed does not exist."""
 
 
-class DirectoryConflict(Exception):
+class DirectoryConflict(Conflict):
     """The change clashes with what exists: a code or username taken, or the last admin leaving."""
 
 
-class InvalidEntry(ValueError):
+class InvalidEntry(Invalid):
     """The change breaks a rule of the directory; the message says which."""
 
 

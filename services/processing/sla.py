@@ -230,10 +230,10 @@ async def _claim(session: AsyncSession, *, timer: SlaTimer, index: int) -> bool:
     return bool((await session.execute(statement)).rowcount)  # type: ignore[attr-defined]
 
 
-async def fired(session: AsyncSession, outbox: Outbox, *, timer: SlaTimer) -> SlaAlert | None:
+async def fired(session: AsyncSession, outbox: Outbox, *, event: SlaTimer) -> SlaAlert | None:
     """Raise the timer's alert when it still matches the dossier; returns the alert raised, if any."""
-    dossier = await session.get(Dossier, timer.dossier_code)
-    if dossier is None or dossier.revision != timer.version:
+    dossier = await session.get(Dossier, event.dossier_code)
+    if dossier is None or dossier.revision != event.version:
         return None  # stale: the dossier changed since the timer was armed
     if DossierStatus(dossier.status) not in IN_PROGRESS:
         return None
@@ -243,38 +243,38 @@ async def fired(session: AsyncSession, outbox: Outbox, *, timer: SlaTimer) -> Sl
             DossierStep.dossier_code == dossier.code, DossierStep.step_index == dossier.current_step_index
         )
         step = (await session.exec(statement)).first()
-    if timer.level == "step" and (step is None or step.step_index != timer.step_index):
+    if event.level == "step" and (step is None or step.step_index != event.step_index):
         return None
-    index = DOSSIER_LEVEL if timer.level == "dossier" else int(timer.step_index or 0)
-    if not await _claim(session, timer=timer, index=index):
+    index = DOSSIER_LEVEL if event.level == "dossier" else int(event.step_index or 0)
+    if not await _claim(session, timer=event, index=index):
         return None
     procedure = await procedure_of(session, dossier)
-    due_at = (step.due_at if timer.level == "step" and step is not None else dossier.due_at) or timer.fire_at
+    due_at = (step.due_at if event.level == "step" and step is not None else dossier.due_at) or event.fire_at
     common = {
         "dossier_code": dossier.code,
         "version": dossier.revision,
         "procedure_code": procedure.code,
         "procedure_name": procedure.name,
-        "level": timer.level,
-        "step_index": step.step_index if timer.level == "step" and step is not None else None,
+        "level": event.level,
+        "step_index": step.step_index if event.level == "step" and step is not None else None,
         "step_name": step.name if step is not None else None,
         "agency_code": step.agency_code if step is not None else dossier.current_agency_code,
         "unit_code": step.unit_code if step is not None else dossier.current_unit_code,
         "owner": step.assignee if step is not None else None,
         "due_at": due_at,
         "raised_at": utc_now(),
-        "rung": timer.rung,
-        "recipients": await recipients(session, rung=timer.rung, step=step, dossier=dossier),
+        "rung": event.rung,
+        "recipients": await recipients(session, rung=event.rung, step=step, dossier=dossier),
     }
     alert: SlaAlert
-    if timer.kind == "near_due":
+    if event.kind == "near_due":
         alert = AlertNearDue(**common)
-    elif timer.kind == "due":
+    elif event.kind == "due":
         alert = AlertOverdue(**common)
-    elif timer.kind == "stalled":
+    elif event.kind == "stalled":
         alert = AlertStalled(**common, idle_since=dossier.last_action_at or dossier.registered_at)
     else:
         alert = AlertEscalated(**common, kind="overdue")
     await outbox.add(session, alert)
-    logger.info("%s raised for %s (step %s, rung %d)", alert.type, dossier.code, alert.step_index, timer.rung)
+    logger.info("%s raised for %s (step %s, rung %d)", alert.type, dossier.code, alert.step_index, event.rung)
     return alert

@@ -21,9 +21,8 @@ from nats.js.errors import NotFoundError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.notify.handlers import CITIZEN_NOTICES, SLA_ALERTS
 from shared.bus.streams import DEAD_LETTER
-from shared.events import DossierStatus
+from shared.events import CITIZEN_NOTICES, SLA_ALERTS, DossierStatus
 from shared.settings import ServiceName
 from tests.chaos.load import RESULT_NAME, LoadRecord
 

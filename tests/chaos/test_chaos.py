@@ -21,7 +21,7 @@ from shared.nats_server import free_port
 from tests.chaos.checks import Findings, collect, progress
 from tests.chaos.harness import REPLICAS, SERVICES, START_PATIENCE_SECONDS, Deployment, deployment
 from tests.chaos.load import PROCEDURE, Load
-from tests.integration.conftest import Mailbox
+from tests.system import Mailbox
 
 DOSSIERS = 300
 PER_SECOND = 5.0

@@ -10,7 +10,7 @@ from typing import Any
 from services.processing.app import create_app as create_processing
 from shared.working_time import VN_TZ, WorkingCalendar
 from tests.conftest import RuntimeSettingsFactory, eventually
-from tests.integration.conftest import System
+from tests.system import System
 
 ADMIN = "/api/v1/admin"
 

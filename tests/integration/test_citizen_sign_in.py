@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from tests.conftest import eventually
-from tests.integration.conftest import APPLICANT, Mailbox, System, accept_a_dossier, use_smtp
+from tests.system import APPLICANT, Mailbox, System, accept_a_dossier, use_smtp
 
 
 async def test_the_code_emailed_by_notify_opens_a_session_bound_to_the_cccd(

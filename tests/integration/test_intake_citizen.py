@@ -21,9 +21,9 @@ from shared.events import DossierStatus
 from shared.nats_server import NatsServer
 from shared.working_time import VN_TZ
 from tests.conftest import eventually
-from tests.integration.conftest import APPLICANT, System, citizen_headers, submission
 from tests.samples import PDF_DOCUMENT as PDF
 from tests.samples import png
+from tests.system import APPLICANT, System, citizen_headers, submission
 
 FORM = "Tờ khai đăng ký khai sinh"
 BIRTH_NOTE = "Giấy chứng sinh hoặc văn bản của người làm chứng"

@@ -18,7 +18,7 @@ from shared.events import (
     utc_now,
 )
 from tests.conftest import eventually
-from tests.integration.conftest import System, overdue_alert
+from tests.system import System, overdue_alert
 
 DEMO_AGENCY = "000.00.06.H56"
 DEMO_UNIT = "H56.HC.MOTCUA"

@@ -14,7 +14,7 @@ import httpx
 
 from shared.events import utc_now
 from tests.conftest import eventually
-from tests.integration.conftest import System, overdue_alert, serving
+from tests.system import System, overdue_alert, serving
 
 DEMO_AGENCY = "000.00.06.H56"
 DEMO_UNIT = "H56.HC.MOTCUA"

@@ -27,7 +27,7 @@ from shared.events import utc_now
 from shared.migrations import upgrade
 from shared.settings import CommonSettings
 from tests.conftest import DatabaseSettingsFactory
-from tests.integration.conftest import Mailbox, smtp_serving
+from tests.system import Mailbox, smtp_serving
 
 EMAILS = 6
 # Slower than the shortest lease a broken rule could give (the margin alone), well inside the

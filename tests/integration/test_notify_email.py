@@ -15,7 +15,7 @@ from services.notify.delivery import AttemptResult, Claimed
 from services.notify.models import Channel, NotificationStatus
 from services.notify.settings import DeliverySettings
 from tests.conftest import eventually
-from tests.integration.conftest import (
+from tests.system import (
     APPLICANT,
     Mailbox,
     System,

@@ -20,7 +20,7 @@ from services.notify.settings import DeliverySettings, SmsSettings
 from shared.events import Applicant, DossierSupplementRequested, utc_now
 from shared.working_time import VN_TZ
 from tests.conftest import eventually
-from tests.integration.conftest import (
+from tests.system import (
     APPLICANT,
     System,
     accept_a_dossier,

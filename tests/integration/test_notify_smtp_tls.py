@@ -9,7 +9,7 @@ from services.notify.delivery import Claimed
 from services.notify.models import Channel, NotificationStatus
 from services.notify.settings import SmtpSettings
 from services.notify.smtp import send_email
-from tests.integration.conftest import APPLICANT, Mailbox, smtp_serving
+from tests.system import APPLICANT, Mailbox, smtp_serving
 
 
 def claimed() -> Claimed:

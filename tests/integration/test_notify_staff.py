@@ -14,7 +14,7 @@ from services.notify.rendering import TemplateRenderer
 from services.notify.settings import DigestSettings
 from shared.events import DirectoryPersonChanged, utc_now
 from tests.conftest import eventually
-from tests.integration.conftest import Mailbox, System, overdue_alert, use_smtp
+from tests.system import Mailbox, System, overdue_alert, use_smtp
 
 TUPHAP_OFFICER = "h56-hc-tuphap-officer"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import eventually
-from tests.integration.conftest import APPLICANT, System, accept_a_dossier, citizen_headers
+from tests.system import APPLICANT, System, accept_a_dossier, citizen_headers
 
 RECEIPT_INBOX = "/api/v1/admin/templates/vi/dossier.accepted/inbox"
 OVERRIDE = {

@@ -22,7 +22,7 @@ from services.notify.settings import DeliverySettings, WebhookEndpoint, WebhookS
 from services.notify.webhook import verify
 from shared.events import utc_now
 from tests.conftest import eventually
-from tests.integration.conftest import System, accept_a_dossier, serving
+from tests.system import System, accept_a_dossier, serving
 
 SECRET = "portal-shared-secret-0123456789"
 PORTAL = "dvcqg"

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from shared.telemetry import configure_logging
-from tests.integration.conftest import APPLICANT, System, accept_a_dossier, citizen_headers
+from tests.system import APPLICANT, System, accept_a_dossier, citizen_headers
 
 PERSONAL = (APPLICANT["id_number"], APPLICANT["phone"], APPLICANT["email"])
 

@@ -18,7 +18,7 @@ from shared.bus.dead_letter import list_dead_letters
 from shared.events import Event
 from shared.nats_server import NatsServer
 from tests.conftest import eventually
-from tests.integration.conftest import APPLICANT, System
+from tests.system import APPLICANT, System
 
 PERSONAL = [APPLICANT["id_number"], APPLICANT["phone"], APPLICANT["email"]]
 

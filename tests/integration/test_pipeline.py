@@ -14,7 +14,7 @@ from services.intake.models import Dossier as IntakeDossier
 from shared.events import DossierStatus
 from shared.working_time import VN_TZ, WorkingCalendar
 from tests.conftest import eventually
-from tests.integration.conftest import APPLICANT, System, citizen_headers, submission
+from tests.system import APPLICANT, System, citizen_headers, submission
 
 CODE = re.compile(r"^000\.00\.06\.H56-\d{6}-\d{4}$")
 

@@ -23,7 +23,7 @@ from shared.db import Database
 from shared.nats_server import NatsServer, free_port
 from shared.settings import CommonSettings, DatabaseSettings
 from tests.conftest import DatabaseSettingsFactory, RuntimeSettingsFactory, eventually
-from tests.integration.conftest import SEED_PROCEDURES, System, submission
+from tests.system import SEED_PROCEDURES, System, submission
 
 SUBMITTED_CONSUMER = "processing__dossier_submitted"
 

@@ -23,7 +23,7 @@ from shared.bus.streams import ALERT, SLA
 from shared.events import DossierSupplementProvided, SlaAlert, parse_event, subject_token, utc_now
 from shared.nats_server import NatsServer
 from tests.conftest import RuntimeSettingsFactory, eventually
-from tests.integration.conftest import System, submission
+from tests.system import System, submission
 
 MINUTE = 1 / 60
 PROCEDURE = {

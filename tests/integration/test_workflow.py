@@ -13,7 +13,7 @@ from sqlalchemy import update
 from services.processing.models import Dossier as ProcessingDossier
 from shared.events import DossierSupplementProvided, utc_now
 from tests.conftest import eventually
-from tests.integration.conftest import System, citizen_headers, submission
+from tests.system import System, citizen_headers, submission
 
 Json = dict[str, Any]
 

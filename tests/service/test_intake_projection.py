@@ -19,12 +19,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.intake import dossiers
+from services.intake import citizen_actions, views
+from services.intake import submission as submitting
 from services.intake.files import FileStore
 from services.intake.handlers import register_handlers
 from services.intake.migrations import history
 from services.intake.models import Dossier, metadata
+from services.intake.schemas import SubmissionIn, SupplementIn
 from services.processing.catalog import seed_catalog
+from shared.errors import Conflict
 from shared.events import (
     Applicant,
     CitizenRequest,
@@ -50,7 +53,7 @@ from shared.migrations import upgrade
 from shared.runtime import RuntimeSettings, ServiceRuntime
 from shared.settings import CommonSettings
 from tests.conftest import DatabaseSettingsFactory
-from tests.integration.conftest import submission
+from tests.system import submission
 
 S = DossierStatus
 BIRTH = next(procedure for procedure in seed_catalog(demo=True) if procedure.code == "1.001193")
@@ -295,11 +298,11 @@ class Intake:
 
     async def submit(self) -> Walk:
         async with self.runtime.db.session() as session:
-            dossier, _ = await dossiers.submit(
+            dossier, _ = await submitting.submit(
                 session,
                 self.runtime.outbox,
                 self.store,
-                submission=dossiers.SubmissionIn.model_validate(submission()),
+                submission=SubmissionIn.model_validate(submission()),
                 idempotency_key=None,
             )
             return Walk(code=dossier.code, applicant=Applicant.model_validate(submission()["applicant"]))
@@ -313,7 +316,7 @@ class Intake:
         async with self.runtime.db.reading() as session:
             dossier = await session.get(Dossier, code)
             assert dossier is not None
-            view = await dossiers.citizen_view(session, dossier)
+            view = (await views.citizen_view(session, dossier)).model_dump(mode="json")
         submitted, *rest = view.pop("history")
         assert submitted["event_type"] == "dossier.submitted"
         documents = [{**document, "added_at": None} for document in view.pop("documents")]
@@ -396,28 +399,30 @@ async def test_any_order_of_a_dossiers_events_with_redeliveries_gives_the_in_ord
 # -- intake's own records of the citizen's requests ----------------------------------------------------
 async def send_supplement(intake: Intake, code: str) -> None:
     async with intake.runtime.db.session() as session:
-        dossier = await dossiers.find_for_citizen(session, code=code, id_number=ID_NUMBER, for_update=True)
+        dossier = await views.find_for_citizen(session, code=code, id_number=ID_NUMBER, for_update=True)
         assert dossier is not None
-        supplement = dossiers.SupplementIn(documents=[{"name": "Giấy chứng sinh"}])
-        await dossiers.provide_supplement(
+        supplement = SupplementIn(documents=[{"name": "Giấy chứng sinh"}])
+        await citizen_actions.provide_supplement(
             session, intake.runtime.outbox, intake.store, dossier=dossier, supplement=supplement
         )
 
 
 async def ask_withdrawal(intake: Intake, code: str) -> datetime:
     async with intake.runtime.db.session() as session:
-        dossier = await dossiers.find_for_citizen(session, code=code, id_number=ID_NUMBER, for_update=True)
+        dossier = await views.find_for_citizen(session, code=code, id_number=ID_NUMBER, for_update=True)
         assert dossier is not None
-        await dossiers.request_withdrawal(session, intake.runtime.outbox, dossier=dossier, reason=None)
+        await citizen_actions.request_withdrawal(session, intake.runtime.outbox, dossier=dossier, reason=None)
         assert dossier.withdrawal_requested_at is not None
         return dossier.withdrawal_requested_at
 
 
 async def rate(intake: Intake, code: str) -> datetime:
     async with intake.runtime.db.session() as session:
-        dossier = await dossiers.find_for_citizen(session, code=code, id_number=ID_NUMBER, for_update=True)
+        dossier = await views.find_for_citizen(session, code=code, id_number=ID_NUMBER, for_update=True)
         assert dossier is not None
-        await dossiers.rate(session, intake.runtime.outbox, dossier=dossier, rating="satisfied", reason=None)
+        await citizen_actions.rate(
+            session, intake.runtime.outbox, dossier=dossier, rating="satisfied", reason=None
+        )
         assert dossier.rated_at is not None
         return dossier.rated_at
 
@@ -435,7 +440,7 @@ async def test_one_supplement_per_request_until_processing_asks_again(intake: In
     walk = await waiting_for_a_supplement(intake)
     await send_supplement(intake, walk.code)
     assert (await intake.view(walk.code))["supplement_provided_at"] is not None
-    with pytest.raises(dossiers.ActionRefused, match="already sent"):
+    with pytest.raises(Conflict, match="already sent"):
         await send_supplement(intake, walk.code)
 
     # Processing took it in, then asks for more: a new request takes a new supplement.
@@ -444,7 +449,7 @@ async def test_one_supplement_per_request_until_processing_asks_again(intake: In
     walk.request_supplement()
     await intake.deliver(walk.events[sent:])
     await send_supplement(intake, walk.code)
-    with pytest.raises(dossiers.ActionRefused, match="already sent"):
+    with pytest.raises(Conflict, match="already sent"):
         await send_supplement(intake, walk.code)
 
 
@@ -476,7 +481,7 @@ async def test_the_answer_to_an_older_supplement_keeps_the_record_of_a_later_one
     await send_supplement(intake, walk.code)
     await intake.deliver([declined])
     assert (await intake.view(walk.code))["supplement_provided_at"] is not None
-    with pytest.raises(dossiers.ActionRefused, match="already sent"):
+    with pytest.raises(Conflict, match="already sent"):
         await send_supplement(intake, walk.code)
 
 

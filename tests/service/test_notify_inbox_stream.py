@@ -26,8 +26,8 @@ from shared.migrations import upgrade
 from shared.runtime import RuntimeSettings, ServiceRuntime
 from shared.settings import CommonSettings
 from tests.conftest import DatabaseSettingsFactory, eventually
-from tests.integration.conftest import serving
 from tests.integration.test_notify_channels import next_event
+from tests.system import serving
 
 STREAM = "/api/v1/inbox/stream"
 OFFICER = "officer-1"

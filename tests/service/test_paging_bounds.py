@@ -13,7 +13,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.notify.alerts import Viewer
 from services.notify.app import create_app as create_notify
 from services.notify.auth import current_reader, current_viewer
 from services.notify.notifications import Reader
@@ -46,7 +45,7 @@ async def test_an_offset_beyond_the_bound_is_422_not_500(
 ) -> None:
     factory = create_notify if service == "notify" else create_processing
     app: FastAPI = factory(runtime_settings(tmp_path))
-    app.dependency_overrides[current_viewer] = lambda: Viewer("demo-admin", "admin", None, None)
+    app.dependency_overrides[current_viewer] = lambda: Staff("demo-admin", "admin", None, None)
     app.dependency_overrides[current_reader] = lambda: Reader(username="demo-admin")
     app.dependency_overrides[current_actor] = lambda: Staff("demo-admin", "admin", None, None)
     try:

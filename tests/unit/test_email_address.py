@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from services.intake.dossiers import ApplicantIn
+from services.intake.schemas import ApplicantIn
 from shared.email_address import check_email_address
 from shared.events import Applicant
 

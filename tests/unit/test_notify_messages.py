@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.notify.alerts import Viewer, in_scope, kind_of
+from services.notify.alerts import kind_of
 from services.notify.delivery import next_attempt_after, outcome_of_smtp_reply
 from services.notify.models import Channel, NotificationStatus
 from services.notify.notifications import message_context
@@ -32,6 +32,7 @@ from shared.events import (
     DossierWithdrawn,
     SlaAlert,
 )
+from shared.staff import Staff
 
 RENDERER = TemplateRenderer()
 CODE = "000.00.06.H56-231027-0361"
@@ -231,9 +232,9 @@ def test_temporary_failures_back_off_until_the_bound() -> None:
 def test_scope_is_the_unit_for_officers_and_managers_the_agency_for_leaders_everything_for_admins() -> None:
     where = {"agency_code": "A", "unit_code": "A.U1"}
 
-    assert in_scope(Viewer("o", "officer", "A", "A.U1"), **where)
-    assert not in_scope(Viewer("o", "officer", "A", "A.U2"), **where)
-    assert in_scope(Viewer("m", "manager", "A", "A.U1"), **where)
-    assert in_scope(Viewer("l", "leader", "A", None), **where)
-    assert not in_scope(Viewer("l", "leader", "B", None), **where)
-    assert in_scope(Viewer("x", "admin", None, None), **where)
+    assert Staff("o", "officer", "A", "A.U1").in_scope(**where)
+    assert not Staff("o", "officer", "A", "A.U2").in_scope(**where)
+    assert Staff("m", "manager", "A", "A.U1").in_scope(**where)
+    assert Staff("l", "leader", "A", None).in_scope(**where)
+    assert not Staff("l", "leader", "B", None).in_scope(**where)
+    assert Staff("x", "admin", None, None).in_scope(**where)

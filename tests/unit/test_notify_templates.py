@@ -10,8 +10,9 @@ from jinja2 import TemplateNotFound, UndefinedError
 from services.notify.models import Channel
 from services.notify.notifications import message_context
 from services.notify.recipients import citizen_recipients
-from services.notify.rendering import RenderedMessage, TemplateRenderer, vn_datetime
+from services.notify.rendering import RenderedMessage, TemplateRenderer
 from shared.events import Applicant, DossierAccepted, DossierRefused
+from shared.vietnam_time import vn_datetime
 
 RENDERER = TemplateRenderer()
 APPLICANT = Applicant(full_name="Nguyễn Văn An", id_number="049090001234", phone="0905123456")
