@@ -17,8 +17,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 up: $(STAMP)
 	MOTCUA_DEMO=true $(BIN)/motcua up
 
+# The tests spend most of their time waiting (on timers, the bus, retries), so more workers than
+# cores pay; TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 4
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # Schemathesis against the three services on a private nats-server, with an admin token and without
 # one: any 5xx fails. FUZZ_EXAMPLES bounds the cases per operation.

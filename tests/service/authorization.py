@@ -473,7 +473,7 @@ NOTIFY: tuple[Row, ...] = (
         path_params=_none,
         body=lambda _c: {"language": "vi", "email_alerts": True, "daily_digest": False},
     ),
-    # The SMS gateway's own token only, which no persona holds (tests/integration/test_notify_sms.py
+    # The SMS gateway's own token only, which no persona holds (tests/service/test_notify_sms.py
     # covers the gateway).
     Row(
         "notify",

@@ -26,7 +26,7 @@ from shared.migrations import upgrade
 from shared.runtime import RuntimeSettings, ServiceRuntime
 from shared.settings import CommonSettings
 from tests.conftest import DatabaseSettingsFactory, eventually
-from tests.integration.test_notify_channels import next_event
+from tests.service.test_notify_channels import next_event
 from tests.system import serving
 
 STREAM = "/api/v1/inbox/stream"

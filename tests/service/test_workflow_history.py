@@ -12,7 +12,7 @@ from sqlalchemy import update
 from services.processing.models import Dossier as ProcessingDossier
 from shared.events import utc_now
 from tests.conftest import eventually
-from tests.integration.test_workflow import accepted, act, citizen_view, procedure, staff, submit_for
+from tests.service.test_workflow import accepted, act, citizen_view, procedure, staff, submit_for
 from tests.system import System, citizen_headers
 
 Json = dict[str, Any]

@@ -12,8 +12,8 @@ from sqlmodel import select
 from services.notify.models import Notification
 from shared.events import DossierStatus
 from tests.conftest import eventually
-from tests.integration.test_intake_citizen import set_status
-from tests.integration.test_workflow import accepted, act, citizen_view, forward_to, procedure, staff
+from tests.service.test_intake_citizen import set_status
+from tests.service.test_workflow import accepted, act, citizen_view, forward_to, procedure, staff
 from tests.system import APPLICANT, System, citizen_headers
 
 RESUMED = "Đã nhận hồ sơ bổ sung, tiếp tục giải quyết"

@@ -1,6 +1,6 @@
 """SMTP requires STARTTLS: a server that does not offer it gets no message, and the attempt says why.
 
-Integration tier: a real SMTP server (aiosmtpd, no TLS) on a local port; no NATS needed.
+Service tier: a real SMTP server (aiosmtpd, no TLS) on a local port; no NATS needed.
 """
 
 from __future__ import annotations

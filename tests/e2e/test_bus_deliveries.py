@@ -15,7 +15,7 @@ from shared.bus.streams import DOSSIER, MAX_DELIVERIES, ConsumerSpec, ensure_con
 from shared.nats_server import NatsServer
 from shared.runtime import RuntimeSettings
 from tests.conftest import RuntimeSettingsFactory, eventually
-from tests.integration.test_bus import (
+from tests.e2e.test_bus import (
     consumer_runtime,
     dead_letter_count,
     dead_letters,
@@ -24,7 +24,7 @@ from tests.integration.test_bus import (
     running,
     submitted,
 )
-from tests.integration.test_cli import motcua
+from tests.e2e.test_cli import motcua
 
 
 def short_holds(settings: RuntimeSettings, **nats: float) -> RuntimeSettings:

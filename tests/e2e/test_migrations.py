@@ -36,7 +36,7 @@ from shared.migrations import (
 )
 from shared.settings import CommonSettings, DatabaseSettings, MigrationSettings, ServiceName
 from tests.conftest import POSTGRES_URL_VARIABLE, DatabaseSettingsFactory, RuntimeSettingsFactory
-from tests.integration.test_cli import motcua
+from tests.e2e.test_cli import motcua
 
 HISTORIES: dict[ServiceName, MigrationHistory] = {
     "intake": intake_history,

@@ -1,6 +1,6 @@
-"""The citizen's side of a dossier, through the whole running system: submitting with files, the
-printable receipt, the status lookup with its history, and the citizen's actions (supplement,
-withdrawal, rating)."""
+"""The citizen's side of a dossier, through the whole running system on the in-process bus:
+submitting with files, the printable receipt, the status lookup with its history, and the
+citizen's actions (supplement, withdrawal, rating)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import nats
 import pytest
 from sqlalchemy import func, select
 
 from services.intake import receipt
 from services.intake.models import Dossier, DossierDocument, StoredFile
 from shared.events import DossierStatus
-from shared.nats_server import NatsServer
 from shared.working_time import VN_TZ
 from tests.conftest import eventually
 from tests.samples import PDF_DOCUMENT as PDF
@@ -410,46 +408,6 @@ async def test_the_receipt_is_printable_and_only_for_the_applicant(system: Syste
 
 
 # -- the citizen's actions ------------------------------------------------------------------------
-async def test_withdrawal_is_published_once_and_only_for_the_applicant(
-    system: System, nats_server: NatsServer
-) -> None:
-    code = (await system.submit())["code"]
-    url = f"/api/v1/dossiers/{code}/withdrawal"
-
-    stranger = await system.intake.post(url, json={}, headers=citizen_headers(OTHER_CITIZEN))
-    assert stranger.status_code == 404
-    assert stranger.json() == (await lookup(system, code, OTHER_CITIZEN)).json()
-
-    response = await system.intake.post(
-        url, json={"reason": "Đã nộp nhầm thủ tục"}, headers=citizen_headers()
-    )
-    assert response.status_code == 202, response.text
-    view = response.json()
-    assert view["withdrawal_requested_at"] is not None
-    assert view["history"][-1]["event_type"] == "dossier.withdrawal.requested"
-    assert "Đã nộp nhầm thủ tục" in view["history"][-1]["note"]
-
-    async def sent() -> dict[str, Any]:
-        [row] = await outbox_rows(system, "dossier.withdrawal.requested")
-        assert row["sent_at"] is not None
-        return row
-
-    row = await eventually(sent)
-    connection = await nats.connect(nats_server.url_for())
-    try:
-        message = await connection.jetstream().get_last_msg("DOSSIER", "dossier.withdrawal.requested")
-    finally:
-        await connection.close()
-    event = json.loads(message.data)
-    assert event["event_id"] == row["event_id"]
-    assert (event["dossier_code"], event["reason"], event["version"]) == (code, "Đã nộp nhầm thủ tục", 1)
-
-    again = await system.intake.post(url, json={}, headers=citizen_headers())
-    assert again.status_code == 409
-    assert "already requested" in again.json()["detail"]
-    assert len(await outbox_rows(system, "dossier.withdrawal.requested")) == 1
-
-
 async def test_a_resolved_dossier_cannot_be_withdrawn(system: System) -> None:
     code = (await system.submit())["code"]
     await set_status(system, code, DossierStatus.RELEASING, resolved_at=datetime.now(UTC))
