@@ -24,7 +24,6 @@ the copy ends the same (the status, every field and the timeline). It holds beca
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlmodel import select
@@ -46,7 +45,7 @@ from shared.events import (
     Event,
     ProcedurePublished,
 )
-from shared.working_time import VN_TZ
+from shared.vietnam_time import vn_datetime
 
 S = DossierStatus
 
@@ -130,16 +129,12 @@ def _current(dossier: Dossier, group: str, event: Event) -> bool:
     return event.version >= revision
 
 
-def _hhmm(moment: datetime) -> str:
-    return moment.astimezone(VN_TZ).strftime("%H:%M ngày %d/%m/%Y")
-
-
 async def apply_accepted(session: AsyncSession, *, event: DossierAccepted) -> None:
     await _apply(
         session,
         event,
         status=S.NEW,
-        timeline=f"Hồ sơ được tiếp nhận, hẹn trả kết quả {_hhmm(event.due_at)}",
+        timeline=f"Hồ sơ được tiếp nhận, hẹn trả kết quả {vn_datetime(event.due_at)}",
         once={"accepted_at": event.accepted_at},
         due_at=event.due_at,
     )
@@ -172,7 +167,7 @@ async def apply_supplement_requested(session: AsyncSession, *, event: DossierSup
         session,
         event,
         status=S.WAITING,
-        timeline=f"Yêu cầu bổ sung: {'; '.join(event.items)} (hạn {_hhmm(event.deadline_at)}). "
+        timeline=f"Yêu cầu bổ sung: {'; '.join(event.items)} (hạn {vn_datetime(event.deadline_at)}). "
         f"{event.reason}",
         supplement_items=event.items,
         supplement_deadline_at=event.deadline_at,
@@ -224,14 +219,16 @@ async def apply_rescheduled(session: AsyncSession, *, event: DossierRescheduled)
     await _apply(
         session,
         event,
-        timeline=f"Thư xin lỗi, hẹn lại ngày trả kết quả: {_hhmm(event.new_due_at)}. Lý do: {event.reason}",
+        timeline=(
+            f"Thư xin lỗi, hẹn lại ngày trả kết quả: {vn_datetime(event.new_due_at)}. Lý do: {event.reason}"
+        ),
         due_at=event.new_due_at,
     )
 
 
 def declined_note(event: DossierRequestDeclined) -> str:
     """The citizen's timeline note for a request processing did not act on."""
-    sent = _hhmm(event.requested_at)
+    sent = vn_datetime(event.requested_at)
     state = DossierStatus(event.dossier_status)
     now = f"trạng thái hiện tại: {state.vietnamese_name}"
     if event.request == "supplement":

@@ -13,13 +13,14 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.processing import clocks, domain, sla
 from services.processing.catalog import procedure_of
 from services.processing.directory import calendar_of
 from services.processing.models import Dossier, DossierHistory, DossierStep, Unit
+from services.processing.steps import running_step, step_at
 from shared.bus.outbox import Outbox
 from shared.errors import NotFound
 from shared.events import (
@@ -61,13 +62,6 @@ async def load_for_update(session: AsyncSession, *, code: str) -> Dossier:
     return dossier
 
 
-async def steps_of(session: AsyncSession, code: str) -> list[DossierStep]:
-    statement = (
-        select(DossierStep).where(DossierStep.dossier_code == code).order_by(col(DossierStep.step_index))
-    )
-    return list((await session.exec(statement)).all())
-
-
 @dataclass
 class Change:
     """One action on one dossier, inside the caller's transaction."""
@@ -93,14 +87,7 @@ class Change:
 
     async def running_step(self) -> DossierStep | None:
         """The current step, or ``None`` when none runs (before acceptance, after the result)."""
-        index = self.dossier.current_step_index
-        return None if index is None else await self._step(index)
-
-    async def _step(self, index: int) -> DossierStep | None:
-        statement = select(DossierStep).where(
-            DossierStep.dossier_code == self.dossier.code, DossierStep.step_index == index
-        )
-        return (await self.session.exec(statement)).first()
+        return await running_step(self.session, self.dossier)
 
     def notice(self) -> dict[str, Any]:
         """What every citizen-facing event about this dossier carries (see ``CitizenNotice``)."""
@@ -140,7 +127,7 @@ class Change:
 
     async def start_step(self, index: int, *, assignee: str | None = None) -> DossierStep:
         spec = self.procedure.steps[index]
-        step = await self._step(index)
+        step = await step_at(self.session, self.dossier.code, index)
         if step is None:
             step = DossierStep(
                 dossier_code=self.dossier.code,

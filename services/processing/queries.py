@@ -12,9 +12,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.processing.catalog import procedure_of
-from services.processing.changes import DossierNotFound, steps_of
+from services.processing.changes import DossierNotFound
 from services.processing.directory import calendar_of
 from services.processing.models import Dossier, DossierHistory, DossierStep
+from services.processing.steps import steps_of
 from shared.events import OPEN
 from shared.staff import Staff
 

@@ -25,6 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.processing.catalog import procedure_of
 from services.processing.models import Dossier, DossierStep, Person, SlaClaim
+from services.processing.steps import running_step
 from shared.bus.outbox import Outbox
 from shared.db import insert_ignoring_duplicates
 from shared.events import (
@@ -237,12 +238,7 @@ async def fired(session: AsyncSession, outbox: Outbox, *, event: SlaTimer) -> Sl
         return None  # stale: the dossier changed since the timer was armed
     if DossierStatus(dossier.status) not in IN_PROGRESS:
         return None
-    step: DossierStep | None = None
-    if dossier.current_step_index is not None:
-        statement = select(DossierStep).where(
-            DossierStep.dossier_code == dossier.code, DossierStep.step_index == dossier.current_step_index
-        )
-        step = (await session.exec(statement)).first()
+    step = await running_step(session, dossier)
     if event.level == "step" and (step is None or step.step_index != event.step_index):
         return None
     index = DOSSIER_LEVEL if event.level == "dossier" else int(event.step_index or 0)

@@ -22,6 +22,7 @@ from services.processing.directory import calendar_of
 from services.processing.models import Dossier, DossierStep
 from services.processing.settings import SlaSettings
 from services.processing.sla import arm, plan, stamped
+from services.processing.steps import running_step
 from shared.bus.outbox import Outbox
 from shared.bus.streams import SLA, last_headers_by_subject
 from shared.db import Database
@@ -83,15 +84,6 @@ class _Clocks:
             procedure = await procedure_of(session, dossier)
             self.known[key] = (procedure, await calendar_of(session, procedure))
         return self.known[key]
-
-
-async def _current_step(session: AsyncSession, dossier: Dossier) -> DossierStep | None:
-    if dossier.current_step_index is None:
-        return None
-    statement = select(DossierStep).where(
-        DossierStep.dossier_code == dossier.code, DossierStep.step_index == dossier.current_step_index
-    )
-    return (await session.exec(statement)).first()
 
 
 async def reconcile(
@@ -160,7 +152,7 @@ async def _rearm(
             session,
             outbox,
             dossier=dossier,
-            step=await _current_step(session, dossier),
+            step=await running_step(session, dossier),
             procedure=procedure,
             calendar=calendar,
             now=dossier.last_action_at or utc_now(),

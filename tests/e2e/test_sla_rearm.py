@@ -15,13 +15,14 @@ from typing import Any
 import nats
 from nats.js import JetStreamContext
 
-from services.processing import actions, changes, citizen_requests, sla, sla_reconcile
+from services.processing import actions, citizen_requests, sla, sla_reconcile
 from services.processing.app import create_app as create_processing
 from services.processing.catalog import procedure_of
 from services.processing.commands import Accept, Claim, Command, Forward, Reject, RequestSupplement
 from services.processing.directory import calendar_of
 from services.processing.models import Dossier
 from services.processing.settings import SlaSettings
+from services.processing.steps import steps_of
 from shared.bus.outbox import OutboxMessage
 from shared.bus.streams import SLA
 from shared.events import (
@@ -154,7 +155,7 @@ async def planned_timers(runtime: ServiceRuntime, code: str) -> dict[str, tuple[
         assert dossier is not None
         step = None
         if dossier.current_step_index is not None:
-            steps = await changes.steps_of(session, code)
+            steps = await steps_of(session, code)
             step = next(item for item in steps if item.step_index == dossier.current_step_index)
         procedure = await procedure_of(session, dossier)
         timers = sla.plan(
