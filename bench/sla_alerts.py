@@ -69,8 +69,8 @@ from services.processing import actions, citizen_requests, sla, sla_reconcile
 from services.processing.app import create_app
 from services.processing.catalog import ProcedureDraft, procedure_of, publish_procedure
 from services.processing.commands import Accept
-from services.processing.directory import DEMO_AGENCY, DEMO_RECEIVING_UNIT, calendar_of
 from services.processing.models import Dossier, DossierStep
+from services.processing.working_calendar import calendar_of
 from shared.bus.streams import ALERT
 from shared.events import (
     Applicant,
@@ -86,6 +86,10 @@ from shared.nats_server import NatsServer
 from shared.runtime import RuntimeSettings, ServiceRuntime
 from shared.settings import AuthSettings, CommonSettings, NatsSettings, ProcessingDatabaseSettings
 from shared.staff import Staff
+
+# The ward and desk the demo officer works at (services/processing/seed/directory.toml).
+DEMO_AGENCY = "000.00.06.H56"
+DEMO_RECEIVING_UNIT = "H56.HC.MOTCUA"
 
 POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 OFFICER = Staff(

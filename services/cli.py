@@ -226,7 +226,8 @@ def serve(args: argparse.Namespace) -> int:
 
 
 async def _find_user(username: str) -> bool:
-    from services.processing.directory import find_person, seed_directory
+    from services.processing.directory import find_person
+    from services.processing.seed import seed_directory
     from shared.migrations import prepare_database
 
     async with _database("processing") as db:
@@ -259,8 +260,9 @@ async def _create_admin(person: PersonCreate) -> None:
     """Add ``person`` to processing's directory as the admin API would: the row and its
     ``directory.person.changed`` in one transaction, which processing's outbox relay then publishes
     to the other services."""
-    from services.processing.directory import enrol_person, seed_directory
+    from services.processing.directory import enrol_person
     from services.processing.models import metadata
+    from services.processing.seed import seed_directory
     from shared.bus.outbox import Outbox, outbox_table
     from shared.migrations import prepare_database
 

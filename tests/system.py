@@ -31,7 +31,7 @@ from services.intake.app import create_app as create_intake
 from services.notify.app import create_app as create_notify
 from services.notify.settings import DeliverySettings, SmtpSettings
 from services.processing.app import create_app as create_processing
-from services.processing.catalog import seed_catalog
+from services.processing.seed import seed_catalog
 from shared.auth import issue_citizen_token, issue_token
 from shared.bus.in_process import InProcessBus
 from shared.events import AlertOverdue, AlertRecipient, Event, utc_now

@@ -16,15 +16,13 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.processing import catalog, directory
+from services.processing import catalog, directory, working_calendar
 from services.processing.auth import AdminDep, require_admin
 from services.processing.catalog import ProcedureDraft
 from services.processing.directory import (
     AgencyCreate,
     AgencyDetail,
     AgencyUpdate,
-    CalendarDay,
-    CalendarYear,
     PersonCreate,
     PersonUpdate,
     Role,
@@ -32,6 +30,7 @@ from services.processing.directory import (
     UnitUpdate,
 )
 from services.processing.models import Agency, Person, Unit
+from services.processing.working_calendar import CalendarDay, CalendarYear
 from shared.errors import Conflict
 from shared.events import ProcedureVersion
 from shared.http import RuntimeDep, SessionDep
@@ -125,21 +124,21 @@ async def update_person(username: str, body: PersonUpdate, runtime: RuntimeDep) 
 # -- working calendar -------------------------------------------------------------------------------
 @router.get("/calendar/{year}")
 async def get_calendar(year: Year, session: SessionDep) -> CalendarYear:
-    return await directory.calendar_year(session, year=year)
+    return await working_calendar.calendar_year(session, year=year)
 
 
 @router.put("/calendar/{year}")
 async def replace_calendar(year: Year, body: list[CalendarDay], runtime: RuntimeDep) -> CalendarYear:
     """Replace the year's overrides. Deadlines already issued keep the calendar they were computed on."""
     async with _unit_of_work(runtime) as session:
-        await directory.replace_calendar_year(session, year=year, days=body)
-        return await directory.calendar_year(session, year=year)
+        await working_calendar.replace_calendar_year(session, year=year, days=body)
+        return await working_calendar.calendar_year(session, year=year)
 
 
 @router.delete("/calendar/{year}/{day}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_calendar_day(year: Year, day: date, runtime: RuntimeDep) -> Response:
     async with _unit_of_work(runtime) as session:
-        await directory.delete_calendar_day(session, year=year, day=day)
+        await working_calendar.delete_calendar_day(session, year=year, day=day)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -8,11 +8,12 @@ from opentelemetry.sdk.trace import SpanProcessor
 from services.processing import sla_reconcile
 from services.processing.admin_api import router as admin_router
 from services.processing.api import router
-from services.processing.catalog import publish_catalog, seed_catalog
-from services.processing.directory import publish_directory, seed_directory
+from services.processing.catalog import publish_catalog
+from services.processing.directory import publish_directory
 from services.processing.handlers import register_handlers
 from services.processing.migrations import history
 from services.processing.models import metadata
+from services.processing.seed import seed_catalog, seed_directory
 from services.processing.settings import SlaSettings
 from shared.runtime import RuntimeSettings, ServiceRuntime
 from shared.settings import AuthSettings

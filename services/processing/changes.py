@@ -18,9 +18,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.processing import clocks, domain, sla
 from services.processing.catalog import procedure_of
-from services.processing.directory import calendar_of
 from services.processing.models import Dossier, DossierHistory, DossierStep, Unit
 from services.processing.steps import running_step, step_at
+from services.processing.working_calendar import calendar_of
 from shared.bus.outbox import Outbox
 from shared.errors import NotFound
 from shared.events import (

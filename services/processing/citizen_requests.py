@@ -10,8 +10,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.processing import clocks, domain
 from services.processing.catalog import get_version
 from services.processing.changes import agency_of_unit, open_change
-from services.processing.directory import calendar_of
 from services.processing.models import Dossier, DossierHistory
+from services.processing.working_calendar import calendar_of
 from shared.bus.outbox import Outbox
 from shared.events import (
     DossierRated,

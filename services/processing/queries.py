@@ -13,9 +13,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.processing.catalog import procedure_of
 from services.processing.changes import DossierNotFound
-from services.processing.directory import calendar_of
 from services.processing.models import Dossier, DossierHistory, DossierStep
 from services.processing.steps import steps_of
+from services.processing.working_calendar import calendar_of
 from shared.events import OPEN
 from shared.staff import Staff
 

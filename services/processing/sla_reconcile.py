@@ -18,11 +18,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.processing.catalog import procedure_of
-from services.processing.directory import calendar_of
 from services.processing.models import Dossier, DossierStep
 from services.processing.settings import SlaSettings
 from services.processing.sla import arm, plan, stamped
 from services.processing.steps import running_step
+from services.processing.working_calendar import calendar_of
 from shared.bus.outbox import Outbox
 from shared.bus.streams import SLA, last_headers_by_subject
 from shared.db import Database

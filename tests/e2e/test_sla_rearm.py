@@ -19,10 +19,10 @@ from services.processing import actions, citizen_requests, sla, sla_reconcile
 from services.processing.app import create_app as create_processing
 from services.processing.catalog import procedure_of
 from services.processing.commands import Accept, Claim, Command, Forward, Reject, RequestSupplement
-from services.processing.directory import calendar_of
 from services.processing.models import Dossier
 from services.processing.settings import SlaSettings
 from services.processing.steps import steps_of
+from services.processing.working_calendar import calendar_of
 from shared.bus.outbox import OutboxMessage
 from shared.bus.streams import SLA
 from shared.events import (

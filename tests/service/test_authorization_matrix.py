@@ -33,10 +33,11 @@ from services.notify import templates_admin
 from services.notify.app import create_app as create_notify
 from services.notify.models import Alert, Channel, Notification
 from services.notify.settings import SmsSettings
-from services.processing import catalog, directory
+from services.processing import catalog, directory, working_calendar
 from services.processing.app import create_app as create_processing
 from services.processing.catalog import ProcedureDraft
-from services.processing.directory import AgencyCreate, CalendarDay, PersonCreate, UnitCreate
+from services.processing.directory import AgencyCreate, PersonCreate, UnitCreate
+from services.processing.working_calendar import CalendarDay
 from shared.auth import issue_citizen_token, issue_token
 from shared.bus.outbox import OutboxMessage, OutboxRelay
 from shared.events import (
@@ -257,7 +258,7 @@ class Bench:
         if row.prepare == "calendar day":
             async with self.runtime("processing").db.session() as session:
                 day = CalendarDay(day=CALENDAR_DAY, working=True, note="Làm bù")
-                await directory.replace_calendar_year(session, year=CALENDAR_DAY.year, days=[day])
+                await working_calendar.replace_calendar_year(session, year=CALENDAR_DAY.year, days=[day])
         elif row.prepare == "template override":
             language, event_type, channel = TEMPLATE_KEY
             async with self.runtime("notify").db.session() as session:

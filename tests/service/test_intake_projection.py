@@ -26,7 +26,7 @@ from services.intake.handlers import register_handlers
 from services.intake.migrations import history
 from services.intake.models import Dossier, metadata
 from services.intake.schemas import SubmissionIn, SupplementIn
-from services.processing.catalog import seed_catalog
+from services.processing.seed import seed_catalog
 from shared.errors import Conflict
 from shared.events import (
     Applicant,

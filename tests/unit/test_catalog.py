@@ -8,24 +8,20 @@ from datetime import date
 import pytest
 from pydantic import ValidationError
 
-from services.processing.catalog import (
-    InvalidProcedure,
-    ProcedureDraft,
-    build_procedure,
-    seed_catalog,
-    seed_drafts,
-)
-from services.processing.directory import (
-    PROVINCE_OFFICE_AGENCY,
+from services.processing.catalog import InvalidProcedure, ProcedureDraft, build_procedure
+from services.processing.seed import (
     SEED_AGENCIES,
     SEED_PEOPLE,
     SEED_UNITS,
-    SYT_AGENCY,
-    public_holidays,
+    seed_catalog,
+    seed_drafts,
     username_slug,
 )
+from services.processing.working_calendar import public_holidays
 from shared.events import ProcedureStep, RequiredDocument, TimeLimit
 
+SYT_AGENCY = "000.00.12.H56"  # Sở Y tế
+PROVINCE_OFFICE_AGENCY = "000.00.01.H56"  # Văn phòng UBND tỉnh
 CATALOG = {procedure.code: procedure for procedure in seed_catalog(demo=True)}
 UNITS = {unit.code: unit for unit in SEED_UNITS}
 
@@ -55,7 +51,7 @@ def test_seed_runs_real_procedures_of_several_agencies() -> None:
     assert any(procedure.total_hours <= 8 for procedure in real), "a same-day procedure"
     assert any(procedure.supplement_policy == "restart" for procedure in real)
     assert CATALOG["1.012994"].supplement_policy == "restart"
-    assert len(CATALOG) == len(seed_drafts())
+    assert len(CATALOG) == len(seed_drafts(demo=True))
 
 
 def test_every_seed_procedure_starts_at_its_agencys_desk_and_uses_known_units() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from services.processing import sla
-from services.processing.catalog import seed_catalog
 from services.processing.models import Dossier, DossierStep
+from services.processing.seed import seed_catalog
 from shared.events import DossierStatus
 from shared.working_time import VN_TZ, CalendarMode, WorkingCalendar
 

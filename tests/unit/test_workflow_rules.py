@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from services.processing import clocks, domain
-from services.processing.catalog import seed_catalog
+from services.processing.seed import seed_catalog
 from shared.events import DossierStatus
 from shared.working_time import VN_TZ, WorkingCalendar
 
