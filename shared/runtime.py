@@ -2,7 +2,8 @@
 settings → telemetry → database → broker with middlewares → subscribers → HTTP app.
 
 A service hands over its tables, its event handlers and its routers; the runtime owns the start-up
-and shut-down order, the outbox relay, health checks and metrics.
+and shut-down order, the outbox relay and readiness, and ``shared.service_app`` builds the HTTP app
+around it (health, metrics, the refusals).
 """
 
 from __future__ import annotations
@@ -10,23 +11,20 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse, Response
+from fastapi import FastAPI
 from faststream.nats import NatsBroker
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import SpanProcessor
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Gauge
 from sqlalchemy import MetaData
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.body_limit import BodyCap, BodyLimitMiddleware
 from shared.bus.broker import create_broker
 from shared.bus.consumer import subscribe
 from shared.bus.inbox import Inbox, inbox_table
@@ -34,9 +32,7 @@ from shared.bus.outbox import Outbox, OutboxMessage, OutboxRelay, Publish, outbo
 from shared.bus.retention import Pruner, RetentionSweep
 from shared.bus.streams import ConsumerSpec, ensure_consumer, ensure_streams, stream_for
 from shared.db import Database
-from shared.errors import install_error_handlers
 from shared.events import PURGE_HEADER, Event, parse_event
-from shared.internal_port import InternalPortMiddleware
 from shared.migrations import MigrationHistory, prepare_database
 from shared.personal_data import install_log_masking
 from shared.settings import (
@@ -122,7 +118,7 @@ class ServiceRuntime:
         self._workers: list[BackgroundWorker] = []
         self._bus_task: asyncio.Task[None] | None = None
         self._in_process: Publish | None = None
-        self._outbox_pending = Gauge(
+        self.outbox_pending = Gauge(
             "motcua_outbox_pending", "Outbox events not yet published", registry=self.registry
         )
 
@@ -345,46 +341,3 @@ class ServiceRuntime:
         connection = self.broker.config.connection_state.connection if self.broker.running else None
         checks["nats"] = "ok" if connection is not None and connection.is_connected else "unavailable"
         return checks
-
-    def create_app(
-        self,
-        *,
-        title: str,
-        routers: Sequence[APIRouter],
-        description: str = "",
-        body_cap: BodyCap | None = None,
-    ) -> FastAPI:
-        """The service's HTTP app. Every request body is capped before routing, at
-        ``MOTCUA_MAX_JSON_BODY_BYTES`` unless ``body_cap`` allows a request more (uploads)."""
-        app = FastAPI(title=title, description=description, version="0.1.0", lifespan=self.lifespan)
-        app.state.runtime = self
-        json_cap = self.settings.http.max_json_body_bytes
-        app.add_middleware(BodyLimitMiddleware, cap=body_cap or (lambda _scope: json_cap))
-        for router in routers:
-            app.include_router(router)
-
-        @app.get("/healthz", tags=["health"])
-        async def healthz() -> dict[str, str]:
-            return {"status": "ok", "service": self.service}
-
-        @app.get("/readyz", tags=["health"])
-        async def readyz() -> JSONResponse:
-            checks = await self.readiness()
-            ready = all(value == "ok" for value in checks.values())
-            return JSONResponse({"status": "ok" if ready else "unavailable", **checks}, 200 if ready else 503)
-
-        @app.get("/metrics", include_in_schema=False)
-        async def metrics() -> Response:
-            async with self.db.session() as session:
-                self._outbox_pending.set(await self.outbox.pending_count(session))
-            return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
-
-        install_error_handlers(app)
-
-        FastAPIInstrumentor.instrument_app(
-            app, tracer_provider=self.tracer_provider, excluded_urls="healthz,readyz,metrics"
-        )
-        internal_port = self.settings.http.internal_port(self.service)
-        if internal_port is not None:
-            app.add_middleware(InternalPortMiddleware, internal_port=internal_port)
-        return app

@@ -20,6 +20,7 @@ from services.intake.one_time_code import LIFETIME as ONE_TIME_CODE_LIFETIME
 from shared.bus.outbox import ERASED_ONCE_SENT
 from shared.events import utc_now
 from shared.runtime import RuntimeSettings, ServiceRuntime
+from shared.service_app import create_service_app
 from shared.settings import AuthSettings
 
 
@@ -46,7 +47,8 @@ def create_app(
     )
     citizen = citizen or CitizenSettings()
     runtime.on_retention(partial(sweep_sign_in, runtime=runtime, citizen=citizen), name="citizen sign-in")
-    app = runtime.create_app(
+    app = create_service_app(
+        runtime,
         title="motcua intake",
         description="Citizens' side: the procedure catalog, dossier submission and status lookup.",
         routers=[router, citizen_router],

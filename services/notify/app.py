@@ -37,6 +37,7 @@ from services.notify.smtp import EmailSender
 from services.notify.templates_api import templates_router
 from services.notify.webhook import WebhookSender
 from shared.runtime import RuntimeSettings, ServiceRuntime
+from shared.service_app import create_service_app
 from shared.settings import AuthSettings
 
 DESCRIPTION = (
@@ -62,7 +63,8 @@ def create_app(
     runtime = ServiceRuntime(
         "notify", metadata, settings, migrations=history, span_processors=span_processors
     )
-    app = runtime.create_app(
+    app = create_service_app(
+        runtime,
         title="motcua notify",
         routers=[router, inbox_router, alerts_router, preferences_router, reports_router, templates_router],
         description=DESCRIPTION,

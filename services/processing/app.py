@@ -16,6 +16,7 @@ from services.processing.models import metadata
 from services.processing.seed import seed_catalog, seed_directory
 from services.processing.settings import SlaSettings
 from shared.runtime import RuntimeSettings, ServiceRuntime
+from shared.service_app import create_service_app
 from shared.settings import AuthSettings
 
 
@@ -41,7 +42,8 @@ def create_app(
     runtime.on_start(seed)
     runtime.add_worker(sla_reconcile.Reconciler(runtime, settings=sla_settings or SlaSettings()).worker)
     register_handlers(runtime)
-    app = runtime.create_app(
+    app = create_service_app(
+        runtime,
         title="motcua processing",
         description="Officers' work on dossiers: reception, the procedure catalog and the directory.",
         routers=[router, admin_router],
