@@ -13,16 +13,16 @@ from functools import partial
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 
-from services.notify import one_time_codes
-from services.notify.api import alerts_router, inbox_router, preferences_router, router
-from services.notify.courier import Courier, Couriers, delivery_outcomes
-from services.notify.digest import DigestWriter
+from services.notify.channels.courier import Courier, Couriers, delivery_outcomes
+from services.notify.channels.sms import SmsSender
+from services.notify.channels.smtp import EmailSender
+from services.notify.channels.webhook import WebhookSender
 from services.notify.handlers import register_handlers
-from services.notify.live import InboxFeed
+from services.notify.inbox.live import InboxFeed
+from services.notify.messages import one_time_codes
+from services.notify.messages.rendering import TemplateRenderer
 from services.notify.migrations import history
 from services.notify.models import metadata
-from services.notify.rendering import TemplateRenderer
-from services.notify.reports_api import reports_router
 from services.notify.retention import prune_notifications
 from services.notify.settings import (
     DeliverySettings,
@@ -32,10 +32,10 @@ from services.notify.settings import (
     SmtpSettings,
     WebhookSettings,
 )
-from services.notify.sms import SmsSender
-from services.notify.smtp import EmailSender
-from services.notify.templates_api import templates_router
-from services.notify.webhook import WebhookSender
+from services.notify.staff.digest import DigestWriter
+from services.notify.web.api import alerts_router, inbox_router, preferences_router, router
+from services.notify.web.reports_api import reports_router
+from services.notify.web.templates_api import templates_router
 from shared.runtime import RuntimeSettings, ServiceRuntime
 from shared.service_app import create_service_app
 from shared.settings import AuthSettings

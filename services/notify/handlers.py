@@ -8,15 +8,15 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.notify.alerts import record_alert, record_end
-from services.notify.courier import Couriers
-from services.notify.directory import record_person
-from services.notify.live import InboxFeed
+from services.notify.channels.courier import Couriers
+from services.notify.inbox.live import InboxFeed
+from services.notify.messages.notifications import get_many, notify
+from services.notify.messages.one_time_codes import store_code
+from services.notify.messages.rendering import TemplateRenderer
 from services.notify.models import Channel, NotificationPublic
-from services.notify.notifications import get_many, notify
-from services.notify.one_time_codes import store_code
-from services.notify.rendering import TemplateRenderer
 from services.notify.settings import WebhookSettings
+from services.notify.staff.alerts import record_alert, record_end
+from services.notify.staff.directory import record_person
 from shared.events import (
     CITIZEN_NOTICES,
     SLA_ALERTS,

@@ -29,8 +29,8 @@ from sqlmodel import select
 
 from services.intake.app import create_app as create_intake
 from services.intake.citizen_sign_in import CitizenSettings
-from services.notify import templates_admin
 from services.notify.app import create_app as create_notify
+from services.notify.messages import templates_admin
 from services.notify.models import Alert, Channel, Notification
 from services.notify.settings import SmsSettings
 from services.processing import catalog, directory, working_calendar

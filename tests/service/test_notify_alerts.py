@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from services.notify.directory import record_person
 from services.notify.models import Person
+from services.notify.staff.directory import record_person
 from shared.events import (
     AlertEscalated,
     AlertOverdue,

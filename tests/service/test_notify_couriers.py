@@ -15,13 +15,13 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlmodel import col, select
 
-from services.notify import delivery
-from services.notify.courier import Courier, delivery_outcomes
-from services.notify.delivery import AttemptResult, Claimed
+from services.notify.channels import delivery
+from services.notify.channels.courier import Courier, delivery_outcomes
+from services.notify.channels.delivery import AttemptResult, Claimed
+from services.notify.channels.smtp import EmailSender
 from services.notify.migrations import history
 from services.notify.models import Channel, DeliveryAttempt, Notification, NotificationStatus
 from services.notify.settings import DeliverySettings, SmtpSettings
-from services.notify.smtp import EmailSender
 from shared.db import Database
 from shared.events import utc_now
 from shared.migrations import upgrade

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from services.notify.courier import Courier, delivery_outcomes
-from services.notify.delivery import AttemptResult, Claimed
+from services.notify.channels.courier import Courier, delivery_outcomes
+from services.notify.channels.delivery import AttemptResult, Claimed
 from services.notify.models import Channel, NotificationStatus
 from services.notify.settings import DeliverySettings
 from tests.conftest import eventually

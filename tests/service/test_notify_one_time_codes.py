@@ -21,8 +21,8 @@ from sqlalchemy import update
 from sqlmodel import select
 
 from services.notify.app import create_app
+from services.notify.messages.one_time_codes import CODE_LIFETIME, ERASED, erase_expired
 from services.notify.models import Notification
-from services.notify.one_time_codes import CODE_LIFETIME, ERASED, erase_expired
 from services.notify.settings import WebhookEndpoint, WebhookSettings
 from shared.auth import issue_citizen_token
 from shared.events import CitizenOneTimeCodeIssued, utc_now

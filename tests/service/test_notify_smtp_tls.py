@@ -5,10 +5,10 @@ Service tier: a real SMTP server (aiosmtpd, no TLS) on a local port; no NATS nee
 
 from __future__ import annotations
 
-from services.notify.delivery import Claimed
+from services.notify.channels.delivery import Claimed
+from services.notify.channels.smtp import send_email
 from services.notify.models import Channel, NotificationStatus
 from services.notify.settings import SmtpSettings
-from services.notify.smtp import send_email
 from tests.system import APPLICANT, Mailbox, smtp_serving
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlmodel import select
 
-from services.notify.digest import write_digests
+from services.notify.messages.rendering import TemplateRenderer
 from services.notify.models import Notification
-from services.notify.rendering import TemplateRenderer
 from services.notify.settings import DigestSettings
+from services.notify.staff.digest import write_digests
 from shared.events import DirectoryPersonChanged, utc_now
 from tests.conftest import eventually
 from tests.system import Mailbox, System, overdue_alert, use_smtp

@@ -16,10 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.notify import notifications
+from services.notify.channels.webhook import verify
+from services.notify.messages import notifications
 from services.notify.models import Notification
 from services.notify.settings import DeliverySettings, WebhookEndpoint, WebhookSettings
-from services.notify.webhook import verify
 from shared.events import utc_now
 from tests.conftest import eventually
 from tests.system import System, accept_a_dossier, serving

@@ -14,8 +14,8 @@ import pytest
 from fastapi import FastAPI
 
 from services.notify.app import create_app as create_notify
-from services.notify.auth import current_reader, current_viewer
-from services.notify.notifications import Reader
+from services.notify.messages.notifications import Reader
+from services.notify.web.auth import current_reader, current_viewer
 from services.processing.app import create_app as create_processing
 from services.processing.auth import current_actor
 from shared.http import MAX_OFFSET

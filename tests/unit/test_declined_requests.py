@@ -9,8 +9,8 @@ from uuid import uuid4
 import pytest
 
 from services.intake.projection import declined_note
-from services.notify.notifications import message_context
-from services.notify.rendering import TemplateRenderer
+from services.notify.messages.notifications import message_context
+from services.notify.messages.rendering import TemplateRenderer
 from shared.events import Applicant, CitizenRequest, DeclineReason, DossierRequestDeclined, DossierStatus
 
 RENDERER = TemplateRenderer()

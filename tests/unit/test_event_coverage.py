@@ -15,7 +15,7 @@ import pytest
 
 from services.intake.handlers import register_handlers as register_intake
 from services.notify.handlers import register_handlers as register_notify
-from services.notify.rendering import TemplateRenderer
+from services.notify.messages.rendering import TemplateRenderer
 from shared.events import CITIZEN_NOTICES, SLA_ALERTS, DossierStepAssigned, Event
 
 LANGUAGES = ("vi", "en")

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.notify.live import InboxFeed, sse_event, sse_stream
+from services.notify.inbox.live import InboxFeed, sse_event, sse_stream
 from services.notify.models import Notification, metadata
 
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, time
 
 import pytest
 
-from services.notify.digest import digest_event_id, latest_digest_moment
 from services.notify.settings import DigestSettings
+from services.notify.staff.digest import digest_event_id, latest_digest_moment
 
 AT_0730 = DigestSettings(at=time(7, 30))
 

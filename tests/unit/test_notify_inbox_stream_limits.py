@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from services.notify.live import InboxFeed, Message, TooManyStreams, sse_stream
+from services.notify.inbox.live import InboxFeed, Message, TooManyStreams, sse_stream
 from shared.auth import InvalidToken, issue_token, token_expires_at
 from shared.events import utc_now
 

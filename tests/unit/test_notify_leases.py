@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from pydantic import HttpUrl
 
-from services.notify.delivery import lease_seconds
+from services.notify.channels.delivery import lease_seconds
+from services.notify.channels.sms import SmsSender
+from services.notify.channels.smtp import EmailSender
+from services.notify.channels.webhook import WebhookSender
 from services.notify.settings import (
     DeliverySettings,
     SmsSettings,
@@ -13,9 +16,6 @@ from services.notify.settings import (
     WebhookEndpoint,
     WebhookSettings,
 )
-from services.notify.sms import SmsSender
-from services.notify.smtp import EmailSender
-from services.notify.webhook import WebhookSender
 
 
 def test_a_lease_lasts_the_longest_send_plus_the_margin() -> None:

@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.notify.alerts import kind_of
-from services.notify.delivery import next_attempt_after, outcome_of_smtp_reply
+from services.notify.channels.delivery import next_attempt_after, outcome_of_smtp_reply
+from services.notify.messages.notifications import message_context
+from services.notify.messages.recipients import citizen_recipients, wants
+from services.notify.messages.rendering import TemplateRenderer
 from services.notify.models import Channel, NotificationStatus
-from services.notify.notifications import message_context
-from services.notify.recipients import citizen_recipients, wants
-from services.notify.rendering import TemplateRenderer
 from services.notify.settings import DeliverySettings, WebhookEndpoint
+from services.notify.staff.alerts import kind_of
 from shared.events import (
     AlertEscalated,
     AlertNearDue,

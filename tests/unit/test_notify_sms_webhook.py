@@ -7,14 +7,14 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from services.notify.delivery import Claimed
-from services.notify.http_reply import outcome_of_http_reply
+from services.notify.channels.delivery import Claimed
+from services.notify.channels.http_reply import outcome_of_http_reply
+from services.notify.channels.sms import SmsSender, quiet_hours_end
+from services.notify.channels.webhook import sign, verify
+from services.notify.messages.notifications import message_context
+from services.notify.messages.rendering import TemplateRenderer
 from services.notify.models import Channel, NotificationStatus
-from services.notify.notifications import message_context
-from services.notify.rendering import TemplateRenderer
 from services.notify.settings import SmsSettings
-from services.notify.sms import SmsSender, quiet_hours_end
-from services.notify.webhook import sign, verify
 from shared.events import CitizenNotice
 from shared.working_time import VN_TZ
 from tests.unit.test_notify_messages import CODE, citizen_notices

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.notify.notifications import message_context
-from services.notify.rendering import MessageSources, TemplateRenderer
-from services.notify.templates_admin import (
+from services.notify.messages.notifications import message_context
+from services.notify.messages.rendering import MessageSources, TemplateRenderer
+from services.notify.messages.templates_admin import (
     TEMPLATE_CHANNELS,
     InvalidTemplate,
     addressed_event_types,

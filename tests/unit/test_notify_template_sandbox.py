@@ -11,9 +11,14 @@ from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from services.intake.receipt import _environment as receipt_environment
-from services.notify.notifications import message_context
-from services.notify.rendering import MessageSources, TemplateRenderer
-from services.notify.templates_admin import InvalidTemplate, addressed_event_types, sample_context, validate
+from services.notify.messages.notifications import message_context
+from services.notify.messages.rendering import MessageSources, TemplateRenderer
+from services.notify.messages.templates_admin import (
+    InvalidTemplate,
+    addressed_event_types,
+    sample_context,
+    validate,
+)
 from tests.unit.test_notify_templates import accepted
 
 RENDERER = TemplateRenderer()

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 from jinja2 import TemplateNotFound, UndefinedError
 
+from services.notify.messages.notifications import message_context
+from services.notify.messages.recipients import citizen_recipients
+from services.notify.messages.rendering import RenderedMessage, TemplateRenderer
 from services.notify.models import Channel
-from services.notify.notifications import message_context
-from services.notify.recipients import citizen_recipients
-from services.notify.rendering import RenderedMessage, TemplateRenderer
 from shared.events import Applicant, DossierAccepted, DossierRefused
 from shared.vietnam_time import vn_datetime
 

@@ -7,11 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
-from services.notify import templates_admin
-from services.notify.auth import ViewerDep
+from services.notify.messages import templates_admin
+from services.notify.messages.rendering import TemplateRenderer
+from services.notify.messages.templates_admin import MessageTemplate
 from services.notify.models import TemplateSourcesBase
-from services.notify.rendering import TemplateRenderer
-from services.notify.templates_admin import MessageTemplate
+from services.notify.web.auth import ViewerDep
 from shared.errors import NotFound
 from shared.events import utc_now
 from shared.http import RuntimeDep, SessionDep

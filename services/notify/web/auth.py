@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.notify.directory import find_active
-from services.notify.notifications import Reader
+from services.notify.messages.notifications import Reader
+from services.notify.staff.directory import find_active
 from shared.auth import InvalidToken, verify_citizen_token, verify_token
 from shared.http import BearerCredentials, TokenSubject, bearer_token, runtime_of, unauthorized
 from shared.settings import AuthSettings

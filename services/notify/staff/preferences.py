@@ -7,8 +7,8 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.notify.messages.recipients import preferences_of
 from services.notify.models import StaffPreferences, StaffPreferencesBase, StaffPreferencesPublic
-from services.notify.recipients import preferences_of
 from shared.db import upsert
 from shared.errors import Forbidden, Invalid
 from shared.staff import Staff

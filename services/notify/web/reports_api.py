@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from services.notify import delivery
+from services.notify.channels import delivery
 from services.notify.models import Channel, NotificationPublic
 from services.notify.settings import SmsSettings
 from shared.errors import NotFound

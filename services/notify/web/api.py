@@ -11,10 +11,9 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
-from services.notify import alerts, inbox, notifications, preferences
-from services.notify.auth import ReaderDep, ViewerDep
-from services.notify.directory import find_active
-from services.notify.live import InboxFeed, TooManyStreams, sse_event, sse_stream
+from services.notify.inbox import store as inbox
+from services.notify.inbox.live import InboxFeed, TooManyStreams, sse_event, sse_stream
+from services.notify.messages import notifications
 from services.notify.models import (
     Alert,
     AlertPublic,
@@ -27,6 +26,9 @@ from services.notify.models import (
     StaffPreferencesPublic,
 )
 from services.notify.settings import InboxStreamSettings
+from services.notify.staff import alerts, preferences
+from services.notify.staff.directory import find_active
+from services.notify.web.auth import ReaderDep, ViewerDep
 from shared.auth import InvalidToken, token_expires_at
 from shared.errors import NotFound
 from shared.events import utc_now

@@ -14,6 +14,9 @@ from sqlalchemy import ColumnElement, and_, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.notify.messages.recipients import Recipient, recipients_for
+from services.notify.messages.rendering import RenderedMessage, TemplateRenderer
+from services.notify.messages.templates_admin import override_sources
 from services.notify.models import (
     Channel,
     DeliveryAttempt,
@@ -21,10 +24,7 @@ from services.notify.models import (
     NotificationStatus,
     new_notification_id,
 )
-from services.notify.recipients import Recipient, recipients_for
-from services.notify.rendering import RenderedMessage, TemplateRenderer
 from services.notify.settings import WebhookEndpoint
-from services.notify.templates_admin import override_sources
 from shared.db import insert_ignoring_duplicates
 from shared.events import Event, utc_now
 

@@ -15,9 +15,9 @@ from sqlalchemy import and_, or_, update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.notify.messages.notifications import Created, store_message
+from services.notify.messages.rendering import RenderedMessage
 from services.notify.models import Channel, Notification, NotificationStatus
-from services.notify.notifications import Created, store_message
-from services.notify.rendering import RenderedMessage
 from shared.db import Database
 from shared.events import CitizenOneTimeCodeIssued, utc_now
 from shared.worker import BackgroundWorker

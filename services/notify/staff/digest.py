@@ -18,13 +18,13 @@ from uuid import NAMESPACE_URL, uuid5
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.notify.alerts import scope_filter
-from services.notify.courier import Couriers
+from services.notify.channels.courier import Couriers
+from services.notify.messages.notifications import Created, store_message
+from services.notify.messages.rendering import TemplateRenderer
 from services.notify.models import Alert, Channel, Person, StaffPreferences
-from services.notify.notifications import Created, store_message
-from services.notify.preferences import DIGEST_ROLES
-from services.notify.rendering import TemplateRenderer
 from services.notify.settings import DigestSettings
+from services.notify.staff.alerts import scope_filter
+from services.notify.staff.preferences import DIGEST_ROLES
 from shared.db import Database
 from shared.events import utc_now
 from shared.staff import Staff

@@ -8,7 +8,7 @@ from email.message import EmailMessage
 
 import aiosmtplib
 
-from services.notify.delivery import AttemptResult, Claimed, outcome_of_smtp_reply
+from services.notify.channels.delivery import AttemptResult, Claimed, outcome_of_smtp_reply
 from services.notify.models import Channel, NotificationStatus
 from services.notify.settings import SmtpSettings
 

@@ -39,8 +39,8 @@ from uuid import uuid4
 from prometheus_client import CollectorRegistry, Counter
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.notify import delivery
-from services.notify.delivery import AttemptResult, Claimed
+from services.notify.channels import delivery
+from services.notify.channels.delivery import AttemptResult, Claimed
 from services.notify.models import Channel, NotificationStatus
 from services.notify.settings import DeliverySettings
 from shared.db import Database

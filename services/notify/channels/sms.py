@@ -8,8 +8,13 @@ from datetime import UTC, datetime, time, timedelta, tzinfo
 
 import httpx
 
-from services.notify.delivery import AttemptResult, Claimed
-from services.notify.http_reply import HTTP_WAITS, outcome_of_http_reply, reply_detail, request_failure
+from services.notify.channels.delivery import AttemptResult, Claimed
+from services.notify.channels.http_reply import (
+    HTTP_WAITS,
+    outcome_of_http_reply,
+    reply_detail,
+    request_failure,
+)
 from services.notify.models import Channel, NotificationStatus
 from services.notify.settings import SmsSettings
 from shared.working_time import VN_TZ

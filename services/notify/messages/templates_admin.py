@@ -25,8 +25,8 @@ from sqlmodel import col, select
 from sqlmodel import delete as delete_rows
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.notify.messages.rendering import MessageSources, TemplateRenderer
 from services.notify.models import Channel, TemplateOverride
-from services.notify.rendering import MessageSources, TemplateRenderer
 from shared.db import upsert
 from shared.errors import Invalid
 from shared.events import EVENT_TYPES, CitizenNotice, DossierStepAssigned, Event, SlaAlert

@@ -1,0 +1,1 @@
+"""Notify's view of staff: the directory copy, SLA alerts in scope, digests and preferences."""

@@ -1,0 +1,1 @@
+"""Notify's HTTP API: the inbox, alerts, preferences, delivery reports and template admin."""
