@@ -9,11 +9,20 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 
 from shared.body_limit import BodyCap, BodyLimitMiddleware
 from shared.errors import install_error_handlers
 from shared.internal_port import InternalPortMiddleware
 from shared.runtime import ServiceRuntime
+
+
+class Readiness(BaseModel):
+    """``ok`` when the service can serve: its database answers and its bus is up."""
+
+    status: str
+    database: str
+    nats: str
 
 
 def create_service_app(
@@ -37,7 +46,7 @@ def create_service_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": runtime.service}
 
-    @app.get("/readyz", tags=["health"])
+    @app.get("/readyz", tags=["health"], responses={200: {"model": Readiness}, 503: {"model": Readiness}})
     async def readyz() -> JSONResponse:
         checks = await runtime.readiness()
         ready = all(value == "ok" for value in checks.values())
