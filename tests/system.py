@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -133,6 +136,32 @@ class System:
             return result
 
         return await eventually(check)
+
+
+# A dossier code of the demo ward: its agency, the day (yyMMdd) and the number of that day.
+CODE = re.compile(r"^000\.00\.06\.H56-\d{6}-\d{4}$")
+
+
+async def notifications_for(system: System, recipient: str, count: int = 1) -> list[dict[str, Any]]:
+    async def check() -> list[dict[str, Any]]:
+        rows = await system.notifications(citizen_headers(recipient), channel="inbox")
+        assert len(rows) >= count
+        return rows
+
+    return await eventually(check)
+
+
+# The command line as an operator runs it, in a process of its own.
+def motcua(
+    *args: str, env: dict[str, str], timeout: float = 60, unset: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        env={name: value for name, value in {**os.environ, **env}.items() if name not in unset},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 DEMO_STAFF = ("demo-officer", "demo-manager", "demo-leader", "demo-admin")

@@ -39,9 +39,14 @@ def too_large(loc: Loc, message: str) -> HTTPException:
 
 
 def _validation_error(exc: ValidationError, loc: Loc) -> RequestValidationError:
-    return RequestValidationError(
-        [{**error, "loc": (*loc, *error["loc"])} for error in exc.errors(include_url=False)]
-    )
+    errors = []
+    for error in exc.errors(include_url=False):
+        error = {**error, "loc": (*loc, *error["loc"])}
+        if isinstance(error.get("input"), bytes):
+            # A body that is not JSON comes back as sent, which need not be UTF-8.
+            error["input"] = error["input"].decode("utf-8", errors="replace")
+        errors.append(error)
+    return RequestValidationError(errors)
 
 
 def parse_json(model: type[M], raw: str | bytes, loc: Loc) -> M:

@@ -24,7 +24,7 @@ from tests.e2e.test_bus import (
     running,
     submitted,
 )
-from tests.e2e.test_cli import motcua
+from tests.system import motcua
 
 
 def short_holds(settings: RuntimeSettings, **nats: float) -> RuntimeSettings:

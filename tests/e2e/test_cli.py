@@ -17,18 +17,7 @@ import nats
 from shared.auth import verify_token
 from shared.bus.streams import DEAD_LETTER, DOSSIER, ensure_streams
 from shared.nats_server import NatsServer, free_port
-
-
-def motcua(
-    *args: str, env: dict[str, str], timeout: float = 60, unset: tuple[str, ...] = ()
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        env={name: value for name, value in {**os.environ, **env}.items() if name not in unset},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+from tests.system import motcua
 
 
 def test_token_is_issued_for_directory_users_only(tmp_path: Path) -> None:

@@ -4,28 +4,15 @@ accepts or refuses, notify writes the citizen's receipt, intake shows the new st
 from __future__ import annotations
 
 import asyncio
-import re
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 
-from services.intake.models import Dossier as IntakeDossier
 from shared.events import DossierStatus
 from shared.working_time import VN_TZ, WorkingCalendar
 from tests.conftest import eventually
-from tests.system import APPLICANT, System, citizen_headers, submission
-
-CODE = re.compile(r"^000\.00\.06\.H56-\d{6}-\d{4}$")
-
-
-async def notifications_for(system: System, recipient: str, count: int = 1) -> list[dict[str, Any]]:
-    async def check() -> list[dict[str, Any]]:
-        rows = await system.notifications(citizen_headers(recipient), channel="inbox")
-        assert len(rows) >= count
-        return rows
-
-    return await eventually(check)
+from tests.system import APPLICANT, CODE, System, citizen_headers, notifications_for
 
 
 async def test_submitted_dossier_is_accepted_and_the_citizen_gets_a_receipt(system: System) -> None:
@@ -79,164 +66,6 @@ async def test_submitted_dossier_is_accepted_and_the_citizen_gets_a_receipt(syst
 
     detail = await system.processing.get(f"/api/v1/dossiers/{code}", headers=system.auth("demo-officer"))
     assert [row["action"] for row in detail.json()["history"]] == ["submitted", "accept"]
-
-
-async def test_refused_dossier_tells_the_citizen_why(system: System) -> None:
-    code = (await system.submit())["code"]
-    await system.registered(code)
-    refused = await system.processing.post(
-        f"/api/v1/dossiers/{code}/refuse",
-        json={"reason": "Thủ tục không thuộc thẩm quyền của phường"},
-        headers=system.auth("demo-manager"),
-    )
-    assert refused.status_code == 200, refused.text
-    assert refused.json()["status"] == 3
-
-    async def intake_shows_refusal() -> None:
-        response = await system.intake.get(f"/api/v1/dossiers/{code}", headers=citizen_headers())
-        assert response.json()["status"] == 3
-
-    await eventually(intake_shows_refusal)
-    [notice] = await notifications_for(system, APPLICANT["id_number"])
-    assert notice["event_type"] == "dossier.refused"
-    assert "Thủ tục không thuộc thẩm quyền của phường" in notice["body"]
-
-
-async def test_status_lookup_with_a_wrong_id_number_reveals_nothing(system: System) -> None:
-    code = (await system.submit())["code"]
-    wrong = await system.intake.get(f"/api/v1/dossiers/{code}", headers=citizen_headers("001099000001"))
-    unknown = await system.intake.get(
-        "/api/v1/dossiers/000.00.06.H56-000101-0001", headers=citizen_headers("001099000001")
-    )
-    assert wrong.status_code == unknown.status_code == 404
-    assert wrong.json() == unknown.json()
-    assert APPLICANT["full_name"] not in wrong.text
-
-
-async def test_resending_an_idempotency_key_returns_the_same_dossier(system: System) -> None:
-    first = await system.intake.post(
-        "/api/v1/dossiers", json=submission(), headers={"Idempotency-Key": "k-1"}
-    )
-    again = await system.intake.post(
-        "/api/v1/dossiers", json=submission(), headers={"Idempotency-Key": "k-1"}
-    )
-    assert first.status_code == 201 and again.status_code == 200
-    assert first.json()["code"] == again.json()["code"]
-    other = await system.intake.post(
-        "/api/v1/dossiers", json=submission(full_name="Trần Thị Bé"), headers={"Idempotency-Key": "k-1"}
-    )
-    assert other.status_code == 409
-    assert "Idempotency-Key" in other.json()["detail"]
-
-    racing = await asyncio.gather(
-        *(
-            system.intake.post("/api/v1/dossiers", json=submission(), headers={"Idempotency-Key": "k-2"})
-            for _ in range(5)
-        )
-    )
-    assert {response.status_code for response in racing} <= {200, 201}
-    assert len({response.json()["code"] for response in racing}) == 1
-
-    await system.registered(first.json()["code"])
-    await system.registered(racing[0].json()["code"])
-    async with system.runtime("intake").db.session() as session:
-        assert (await session.execute(select(func.count()).select_from(IntakeDossier))).scalar_one() == 2
-    worklist = await system.processing.get("/api/v1/worklist", headers=system.auth("demo-officer"))
-    assert len(worklist.json()) == 2
-
-
-async def _nothing_stored(system: System) -> None:
-    runtime = system.runtime("intake")
-    async with runtime.db.session() as session:
-        assert (await session.execute(select(func.count()).select_from(IntakeDossier))).scalar_one() == 0
-        assert await runtime.outbox.pending_count(session) == 0
-        sent = await session.execute(
-            select(func.count())
-            .select_from(runtime.outbox.table)
-            .where(runtime.outbox.table.c.subject == "dossier.submitted")
-        )
-        assert sent.scalar_one() == 0
-
-
-async def test_bad_input_gets_422_naming_the_field_and_stores_nothing(system: System) -> None:
-    cases: list[tuple[dict[str, Any], str, str]] = [
-        (submission(id_number="04909000123"), "id_number", "12 digits"),
-        (submission(id_number="04909000123X"), "id_number", "12 digits"),
-        (submission(id_number="003090001234"), "id_number", "province"),
-        (submission(id_number="049490001234"), "id_number", "future"),
-        (submission(phone="12345"), "phone", ""),
-        (submission(email="not-an-email"), "email", "email"),
-        (submission(email="an@example.vn, binh@example.vn"), "email", "one email address"),
-        (submission(email="an@example.vn;binh@example.vn"), "email", "one email address"),
-        (submission(email="Nguyễn Văn An <an@example.vn>"), "email", "without a name"),
-        (submission(email="an@example.vn binh@example.vn"), "email", "without a name or spaces"),
-        (submission(email="an@binh@example.vn"), "email", "exactly one @"),
-        (submission(procedure_code="9.999999"), "procedure_code", "unknown procedure"),
-        ({**submission(), "documents": []}, "documents", "Tờ khai đăng ký khai sinh"),
-    ]
-    missing_name = submission()
-    del missing_name["applicant"]["full_name"]
-    cases.append((missing_name, "full_name", ""))
-    missing_procedure = submission()
-    del missing_procedure["procedure_code"]
-    cases.append((missing_procedure, "procedure_code", ""))
-
-    for body, field, words in cases:
-        response = await system.intake.post("/api/v1/dossiers", json=body)
-        assert response.status_code == 422, (field, response.text)
-        errors = response.json()["detail"]
-        assert any(field in error["loc"] for error in errors), (field, errors)
-        assert any(words in error["msg"] for error in errors), (words, errors)
-
-    not_json = await system.intake.post(
-        "/api/v1/dossiers", content=b"{not json", headers={"content-type": "application/json"}
-    )
-    assert not_json.status_code == 422
-    await asyncio.sleep(0.5)
-    await _nothing_stored(system)
-
-
-async def test_officer_actions_need_a_valid_token_and_the_right_unit(system: System) -> None:
-    code = (await system.submit())["code"]
-    await system.registered(code)
-    url = f"/api/v1/dossiers/{code}/accept"
-
-    assert (await system.processing.post(url)).status_code == 401
-    assert (
-        await system.processing.post(url, headers={"Authorization": "Bearer nonsense"})
-    ).status_code == 401
-    other_agency = await system.processing.post(url, headers=system.auth("syt-officer"))
-    assert other_agency.status_code == 403, other_agency.text
-    unknown_user = await system.processing.post(url, headers=system.auth("nobody"))
-    assert unknown_user.status_code == 401
-    no_reason = await system.processing.post(
-        f"/api/v1/dossiers/{code}/refuse", json={"reason": ""}, headers=system.auth("demo-officer")
-    )
-    assert no_reason.status_code == 422
-    missing = await system.processing.post(
-        "/api/v1/dossiers/000.00.06.H56-000101-0001/accept", headers=system.auth("demo-officer")
-    )
-    assert missing.status_code == 404
-    assert (await system.registered(code))["status"] == 1
-
-    first, second = await asyncio.gather(
-        system.processing.post(url, headers=system.auth("demo-officer")),
-        system.processing.post(url, headers=system.auth("demo-manager")),
-    )
-    assert sorted([first.status_code, second.status_code]) == [200, 409]
-    loser = first if first.status_code == 409 else second
-    assert "cannot accept a dossier that is new" in loser.json()["detail"]
-    detail = await system.registered(code)
-    assert [row["action"] for row in detail["history"]] == ["submitted", "accept"]
-
-
-async def test_dossier_codes_are_unique_and_sequential_under_concurrent_submissions(system: System) -> None:
-    responses = await asyncio.gather(
-        *(system.intake.post("/api/v1/dossiers", json=submission()) for _ in range(25))
-    )
-    codes = sorted(response.json()["code"] for response in responses)
-    assert len(set(codes)) == 25
-    assert [int(code.rsplit("-", 1)[1]) for code in codes] == list(range(1, 26))
 
 
 async def test_nats_outage_loses_no_submission_and_delivers_each_once(

@@ -1,4 +1,5 @@
 """Upgrades keep the data: each service's Alembic history against a real SQLite file and PostgreSQL.
+Service tier: the databases and the command line, no bus.
 
 The rows-survive test writes a row into every table of revision 0001, through the tables as they
 stand at 0001, and compares every one of those columns after the upgrade to head: it keeps its
@@ -25,6 +26,7 @@ from services.intake.app import create_app as create_intake
 from services.intake.migrations import history as intake_history
 from services.notify.migrations import history as notify_history
 from services.processing.migrations import history as processing_history
+from shared.bus.in_process import InProcessBus
 from shared.db import Database
 from shared.migrations import (
     FIRST_REVISION,
@@ -34,9 +36,10 @@ from shared.migrations import (
     prepare_database,
     upgrade,
 )
+from shared.runtime import ServiceRuntime
 from shared.settings import CommonSettings, DatabaseSettings, MigrationSettings, ServiceName
 from tests.conftest import POSTGRES_URL_VARIABLE, DatabaseSettingsFactory, RuntimeSettingsFactory
-from tests.e2e.test_cli import motcua
+from tests.system import motcua
 
 HISTORIES: dict[ServiceName, MigrationHistory] = {
     "intake": intake_history,
@@ -54,6 +57,12 @@ REAL_VALUES: dict[str, dict[str, Any]] = {
     "notification": {"event_type": "dossier.accepted", "channel": "email", "recipient": "049090001234"},
     "outbox": {"subject": "dossier.accepted", "payload": '{"type": "dossier.accepted"}'},
 }
+
+
+def _without_a_bus(runtime: ServiceRuntime) -> ServiceRuntime:
+    """The runtime on an in-process bus: starting it is about its database only."""
+    InProcessBus().attach(runtime)
+    return runtime
 
 
 def open_database(settings: DatabaseSettings, tmp_path: Path) -> Database:
@@ -300,7 +309,7 @@ async def test_with_manual_migrations_a_service_behind_refuses_to_start_until_mo
     if database.database_schema is None:
         del env["MOTCUA_INTAKE_DATABASE_SCHEMA"]
 
-    runtime = create_intake(settings).state.runtime
+    runtime = _without_a_bus(create_intake(settings).state.runtime)
     with pytest.raises(MigrationError) as refused:
         await runtime.start()
     await runtime.stop()
@@ -320,7 +329,7 @@ async def test_with_manual_migrations_a_service_behind_refuses_to_start_until_mo
     current = await asyncio.to_thread(motcua, "db", "current", env=env)
     assert f"intake: {intake_history.head} (at head)" in current.stdout.splitlines()
 
-    runtime = create_intake(settings).state.runtime
+    runtime = _without_a_bus(create_intake(settings).state.runtime)
     try:
         await runtime.start()
         assert (await runtime.readiness())["database"] == "ok"
@@ -351,7 +360,7 @@ async def test_a_service_starts_on_the_database_url_operators_write(
         url = f"sqlite:///{tmp_path}/plain.db"
     settings.database = settings.database.model_copy(update={"database_url": url})
 
-    runtime = create_intake(settings).state.runtime
+    runtime = _without_a_bus(create_intake(settings).state.runtime)
     try:
         await runtime.start()
         assert (await runtime.readiness())["database"] == "ok"
