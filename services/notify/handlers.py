@@ -1,9 +1,11 @@
-"""Event handlers: thin adapters from the bus to the notify service functions."""
+"""Event handlers: thin adapters from the bus to the notify service functions. Each names what it
+needs (``session``, ``event``, ``messaging``), and the runtime passes it."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -58,6 +60,81 @@ def ended_at(event: CitizenNotice) -> datetime:
     return event.occurred_at
 
 
+@dataclass(frozen=True)
+class Messaging:
+    """What turning an event into notifications needs: the wording, the portals' webhooks, the
+    couriers to wake after commit, and the inbox's live feed."""
+
+    renderer: TemplateRenderer
+    webhooks: Callable[[], WebhookSettings]
+    couriers: Couriers
+    feed: InboxFeed
+
+    async def deliver(self, session: AsyncSession, event: Event) -> None:
+        created = await notify(
+            session=session, event=event, renderer=self.renderer, webhooks=self.webhooks().endpoints
+        )
+        self.couriers.wake_after_commit(session, {item.channel for item in created})
+        await self._push_after_commit(
+            session, [item.notification_id for item in created if item.channel is Channel.INBOX]
+        )
+        logger.info("%s %s: %d notification(s) stored", event.type, event.dossier_code, len(created))
+
+    async def _push_after_commit(self, session: AsyncSession, inbox_ids: list[str]) -> None:
+        """Hand the new inbox rows to the live feed once they are committed."""
+        if not inbox_ids:
+            return
+        rows = await get_many(session=session, notification_ids=inbox_ids)
+        self.feed.publish_after_commit(
+            session,
+            [
+                (row.recipient, NotificationPublic.model_validate(row.model_dump()).model_dump(mode="json"))
+                for row in rows
+            ],
+        )
+
+
+async def on_citizen_notice(session: AsyncSession, event: CitizenNotice, messaging: Messaging) -> None:
+    await messaging.deliver(session, event)
+    if isinstance(event, CLOSING_NOTICES):
+        code, revision = event.dossier_code, event.version
+        await record_end(session=session, dossier_code=code, revision=revision, ended_at=ended_at(event))
+
+
+async def on_step_assigned(session: AsyncSession, event: DossierStepAssigned, messaging: Messaging) -> None:
+    """Tell the officer, or the unit's officers, that a step is waiting for them."""
+    await messaging.deliver(session, event)
+
+
+async def on_step_completed(session: AsyncSession, event: DossierStepCompleted) -> None:
+    """A finished step leaves its alerts nothing to act on."""
+    await record_end(
+        session=session,
+        dossier_code=event.dossier_code,
+        step_index=event.step_index,
+        revision=event.version,
+        ended_at=event.completed_at,
+    )
+
+
+async def on_alert(session: AsyncSession, event: SlaAlert, messaging: Messaging) -> None:
+    """Keep the alert for the managers' list, and tell each recipient in their inbox."""
+    await record_alert(session=session, event=event)
+    await messaging.deliver(session, event)
+
+
+async def on_person_changed(session: AsyncSession, event: DirectoryPersonChanged) -> None:
+    await record_person(session=session, event=event)
+
+
+async def on_one_time_code(
+    session: AsyncSession, event: CitizenOneTimeCodeIssued, messaging: Messaging
+) -> None:
+    created = await store_code(session=session, event=event)
+    if created is not None:
+        messaging.couriers.wake_after_commit(session, {created.channel})
+
+
 def register_handlers(
     runtime: ServiceRuntime,
     *,
@@ -66,65 +143,14 @@ def register_handlers(
     feed: InboxFeed | None = None,
     renderer: TemplateRenderer | None = None,
 ) -> None:
-    templates = renderer or TemplateRenderer()
-    inbox_feed = feed or InboxFeed()
-
-    async def push_after_commit(session: AsyncSession, inbox_ids: list[str]) -> None:
-        """Hand the new inbox rows to the live feed once they are committed."""
-        if not inbox_ids:
-            return
-        rows = await get_many(session=session, notification_ids=inbox_ids)
-        inbox_feed.publish_after_commit(
-            session,
-            [
-                (row.recipient, NotificationPublic.model_validate(row.model_dump()).model_dump(mode="json"))
-                for row in rows
-            ],
+    runtime.provide(
+        messaging=Messaging(
+            renderer=renderer or TemplateRenderer(),
+            webhooks=webhooks,
+            couriers=couriers,
+            feed=feed or InboxFeed(),
         )
-
-    async def deliver(session: AsyncSession, event: Event) -> None:
-        created = await notify(
-            session=session, event=event, renderer=templates, webhooks=webhooks().endpoints
-        )
-        couriers.wake_after_commit(session, {item.channel for item in created})
-        await push_after_commit(
-            session, [item.notification_id for item in created if item.channel is Channel.INBOX]
-        )
-        logger.info("%s %s: %d notification(s) stored", event.type, event.dossier_code, len(created))
-
-    async def on_citizen_notice(session: AsyncSession, event: CitizenNotice) -> None:
-        await deliver(session, event)
-        if isinstance(event, CLOSING_NOTICES):
-            code, revision = event.dossier_code, event.version
-            await record_end(session=session, dossier_code=code, revision=revision, ended_at=ended_at(event))
-
-    async def on_step_assigned(session: AsyncSession, event: DossierStepAssigned) -> None:
-        """Tell the officer, or the unit's officers, that a step is waiting for them."""
-        await deliver(session, event)
-
-    async def on_step_completed(session: AsyncSession, event: DossierStepCompleted) -> None:
-        """A finished step leaves its alerts nothing to act on."""
-        await record_end(
-            session=session,
-            dossier_code=event.dossier_code,
-            step_index=event.step_index,
-            revision=event.version,
-            ended_at=event.completed_at,
-        )
-
-    async def on_alert(session: AsyncSession, event: SlaAlert) -> None:
-        """Keep the alert for the managers' list, and tell each recipient in their inbox."""
-        await record_alert(session=session, event=event)
-        await deliver(session, event)
-
-    async def on_person_changed(session: AsyncSession, event: DirectoryPersonChanged) -> None:
-        await record_person(session=session, event=event)
-
-    async def on_one_time_code(session: AsyncSession, event: CitizenOneTimeCodeIssued) -> None:
-        created = await store_code(session=session, event=event)
-        if created is not None:
-            couriers.wake_after_commit(session, {created.channel})
-
+    )
     for notice in CITIZEN_NOTICES:
         runtime.handle(notice, on_citizen_notice)
     for alert in SLA_ALERTS:
