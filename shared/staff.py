@@ -8,13 +8,14 @@ a single read can never disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import ColumnElement, false, true
 
 from shared.errors import Forbidden
 
-ROLES = ("officer", "manager", "leader", "admin")
+Role = Literal["officer", "manager", "leader", "admin"]
+ROLES: tuple[str, ...] = get_args(Role)
 
 
 @dataclass(frozen=True)

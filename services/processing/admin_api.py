@@ -25,7 +25,6 @@ from services.processing.directory import (
     AgencyUpdate,
     PersonCreate,
     PersonUpdate,
-    Role,
     UnitCreate,
     UnitUpdate,
 )
@@ -35,6 +34,7 @@ from shared.errors import Conflict
 from shared.events import ProcedureVersion
 from shared.http import RuntimeDep, SessionDep
 from shared.runtime import ServiceRuntime
+from shared.staff import Role
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 

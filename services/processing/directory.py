@@ -6,7 +6,7 @@ What the embedded default seeds into it is in ``services/processing/seed``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal, get_args
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, func, select
@@ -16,9 +16,7 @@ from services.processing.models import Agency, Person, Unit
 from shared.bus.outbox import Outbox
 from shared.errors import Conflict, Invalid, NotFound
 from shared.events import DirectoryPersonChanged
-
-Role = Literal["officer", "manager", "leader", "admin"]
-ROLES: tuple[str, ...] = get_args(Role)
+from shared.staff import ROLES, Role
 
 
 # -- errors -----------------------------------------------------------------------------------------
