@@ -8,6 +8,7 @@ because an existing durable is otherwise bound as it is and changes to ``max_del
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from nats.errors import TimeoutError as NatsTimeoutError
@@ -160,20 +161,52 @@ async def ensure_streams(
     js: JetStreamContext, *, replicas: int = 1, retention: RetentionSettings | None = None
 ) -> None:
     """Create every stream, or bring an existing one up to its declared configuration (a changed
-    retention setting included)."""
+    retention setting included). A stream already as declared is left alone: on a cluster every
+    change is a proposal its replicas must write, and replicas starting together would otherwise
+    each propose every stream again."""
     retention = retention or RetentionSettings()
     for spec in STREAMS:
         config = spec.config(replicas, max_age_seconds=max_age_seconds(spec, retention))
         try:
-            await js.stream_info(spec.name)
+            current = (await js.stream_info(spec.name)).config
         except NotFoundError:
             try:
                 await js.add_stream(config)
                 continue
             except BadRequestError:
                 # Another service created it between our two calls.
-                pass
-        await js.update_stream(config)
+                current = (await js.stream_info(spec.name)).config
+            except NatsTimeoutError:
+                # The request outlived its wait (a busy cluster, slow disks), not the creation.
+                current = await _once_created(js, spec.name)
+        if _declared(current) != _declared(config):
+            await js.update_stream(config)
+
+
+def _declared(config: StreamConfig) -> tuple[object, ...]:
+    """What ``StreamSpec.config`` sets, as the server reports it back."""
+    return (
+        sorted(config.subjects or []),
+        config.retention,
+        config.storage,
+        config.discard,
+        config.num_replicas,
+        config.duplicate_window,
+        config.max_msgs_per_subject,
+        config.max_age,
+        bool(config.allow_msg_schedules),
+    )
+
+
+async def _once_created(js: JetStreamContext, name: str, *, wait_seconds: float = 30.0) -> StreamConfig:
+    deadline = asyncio.get_running_loop().time() + wait_seconds
+    while True:
+        try:
+            return (await js.stream_info(name)).config
+        except (NotFoundError, NatsTimeoutError):
+            if asyncio.get_running_loop().time() >= deadline:
+                raise
+        await asyncio.sleep(0.5)
 
 
 async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
