@@ -12,14 +12,14 @@ import json
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Request, Response, status
 from fastapi.responses import HTMLResponse
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.types import Scope
 
 from services.intake import catalog, citizen_actions, receipt, views
-from services.intake.citizen_api import NO_STORE, CitizenIdNumber, NoStore
+from services.intake.citizen_api import NO_STORE, CitizenIdNumber, NoStore, not_found
 from services.intake.documents import documents_of
 from services.intake.files import FileSettings, FileStore, Upload
 from services.intake.models import Dossier
@@ -44,8 +44,6 @@ from shared.http import RuntimeDep, SessionDep
 from shared.runtime import ServiceRuntime
 
 router = APIRouter(prefix="/api/v1")
-
-NOT_FOUND = "no dossier with this code and CCCD number"
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -88,10 +86,6 @@ def upload_cap(json_cap: int) -> BodyCap:
 
 def _store(runtime: ServiceRuntime, limits: FileSettings) -> FileStore:
     return FileStore.in_data_dir(runtime.settings.common.data_dir, limits)
-
-
-def _not_found() -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND, headers=NO_STORE)
 
 
 # -- catalog ------------------------------------------------------------------------------------
@@ -185,7 +179,7 @@ async def lookup_dossier(code: str, session: SessionDep, id_number: CitizenIdNum
     """The dossier with its documents and history, for its applicant's citizen session."""
     dossier = await views.find_for_citizen(session, code=code, id_number=id_number)
     if dossier is None:
-        raise _not_found()
+        raise not_found()
     return await views.citizen_view(session, dossier)
 
 
@@ -199,7 +193,7 @@ async def dossier_receipt(code: str, session: SessionDep, id_number: CitizenIdNu
     """The printable receipt (giấy tiếp nhận hồ sơ và hẹn trả kết quả) with a QR code of the lookup."""
     dossier = await views.find_for_citizen(session, code=code, id_number=id_number)
     if dossier is None:
-        raise _not_found()
+        raise not_found()
     html = receipt.render_receipt(
         dossier=dossier,
         procedure=await catalog.procedure_of(session, dossier),
@@ -300,5 +294,5 @@ async def rate_dossier(
 async def _own_dossier(session: AsyncSession, code: str, id_number: str) -> Dossier:
     dossier = await views.find_for_citizen(session, code=code, id_number=id_number, for_update=True)
     if dossier is None:
-        raise _not_found()
+        raise not_found()
     return dossier

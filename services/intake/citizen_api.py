@@ -86,7 +86,8 @@ async def _take_or_429(runtime: ServiceRuntime, auth: AuthSettings, *limits: Lim
             raise _limited(exc) from exc
 
 
-def _not_found() -> HTTPException:
+def not_found() -> HTTPException:
+    """The one answer for a dossier that does not exist and for one that is not the caller's."""
     return HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND, headers=NO_STORE)
 
 
@@ -152,7 +153,7 @@ async def lookup(
     async with runtime.db.reading() as session:
         dossier = await views.find_for_citizen(session, code=body.code, id_number=body.id_number)
         if dossier is None:
-            raise _not_found()
+            raise not_found()
         return LookupPublic.model_validate(views.public_view(dossier), from_attributes=True)
 
 
@@ -177,7 +178,7 @@ async def send_one_time_code(
     async with runtime.db.session() as session:
         dossier = await views.find_for_citizen(session, code=body.dossier_code, id_number=body.id_number)
         if dossier is None:
-            raise _not_found()
+            raise not_found()
         try:
             started = await sign_in_of(runtime, auth).start(session, dossier=dossier, channel=body.channel)
         except SignInRefused as exc:
