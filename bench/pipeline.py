@@ -135,20 +135,27 @@ def started_system(database: str) -> Iterator[dict[str, str]]:
                 "MOTCUA_BENCH_POSTGRES_URL", POSTGRES_URL
             )
             env[f"MOTCUA_{service.upper()}_DATABASE_SCHEMA"] = f"{suffix}_{service}"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "up"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert process.stdout is not None
-    for line in process.stdout:
-        if "Ctrl-C stops" in line:
-            break
-        if "NOT READY" in line or process.poll() is not None:
-            process.kill()
-            raise RuntimeError(f"the system did not start: {line.strip()}")
+    # The services write their logs to the same stdout: it goes to a file, which is read for the
+    # ready line. A pipe nobody reads any more would fill, and every service would stop at its
+    # next log line.
+    log_path = data_dir / "motcua-up.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "up"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    with log_path.open() as lines:
+        while True:
+            line = lines.readline()
+            if not line:
+                if process.poll() is not None:
+                    raise RuntimeError(f"the system did not start; see {log_path}")
+                time.sleep(0.1)
+                continue
+            if "Ctrl-C stops" in line:
+                break
+            if "NOT READY" in line:
+                process.kill()
+                raise RuntimeError(f"the system did not start: {line.strip()}; see {log_path}")
     os.environ["MOTCUA_DATA_DIR"] = str(data_dir)  # so that the token uses the system's secret
     try:
         yield {service: f"http://127.0.0.1:{port}" for service, port in ports.items()}

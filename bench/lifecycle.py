@@ -1,0 +1,188 @@
+"""Benchmark of a dossier's whole life through the real HTTP APIs.
+
+A citizen submits a birth registration (``1.001193``) to intake; officers of each step's unit act on
+it through processing: accept → forward → forward → forward → approve → return-result (with the
+submission, 7 transitions, and everything that follows them: projections, notifications, SLA
+timers); the clock stops when the citizen's view (intake) shows status 10. N dossiers, C at a time.
+
+Prints JSON: dossiers and transitions a second, p50 and p99 of the whole life, of single officer
+actions, and of the lag from processing's answer to the return until intake shows status 10; and the
+errors, which must be 0. Runs against ``make up``, or starts a system of its own with ``--start``:
+
+    python bench/lifecycle.py --start --database sqlite -n 300 --concurrency 50
+    python bench/lifecycle.py --start --database postgres -n 300 --concurrency 50
+    python bench/lifecycle.py -n 300 --concurrency 50                 # against `make up`
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import httpx
+from pipeline import citizen_id, percentile, started_system
+
+from shared.auth import issue_citizen_token, issue_token
+from shared.settings import AuthSettings
+
+PROCEDURE = "1.001193"
+# The birth registration's steps, each acted on by an officer of its unit (seed/catalog.toml).
+DESK, JUSTICE, LEADERS, CLERKS = "H56.HC.MOTCUA", "H56.HC.TUPHAP", "H56.HC.LD", "H56.HC.VT"
+WALK: tuple[tuple[str, str, dict[str, object]], ...] = (
+    ("accept", DESK, {}),
+    ("forward", DESK, {}),
+    ("forward", JUSTICE, {}),
+    ("forward", LEADERS, {}),
+    ("approve", CLERKS, {"result": {"name": "Giấy khai sinh"}}),
+    ("return-result", DESK, {}),
+)
+TRANSITIONS = len(WALK) + 1  # and the submission
+
+
+def officer(unit_code: str) -> str:
+    return f"{unit_code.lower().replace('.', '-')}-officer"
+
+
+@dataclass
+class Figures:
+    lives: list[float] = field(default_factory=list)
+    actions: list[float] = field(default_factory=list)
+    lags: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    # Where each dossier's walk is, to say where an error struck.
+    stage: dict[int, str] = field(default_factory=dict)
+
+
+async def one_life(
+    number: int,
+    clients: dict[str, httpx.AsyncClient],
+    tokens: dict[str, dict[str, str]],
+    figures: Figures,
+    poll: float,
+) -> None:
+    id_number = citizen_id(number)
+    figures.stage[number] = "submit"
+    body = {
+        "procedure_code": PROCEDURE,
+        "applicant": {
+            "full_name": f"Công dân {number}",
+            "id_number": id_number,
+            "phone": "0905123456",
+            "address": "Hải Châu, Đà Nẵng",
+        },
+        "documents": [{"name": "Tờ khai đăng ký khai sinh"}],
+    }
+    citizen = {"Authorization": f"Bearer {issue_citizen_token(id_number, secret=AuthSettings().secret)}"}
+    started = time.perf_counter()
+    response = await clients["intake"].post("/api/v1/dossiers", json=body)
+    if response.status_code != 201:
+        figures.errors.append(f"submit: {response.status_code} {response.text[:200]}")
+        return
+    code = response.json()["code"]
+    # The desk sees the dossier once processing has registered it.
+    while True:
+        seen = await clients["processing"].get(f"/api/v1/dossiers/{code}", headers=tokens[DESK])
+        if seen.status_code != 404:
+            break
+        await asyncio.sleep(poll)
+    for action, unit_code, payload in WALK:
+        figures.stage[number] = f"{action} {code}"
+        began = time.perf_counter()
+        acted = await clients["processing"].post(
+            f"/api/v1/dossiers/{code}/{action}", json=payload, headers=tokens[unit_code]
+        )
+        figures.actions.append(time.perf_counter() - began)
+        if acted.status_code != 200:
+            figures.errors.append(f"{action} {code}: {acted.status_code} {acted.text[:200]}")
+            return
+    answered = time.perf_counter()
+    figures.stage[number] = f"citizen view {code}"
+    while True:
+        view = await clients["intake"].get(f"/api/v1/dossiers/{code}", headers=citizen)
+        if view.status_code == 200 and view.json()["status"] == 10:
+            break
+        await asyncio.sleep(poll)
+    done = time.perf_counter()
+    figures.lags.append(done - answered)
+    figures.lives.append(done - started)
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": 0.0, "p99": 0.0}
+    return {
+        "p50": round(statistics.median(values) * 1000, 1),
+        "p99": round(percentile(values, 0.99) * 1000, 1),
+    }
+
+
+async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, object]:
+    secret = AuthSettings().secret
+    tokens = {
+        unit: {"Authorization": f"Bearer {issue_token(officer(unit), secret=secret)}"}
+        for unit in {unit for _, unit, _ in WALK}
+    }
+    limits = httpx.Limits(max_connections=args.concurrency * 2)
+    clients = {name: httpx.AsyncClient(base_url=url, timeout=60, limits=limits) for name, url in urls.items()}
+    semaphore = asyncio.Semaphore(args.concurrency)
+    figures = Figures()
+
+    async def bounded(number: int) -> None:
+        async with semaphore:
+            try:
+                await one_life(number, clients, tokens, figures, args.poll)
+            except httpx.HTTPError as exc:
+                figures.errors.append(f"{figures.stage.get(number)}: {exc!r}")
+
+    try:
+        began = time.perf_counter()
+        await asyncio.gather(*(bounded(args.offset + number) for number in range(args.n)))
+        elapsed = time.perf_counter() - began
+    finally:
+        for client in clients.values():
+            await client.aclose()
+    completed = len(figures.lives)
+    return {
+        "database": args.database,
+        "dossiers": args.n,
+        "concurrency": args.concurrency,
+        "elapsed_s": round(elapsed, 2),
+        "dossiers_per_s": round(completed / elapsed, 2),
+        "transitions_per_s": round(completed * TRANSITIONS / elapsed, 1),
+        "life_ms": summary(figures.lives),
+        "officer_action_ms": summary(figures.actions),
+        "citizen_view_lag_ms": summary(figures.lags),
+        "errors": len(figures.errors),
+        "first_errors": figures.errors[:5],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-n", type=int, default=300, help="dossiers to walk")
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--poll", type=float, default=0.05, help="seconds between status polls")
+    parser.add_argument("--offset", type=int, default=0, help="first citizen serial (keeps CCCDs apart)")
+    parser.add_argument("--start", action="store_true", help="start a system of its own with `motcua up`")
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--intake", default="http://127.0.0.1:8001")
+    parser.add_argument("--processing", default="http://127.0.0.1:8002")
+    parser.add_argument("--notify", default="http://127.0.0.1:8003")
+    args = parser.parse_args()
+    if args.start:
+        with started_system(args.database) as urls:
+            result = asyncio.run(run(args, urls))
+    else:
+        urls = {"intake": args.intake, "processing": args.processing, "notify": args.notify}
+        result = asyncio.run(run(args, urls))
+    print(json.dumps(result, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
