@@ -17,6 +17,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import Status
 
 from shared.personal_data import PersonalDataFilter, install_log_masking, mask_personal_data
@@ -92,8 +93,19 @@ class PersonalDataSpanProcessor(SpanProcessor):
 def create_tracer_provider(
     service: str, *, extra_processors: tuple[SpanProcessor, ...] = ()
 ) -> TracerProvider:
-    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: f"motcua-{service}"}))
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+    """The service's tracer provider. With somewhere to send spans (an OTLP endpoint, or
+    ``extra_processors``) it samples as the standard ``OTEL_TRACES_SAMPLER`` variables say. With
+    nowhere, it records nothing (a span nobody receives costs its attributes and processing for
+    nothing) but still gives each span a context, so ``traceparent`` travels with requests and
+    events and the logs keep their trace ids."""
+    exporting = bool(
+        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
+    provider = TracerProvider(
+        resource=Resource.create({SERVICE_NAME: f"motcua-{service}"}),
+        sampler=None if exporting or extra_processors else ALWAYS_OFF,
+    )
+    if exporting:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(PersonalDataSpanProcessor(BatchSpanProcessor(OTLPSpanExporter())))
