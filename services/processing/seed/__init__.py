@@ -39,12 +39,9 @@ from shared.working_time import HOURS_PER_DAY
 DIRECTORY_FILE = Path(__file__).with_name("directory.toml")
 
 
-def _directory() -> dict[str, Any]:
-    return tomllib.loads(DIRECTORY_FILE.read_text(encoding="utf-8"))
-
-
-SEED_AGENCIES: tuple[Agency, ...] = tuple(Agency.model_validate(row) for row in _directory()["agency"])
-SEED_UNITS: tuple[Unit, ...] = tuple(Unit.model_validate(row) for row in _directory()["unit"])
+_DIRECTORY: dict[str, Any] = tomllib.loads(DIRECTORY_FILE.read_text(encoding="utf-8"))
+SEED_AGENCIES: tuple[Agency, ...] = tuple(Agency.model_validate(row) for row in _DIRECTORY["agency"])
+SEED_UNITS: tuple[Unit, ...] = tuple(Unit.model_validate(row) for row in _DIRECTORY["unit"])
 
 
 def username_slug(code: str) -> str:
@@ -82,7 +79,7 @@ def _seed_staff(agencies: Iterable[Agency], units: Iterable[Unit]) -> tuple[Pers
 
 
 SEED_PEOPLE: tuple[Person, ...] = tuple(
-    Person.model_validate(row) for row in _directory()["demo_person"]
+    Person.model_validate(row) for row in _DIRECTORY["demo_person"]
 ) + _seed_staff(SEED_AGENCIES, SEED_UNITS)
 
 
