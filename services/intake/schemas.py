@@ -4,13 +4,14 @@ citizen's view of a dossier, with every instant on Vietnam's clock."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from services.intake.citizen_id import validate_citizen_id
 from shared.email_address import check_email_address
 from shared.events import DocumentKind, Rating
+from shared.vietnam_time import shown_in_vietnam
 
 PHONE_DIGITS = (10, 11)
 
@@ -126,7 +127,15 @@ class RatingIn(BaseModel):
 
 
 # -- responses ----------------------------------------------------------------------------------
-class DocumentPublic(BaseModel):
+class ShownInVietnam(BaseModel):
+    """A response whose instants are read on Vietnam's clock, whatever zone they were stored in."""
+
+    @model_validator(mode="after")
+    def _in_vietnam(self) -> Self:
+        return shown_in_vietnam(self)
+
+
+class DocumentPublic(ShownInVietnam):
     name: str
     kind: str
     kind_label: str
@@ -139,7 +148,7 @@ class DocumentPublic(BaseModel):
     added_at: datetime | None = None
 
 
-class HistoryEntryPublic(BaseModel):
+class HistoryEntryPublic(ShownInVietnam):
     at: datetime
     event_type: str
     status: int
@@ -147,7 +156,7 @@ class HistoryEntryPublic(BaseModel):
     note: str | None = None
 
 
-class DossierPublic(BaseModel):
+class DossierPublic(ShownInVietnam):
     """What the citizen sees of a dossier (see ``views.public_view``)."""
 
     code: str
@@ -178,7 +187,7 @@ class DossierPublic(BaseModel):
     history: list[HistoryEntryPublic]
 
 
-class LookupPublic(BaseModel):
+class LookupPublic(ShownInVietnam):
     """What a dossier code and CCCD show before a session: the status and the due date only."""
 
     code: str

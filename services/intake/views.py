@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Sequence
-from datetime import datetime
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -14,7 +13,6 @@ from services.intake.models import Dossier, DossierDocument
 from services.intake.schemas import KIND_LABELS, DocumentPublic, DossierPublic, HistoryEntryPublic
 from services.intake.timeline import TimelineEntry, timeline_of
 from shared.events import RESOLVED, DossierStatus
-from shared.vietnam_time import in_vietnam
 
 
 async def find_for_citizen(
@@ -31,10 +29,6 @@ async def find_for_citizen(
     return dossier
 
 
-def _local(moment: datetime | None) -> datetime | None:
-    return None if moment is None else in_vietnam(moment)
-
-
 def _document_view(document: DossierDocument) -> DocumentPublic:
     return DocumentPublic.model_validate(
         {
@@ -47,7 +41,7 @@ def _document_view(document: DossierDocument) -> DocumentPublic:
             "filename": document.original_filename,
             "sha256": document.sha256,
             "reused_from": document.reused_from,
-            "added_at": _local(document.added_at),
+            "added_at": document.added_at,
         }
     )
 
@@ -56,7 +50,7 @@ def _history_view(row: TimelineEntry) -> HistoryEntryPublic:
     state = DossierStatus(row.status)
     return HistoryEntryPublic.model_validate(
         {
-            "at": _local(row.at),
+            "at": row.at,
             "event_type": row.event_type,
             "status": int(state),
             "status_label": state.vietnamese_name,
@@ -88,21 +82,21 @@ def public_view(
             "procedure_name": dossier.procedure_name,
             "agency_code": dossier.agency_code,
             "channel": dossier.channel,
-            "submitted_at": _local(dossier.submitted_at),
-            "accepted_at": _local(dossier.accepted_at),
-            "due_at": _local(dossier.due_at),
+            "submitted_at": dossier.submitted_at,
+            "accepted_at": dossier.accepted_at,
+            "due_at": dossier.due_at,
             "current_step": dossier.current_step,
             "status_note": dossier.status_note,
             "supplement_items": dossier.supplement_items if waiting else None,
-            "supplement_deadline_at": _local(dossier.supplement_deadline_at) if waiting else None,
-            "resolved_at": _local(dossier.resolved_at) if resolved else None,
+            "supplement_deadline_at": dossier.supplement_deadline_at if waiting else None,
+            "resolved_at": dossier.resolved_at if resolved else None,
             "result_name": dossier.result_name if resolved else None,
             "timeliness": dossier.timeliness if resolved else None,
-            "returned_at": _local(dossier.returned_at),
-            "supplement_provided_at": _local(dossier.supplement_provided_at) if answered else None,
-            "withdrawal_requested_at": _local(dossier.withdrawal_requested_at),
+            "returned_at": dossier.returned_at,
+            "supplement_provided_at": dossier.supplement_provided_at if answered else None,
+            "withdrawal_requested_at": dossier.withdrawal_requested_at,
             "rating": dossier.rating,
-            "rated_at": _local(dossier.rated_at),
+            "rated_at": dossier.rated_at,
             # Dossiers from before documents had rows of their own keep their list in the dossier row.
             "documents": [_document_view(document) for document in documents]
             if documents
