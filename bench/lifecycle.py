@@ -18,18 +18,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import time
 from dataclasses import dataclass, field
 
 import httpx
-from pipeline import citizen_id, percentile, started_system
+from pipeline import bench_main, birth_registration, citizen_id, citizen_session, percentile
 
-from shared.auth import issue_citizen_token, issue_token
+from shared.auth import issue_token
 from shared.settings import AuthSettings
 
-PROCEDURE = "1.001193"
 # The birth registration's steps, each acted on by an officer of its unit (seed/catalog.toml).
 DESK, JUSTICE, LEADERS, CLERKS = "H56.HC.MOTCUA", "H56.HC.TUPHAP", "H56.HC.LD", "H56.HC.VT"
 WALK: tuple[tuple[str, str, dict[str, object]], ...] = (
@@ -64,21 +62,10 @@ async def one_life(
     figures: Figures,
     poll: float,
 ) -> None:
-    id_number = citizen_id(number)
     figures.stage[number] = "submit"
-    body = {
-        "procedure_code": PROCEDURE,
-        "applicant": {
-            "full_name": f"Công dân {number}",
-            "id_number": id_number,
-            "phone": "0905123456",
-            "address": "Hải Châu, Đà Nẵng",
-        },
-        "documents": [{"name": "Tờ khai đăng ký khai sinh"}],
-    }
-    citizen = {"Authorization": f"Bearer {issue_citizen_token(id_number, secret=AuthSettings().secret)}"}
+    citizen = citizen_session(citizen_id(number))
     started = time.perf_counter()
-    response = await clients["intake"].post("/api/v1/dossiers", json=body)
+    response = await clients["intake"].post("/api/v1/dossiers", json=birth_registration(number))
     if response.status_code != 201:
         figures.errors.append(f"submit: {response.status_code} {response.text[:200]}")
         return
@@ -161,28 +148,5 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, objec
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("-n", type=int, default=300, help="dossiers to walk")
-    parser.add_argument("--concurrency", type=int, default=50)
-    parser.add_argument("--poll", type=float, default=0.05, help="seconds between status polls")
-    parser.add_argument("--offset", type=int, default=0, help="first citizen serial (keeps CCCDs apart)")
-    parser.add_argument("--start", action="store_true", help="start a system of its own with `motcua up`")
-    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--intake", default="http://127.0.0.1:8001")
-    parser.add_argument("--processing", default="http://127.0.0.1:8002")
-    parser.add_argument("--notify", default="http://127.0.0.1:8003")
-    args = parser.parse_args()
-    if args.start:
-        with started_system(args.database) as urls:
-            result = asyncio.run(run(args, urls))
-    else:
-        urls = {"intake": args.intake, "processing": args.processing, "notify": args.notify}
-        result = asyncio.run(run(args, urls))
-    print(json.dumps(result, ensure_ascii=False))
-
-
 if __name__ == "__main__":
-    main()
+    bench_main(__doc__ or "", run, dossiers=300, dossiers_help="dossiers to walk")

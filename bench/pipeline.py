@@ -20,9 +20,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -39,6 +40,25 @@ def citizen_id(number: int) -> str:
     return f"001090{number:06d}"
 
 
+def birth_registration(number: int) -> dict[str, Any]:
+    """The submission of citizen ``number``: a birth registration with its declaration."""
+    return {
+        "procedure_code": "1.001193",
+        "applicant": {
+            "full_name": f"Công dân {number}",
+            "id_number": citizen_id(number),
+            "phone": "0905123456",
+            "address": "Hải Châu, Đà Nẵng",
+        },
+        "documents": [{"name": "Tờ khai đăng ký khai sinh"}],
+    }
+
+
+def citizen_session(id_number: str) -> dict[str, str]:
+    """The headers of a citizen session for ``id_number``, as the one-time code sign-in opens it."""
+    return {"Authorization": f"Bearer {issue_citizen_token(id_number, secret=AuthSettings().secret)}"}
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
@@ -49,16 +69,7 @@ async def one_dossier(
     number: int, clients: dict[str, httpx.AsyncClient], headers: dict[str, str], poll: float
 ) -> tuple[float, float]:
     id_number = citizen_id(number)
-    body = {
-        "procedure_code": "1.001193",
-        "applicant": {
-            "full_name": f"Công dân {number}",
-            "id_number": id_number,
-            "phone": "0905123456",
-            "address": "Hải Châu, Đà Nẵng",
-        },
-        "documents": [{"name": "Tờ khai đăng ký khai sinh"}],
-    }
+    body = birth_registration(number)
     started = time.perf_counter()
     response = await clients["intake"].post("/api/v1/dossiers", json=body)
     response.raise_for_status()
@@ -74,7 +85,7 @@ async def one_dossier(
     if accepted.status_code != 200:
         raise RuntimeError(f"accept {code}: {accepted.status_code} {accepted.text}")
     # The citizen reads their notifications with a session bound to their CCCD.
-    citizen = {"Authorization": f"Bearer {issue_citizen_token(id_number, secret=AuthSettings().secret)}"}
+    citizen = citizen_session(id_number)
     while True:
         found = await clients["notify"].get("/api/v1/notifications", headers=citizen)
         if any(row["dossier_code"] == code for row in found.json()):
@@ -164,11 +175,15 @@ def started_system(database: str) -> Iterator[dict[str, str]]:
         process.wait(timeout=60)
 
 
-def main() -> None:
+Run = Callable[[argparse.Namespace, dict[str, str]], Coroutine[Any, Any, dict[str, object]]]
+
+
+def bench_main(description: str, run: Run, *, dossiers: int, dossiers_help: str) -> None:
+    """A benchmark's command line: its figures as JSON, against ``make up`` or a system it starts."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("-n", type=int, default=200, help="dossiers to submit")
+    parser.add_argument("-n", type=int, default=dossiers, help=dossiers_help)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--poll", type=float, default=0.05, help="seconds between status polls")
     parser.add_argument("--offset", type=int, default=0, help="first citizen serial (keeps CCCDs apart)")
@@ -188,4 +203,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    bench_main(__doc__ or "", run, dossiers=200, dossiers_help="dossiers to submit")
