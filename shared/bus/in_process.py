@@ -12,10 +12,9 @@ with backoff, and nothing is dead-lettered. Tests of those run on a real nats-se
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from shared.bus.outbox import OutboxMessage
+from shared.bus.outbox import OutboxMessage, Publish
 from shared.events import PURGE_HEADER, Event, parse_event
 
 # Subjects JetStream schedules or purges: nothing consumes them as they are published.
@@ -25,7 +24,7 @@ _SCHEDULED_PREFIXES = ("sla.timer.", "sla.cancel.")
 class Attachable(Protocol):
     async def deliver(self, event: Event) -> None: ...
 
-    def use_in_process_bus(self, publish: Callable[[OutboxMessage], Awaitable[None]]) -> None: ...
+    def use_in_process_bus(self, publish: Publish) -> None: ...
 
 
 class InProcessBus:
