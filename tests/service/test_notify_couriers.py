@@ -214,3 +214,33 @@ async def test_an_email_whose_outcome_could_not_be_stored_at_first_is_not_sent_a
         id_: (NotificationStatus.SENT.value, 1) for id_ in ids
     }
     assert len(attempts) == 3
+
+
+async def test_claims_made_while_another_is_open_take_other_rows_and_never_more_than_asked(
+    replicas: list[Database],
+) -> None:
+    """A claim made while another replica's claim is still open, as two couriers' are in a race:
+    it takes rows the first did not, and no more than its limit, so the lease it measured covers
+    everything it holds."""
+    ids = await store_due(replicas[0], Channel.EMAIL, 6)
+
+    async def claim(session: Any, owner: str) -> list[str]:
+        claimed = await delivery.claim_due(
+            session=session, channel=Channel.EMAIL, owner=owner, now=utc_now(), lease_seconds=30, limit=2
+        )
+        return [item.notification_id for item in claimed]
+
+    async def second_claim() -> list[str]:
+        async with replicas[1].session() as session:
+            return await claim(session, "second")
+
+    async with replicas[0].session() as first_session:
+        first = await claim(first_session, "first")
+        # Under way before the first commits: PostgreSQL answers at once, SQLite once it may write.
+        second_task = asyncio.create_task(second_claim())
+        await asyncio.sleep(0.2)
+    second = await asyncio.wait_for(second_task, timeout=5)
+
+    assert len(first) == 2 and len(second) == 2
+    assert not set(first) & set(second)
+    assert set(first) | set(second) <= set(ids)

@@ -108,17 +108,27 @@ async def claim_due(
 ) -> list[Claimed]:
     """Take the lease on up to ``limit`` notifications due on ``channel``, oldest due first, in one
     statement. The conditions are checked again on each row as it is updated, so a replica that
-    chose the same rows a moment later gets none of the ones taken meanwhile."""
+    chose the same rows a moment later gets none of the ones taken meanwhile.
+
+    On PostgreSQL the choice skips rows another replica's claim holds locked: without that, the
+    later claim waits for the earlier one, finds every row it chose taken and comes back empty while
+    more are due, and its courier stops until the next poll. The choice is a materialized CTE
+    because a subquery with SKIP LOCKED may be scanned again for each row of the update, each scan
+    skipping what the last one locked, and so take more than ``limit`` rows, more than the lease was
+    measured for. SQLite writes one at a time, so it meets no locks and renders neither clause.
+    """
     chosen = (
         select(Notification.id)
         .where(*_free_and_due(channel, now))
         .order_by(col(Notification.next_attempt_at))
         .limit(limit)
-        .scalar_subquery()
+        .with_for_update(skip_locked=True)
+        .cte("chosen")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
     )
     taken = await session.execute(
         update(Notification)
-        .where(col(Notification.id).in_(chosen), *_free_and_due(channel, now))
+        .where(col(Notification.id).in_(select(chosen.c.id)), *_free_and_due(channel, now))
         .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_seconds))
         .returning(
             col(Notification.id),
