@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from fastapi import FastAPI
 from faststream.nats import NatsBroker
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 from opentelemetry.sdk.trace import SpanProcessor
@@ -26,9 +28,10 @@ from sqlalchemy import MetaData
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.bus.broker import create_broker
-from shared.bus.consumer import subscribe
+from shared.bus.consumer import EventConsumer, Received, consuming, watch_max_deliveries
+from shared.bus.in_process import Deliver
 from shared.bus.inbox import Inbox, inbox_table
-from shared.bus.outbox import Outbox, OutboxMessage, OutboxRelay, Publish, outbox_table
+from shared.bus.outbox import Acknowledgement, FollowUp, Outbox, OutboxMessage, OutboxRelay, outbox_table
 from shared.bus.retention import Pruner, RetentionSweep
 from shared.bus.streams import ConsumerSpec, ensure_consumer, ensure_streams, stream_for
 from shared.db import Database
@@ -90,6 +93,7 @@ class ServiceRuntime:
         # Every log record is masked of personal data as it is made, whichever handler it reaches.
         install_log_masking()
         self.tracer_provider = create_tracer_provider(service, extra_processors=span_processors)
+        self.tracer = self.tracer_provider.get_tracer("motcua.bus")
         self.db = Database(
             database.url(self.settings.common),
             schema=database.database_schema,
@@ -112,12 +116,13 @@ class ServiceRuntime:
             self.db, outbox=self.outbox.table, inbox=self.inbox.table, settings=self.settings.retention
         )
         self.consumers: list[ConsumerSpec] = []
+        self._event_consumers: list[EventConsumer] = []
         self._entry_points: dict[str, list[Callable[[Event], Awaitable[None]]]] = {}
         self._start_hooks: list[StartHook] = []
         self._dependencies: dict[str, object] = {"outbox": self.outbox, "runtime": self}
         self._workers: list[BackgroundWorker] = []
         self._bus_task: asyncio.Task[None] | None = None
-        self._in_process: Publish | None = None
+        self._in_process: Deliver | None = None
         self.outbox_pending = Gauge(
             "motcua_outbox_pending", "Outbox events not yet published", registry=self.registry
         )
@@ -146,7 +151,7 @@ class ServiceRuntime:
         connection = self.broker.config.connection_state.connection if self.broker.running else None
         return connection is not None and connection.is_connected
 
-    def use_in_process_bus(self, publish: Publish) -> None:
+    def use_in_process_bus(self, publish: Deliver) -> None:
         """Publish through ``publish`` instead of NATS, and never connect to NATS (see
         ``shared.bus.in_process``); before ``start``."""
         self._in_process = publish
@@ -212,7 +217,42 @@ class ServiceRuntime:
             finally:
                 current_dossier.reset(token)
 
-        subscribe(self.broker, spec, run, retry_delays=self.settings.nats.retry_delays_seconds)
+        async def run_batch(batch: Sequence[Received]) -> None:
+            """The batch in one transaction, in order, each event recorded in the inbox as ``run``
+            records one; any failure rolls all of it back (the consumer then goes one at a time)."""
+            for item in batch:
+                if not isinstance(item.event, event_type):
+                    raise TypeError(f"{spec.durable} got {item.event.type}")
+            async with self.db.session() as session:
+                fresh = await self.inbox.first_deliveries(
+                    session, consumer=spec.durable, event_ids=[item.event.event_id for item in batch]
+                )
+                for item in batch:
+                    event = item.event
+                    if event.event_id not in fresh:
+                        logger.info(
+                            "%s skips %s %s: already handled", spec.durable, event.type, event.event_id
+                        )
+                        continue
+                    fresh.discard(event.event_id)
+                    token = current_dossier.set(event.dossier_code or "-")
+                    try:
+                        with consuming(self.tracer, item.message):
+                            await call(session, event)
+                    finally:
+                        current_dossier.reset(token)
+
+        watch_max_deliveries(self.broker, spec, retry_delays=self.settings.nats.retry_delays_seconds)
+        self._event_consumers.append(
+            EventConsumer(
+                self.broker,
+                spec,
+                handle_one=run,
+                handle_batch=run_batch,
+                retry_delays=self.settings.nats.retry_delays_seconds,
+                tracer=self.tracer,
+            )
+        )
         self.consumers.append(spec)
         self._entry_points.setdefault(event_type.model_fields["type"].default, []).append(run)
         return spec
@@ -224,47 +264,31 @@ class ServiceRuntime:
         for run in self._entry_points.get(received.type, []):
             await run(received)
 
-    async def _publish(self, message: OutboxMessage) -> None:
-        # Resume the trace of the request that wrote the row; the telemetry middleware starts the
-        # producer span from the current context.
-        token = otel_context.attach(propagate.extract(message.trace_headers))
-        try:
-            if self._in_process is not None:
+    async def _publish(self, message: OutboxMessage) -> Acknowledgement | None:
+        """Write ``message`` to NATS; returns what waits for its acknowledgement (see ``Publish``)."""
+        if self._in_process is not None:
+            # Resume the trace of the request that wrote the row, as the consumers would.
+            token = otel_context.attach(propagate.extract(message.trace_headers))
+            try:
                 await self._in_process(message)
-                return
-            purge = message.headers.get(PURGE_HEADER)
-            if purge is not None:
-                await self._purge(message, purge.split())
-                return
-            await self.broker.publish(
-                message.payload,
-                message.subject,
-                headers={
-                    **message.headers,
-                    "Nats-Msg-Id": message.event_id,
-                    "content-type": "application/json",
-                },
-                stream=stream_for(message.subject).name,
-                timeout=self.settings.outbox.publish_timeout_seconds,
-            )
-        finally:
-            otel_context.detach(token)
-
-    async def _purge(self, message: OutboxMessage, filters: list[str]) -> None:
-        """Publish the purge's marker, then purge what ``filters`` match below the marker's sequence.
-        Published again, the marker is a duplicate whose acknowledgement carries the first copy's
-        sequence, so the purge still stops where it first did: what was armed after it stays."""
+            finally:
+                otel_context.detach(token)
+            return None
         js = self.broker.config.connection_state.stream
+        # The trace of the request that wrote the row goes on in the consumers.
+        headers = {
+            **message.trace_headers,
+            **message.headers,
+            "Nats-Msg-Id": message.event_id,
+            "content-type": "application/json",
+        }
+        purge = message.headers.get(PURGE_HEADER)
         stream = stream_for(message.subject).name
-        ack = await js.publish(
-            message.subject,
-            message.payload,
-            timeout=self.settings.outbox.publish_timeout_seconds,
-            stream=stream,
-            headers={**message.headers, "Nats-Msg-Id": message.event_id},
-        )
-        for subjects in filters:
-            await js.purge_stream(stream, subject=subjects, seq=ack.seq)
+        future = await js.publish_async(message.subject, message.payload, stream=stream, headers=headers)
+        timeout = self.settings.outbox.publish_timeout_seconds
+        if purge is None:
+            return _acknowledged(future, timeout)
+        return _purge_after(js, future, timeout, stream=stream, filters=purge.split())
 
     # -- life cycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -300,6 +324,8 @@ class ServiceRuntime:
                 # Each is a round trip or two of its own; none waits for another.
                 await asyncio.gather(*(ensure_consumer(js, spec) for spec in self.consumers))
                 await self.broker.start()
+                for consumer in self._event_consumers:
+                    await consumer.start(js)
             except Exception as exc:
                 logger.warning("%s: bus not up yet (%r); retrying in %.1fs", self.service, exc, delay)
                 await asyncio.sleep(delay)
@@ -319,6 +345,8 @@ class ServiceRuntime:
             await worker.stop()
         await self.pruner.stop()
         await self.relay.stop()
+        for consumer in self._event_consumers:
+            await consumer.stop()
         await self.broker.stop()
         await self.db.dispose()
         self.tracer_provider.shutdown()
@@ -341,3 +369,25 @@ class ServiceRuntime:
         connection = self.broker.config.connection_state.connection if self.broker.running else None
         checks["nats"] = "ok" if connection is not None and connection.is_connected else "unavailable"
         return checks
+
+
+async def _acknowledged(future: Awaitable[PubAck], seconds: float) -> FollowUp | None:
+    await asyncio.wait_for(future, seconds)
+    return None
+
+
+async def _purge_after(
+    js: JetStreamContext, future: Awaitable[PubAck], seconds: float, *, stream: str, filters: list[str]
+) -> FollowUp:
+    """Once the purge's marker is acknowledged, the purge of what ``filters`` match below the
+    marker's sequence. Published again, the marker is a duplicate whose acknowledgement carries the
+    first copy's sequence, so the purge still stops where it first did: what was armed after it
+    stays."""
+    ack = await asyncio.wait_for(future, seconds)
+
+    async def purge() -> None:
+        await asyncio.gather(
+            *(js.purge_stream(stream, subject=subjects, seq=ack.seq) for subjects in filters)
+        )
+
+    return purge

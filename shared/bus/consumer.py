@@ -23,13 +23,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 
 from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.annotations import NatsMessage
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
+from opentelemetry import propagate
+from opentelemetry.trace import SpanKind, Tracer
 from pydantic import BaseModel, ValidationError
 
 from shared.bus.permissions import inbox_prefix
@@ -40,6 +45,12 @@ from shared.personal_data import mask_personal_data
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[Event], Awaitable[None]]
+BatchHandler = Callable[[Sequence["Received"]], Awaitable[None]]
+
+# Messages one fetch may bring; a fetch returns with what is there once one message is.
+BATCH_SIZE = 50
+# How long an idle fetch waits on the server before asking again.
+FETCH_WAIT_SECONDS = 5.0
 
 DEAD_SUBJECT = "Motcua-Dead-Subject"
 DEAD_CONSUMER = "Motcua-Dead-Consumer"
@@ -105,14 +116,14 @@ def dead_letter_headers(
 
 
 @asynccontextmanager
-async def reporting_progress(msg: NatsMessage, *, every: float) -> AsyncIterator[None]:
-    """Tell JetStream every ``every`` seconds that ``msg`` is still being handled."""
+async def reporting_progress(messages: Sequence[Msg], *, every: float) -> AsyncIterator[None]:
+    """Tell JetStream every ``every`` seconds that ``messages`` are still being handled."""
 
     async def beat() -> None:
         while True:
             await asyncio.sleep(every)
             try:
-                await msg.in_progress()
+                await asyncio.gather(*(message.in_progress() for message in messages))
             except Exception as exc:
                 # A lost connection: the next beat may get through, and at worst the message is
                 # redelivered, which the inbox makes harmless.
@@ -125,13 +136,171 @@ async def reporting_progress(msg: NatsMessage, *, every: float) -> AsyncIterator
         heartbeat.cancel()
 
 
-def subscribe(
-    broker: NatsBroker, spec: ConsumerSpec, handler: Handler, *, retry_delays: Sequence[float]
-) -> None:
-    """Bind ``handler`` to the durable consumer ``spec``; the consumer itself is created elsewhere.
+@contextmanager
+def consuming(tracer: Tracer, message: Msg) -> Iterator[None]:
+    """The consumer's span of one message, in the trace its ``traceparent`` header carries on."""
+    parent = propagate.extract(message.headers or {})
+    with tracer.start_as_current_span(
+        f"{message.subject} process",
+        context=parent,
+        kind=SpanKind.CONSUMER,
+        attributes={"messaging.system": "nats", "messaging.destination.name": message.subject},
+    ):
+        yield
 
-    Fetched messages come to inboxes under the service's own prefix, the only ones its NATS user
-    may subscribe to."""
+
+@dataclass(frozen=True)
+class Received:
+    """A message of a batch with the event it holds, in the order the stream holds them."""
+
+    message: Msg
+    event: Event
+
+
+class EventConsumer:
+    """The loop of one durable pull consumer on one replica: it fetches what the consumer has (up to
+    ``batch_size`` messages, without waiting for more once one is there) and hands the whole batch
+    to ``handle_batch``, which applies it in one transaction, in stream order. Under load that is a
+    transaction, a commit and an inbox statement per batch instead of per event.
+
+    A batch that fails is taken one message at a time through ``handle_one``, so that only the
+    message at fault is retried with its delays or dead-lettered, exactly as a lone message is."""
+
+    def __init__(
+        self,
+        broker: NatsBroker,
+        spec: ConsumerSpec,
+        *,
+        handle_one: Handler,
+        handle_batch: BatchHandler,
+        retry_delays: Sequence[float],
+        tracer: Tracer,
+        batch_size: int = BATCH_SIZE,
+    ) -> None:
+        self.broker = broker
+        self.spec = spec
+        self.handle_one = handle_one
+        self.handle_batch = handle_batch
+        self.retry_delays = retry_delays
+        self.tracer = tracer
+        self.batch_size = batch_size
+        self._task: asyncio.Task[None] | None = None
+        self._subscription: JetStreamContext.PullSubscription | None = None
+
+    async def start(self, js: JetStreamContext) -> None:
+        """Bind to the durable consumer (created elsewhere) and start fetching. Fetched messages come
+        to inboxes under the service's own prefix, the only ones its NATS user may subscribe to."""
+        if self._task is not None:
+            return
+        self._subscription = await js.pull_subscribe_bind(
+            durable=self.spec.durable,
+            stream=self.spec.stream.name,
+            inbox_prefix=f"{inbox_prefix(self.spec.service)}.".encode(),
+        )
+        self._task = asyncio.create_task(self._run(self._subscription), name=f"consume {self.spec.durable}")
+
+    async def stop(self) -> None:
+        """Stop fetching. A batch cut off here is rolled back and left unacknowledged, so JetStream
+        hands it out again, and the inbox makes the second handling harmless."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        await asyncio.wait({self._task}, timeout=5)
+        self._task = None
+        if self._subscription is not None:
+            # Otherwise the connection's drain at shutdown waits on its pending fetch.
+            try:
+                await self._subscription.unsubscribe()
+            except Exception as exc:
+                logger.warning("%s: unsubscribing failed: %r", self.spec.durable, exc)
+            self._subscription = None
+
+    async def _run(self, subscription: JetStreamContext.PullSubscription) -> None:
+        failures = 0
+        while True:
+            try:
+                messages = await subscription.fetch(batch=self.batch_size, timeout=FETCH_WAIT_SECONDS)
+            except TimeoutError:
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # NATS is away: the client reconnects by itself, and the subscription with it.
+                failures += 1
+                logger.warning("%s: fetch failed (%r); trying again", self.spec.durable, exc)
+                await asyncio.sleep(min(0.2 * 2**failures, 5.0))
+                continue
+            failures = 0
+            try:
+                await self._handle(messages)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Whatever is left unacknowledged comes back after ack_wait.
+                logger.exception("%s: a batch could not be handled", self.spec.durable)
+
+    async def _handle(self, messages: Sequence[Msg]) -> None:
+        batch: list[Received] = []
+        for message in messages:
+            try:
+                batch.append(Received(message, parse_event(message.data)))
+            except ValidationError as exc:
+                error = PermanentError(f"not a valid event: {exc.error_count()} error(s)")
+                await _dead_letter(self.broker, self.spec, message, error, _deliveries(message))
+        if len(batch) > 1:
+            try:
+                await self._within_cutoff([item.message for item in batch], self.handle_batch(batch))
+            except Exception as exc:
+                logger.info(
+                    "%s: a batch of %d failed (%r); one at a time", self.spec.durable, len(batch), exc
+                )
+            else:
+                await asyncio.gather(*(item.message.ack() for item in batch))
+                return
+        for item in batch:
+            await self._handle_alone(item)
+
+    async def _within_cutoff(self, messages: Sequence[Msg], work: Awaitable[None]) -> None:
+        cutoff = asyncio.timeout(self.spec.handler_timeout_seconds)
+        try:
+            async with reporting_progress(messages, every=self.spec.ack_wait_seconds / 3), cutoff:
+                await work
+        except TimeoutError as exc:
+            if cutoff.expired():
+                raise HandlerTimedOut(f"handler ran past {self.spec.handler_timeout_seconds:g}s") from exc
+            raise
+
+    async def _handle_alone(self, item: Received) -> None:
+        message, deliveries = item.message, _deliveries(item.message)
+        try:
+            with consuming(self.tracer, message):
+                await self._within_cutoff([message], self.handle_one(item.event))
+        except PermanentError as exc:
+            await _dead_letter(self.broker, self.spec, message, exc, deliveries)
+        except Exception as exc:
+            if deliveries >= self.spec.max_deliver:
+                await _dead_letter(self.broker, self.spec, message, exc, deliveries)
+                return
+            delay = retry_delay(self.retry_delays, deliveries)
+            logger.warning(
+                "%s failed on delivery %d/%d, retrying in %.1fs: %r",
+                self.spec.durable,
+                deliveries,
+                self.spec.max_deliver,
+                delay,
+                exc,
+            )
+            await message.nak(delay=delay)
+        else:
+            await message.ack()
+
+
+def _deliveries(message: Msg) -> int:
+    return message.metadata.num_delivered or 1
+
+
+def watch_max_deliveries(broker: NatsBroker, spec: ConsumerSpec, *, retry_delays: Sequence[float]) -> None:
+    """Bind the consumer's twin on ``MAX_DELIVERIES``, which dead-letters what JetStream gave up on."""
     inbox = f"{inbox_prefix(spec.service)}.".encode()
 
     @broker.subscriber(
@@ -147,71 +316,28 @@ def subscribe(
     async def dead_letter_exhausted(msg: NatsMessage) -> None:
         await _dead_letter_exhausted(broker, spec, msg, retry_delays=retry_delays)
 
-    @broker.subscriber(
-        spec.subject,
-        stream=JStream(spec.stream.name, declare=False),
-        durable=spec.durable,
-        config=spec.config(),
-        pull_sub=PullSub(batch_size=50, timeout=2.0),
-        inbox_prefix=inbox,
-        max_workers=spec.concurrency,
-        ack_policy=AckPolicy.MANUAL,
-        title=spec.durable,
-    )
-    async def consume(msg: NatsMessage) -> None:
-        deliveries = msg.raw_message.metadata.num_delivered
-        try:
-            try:
-                event = parse_event(msg.body)
-            except ValidationError as exc:
-                raise PermanentError(f"not a valid event: {exc.error_count()} error(s)") from exc
-            cutoff = asyncio.timeout(spec.handler_timeout_seconds)
-            try:
-                async with reporting_progress(msg, every=spec.ack_wait_seconds / 3), cutoff:
-                    await handler(event)
-            except TimeoutError as exc:
-                if cutoff.expired():
-                    raise HandlerTimedOut(f"handler ran past {spec.handler_timeout_seconds:g}s") from exc
-                raise
-        except PermanentError as exc:
-            await _dead_letter(broker, spec, msg, exc, deliveries)
-        except Exception as exc:
-            if deliveries >= spec.max_deliver:
-                await _dead_letter(broker, spec, msg, exc, deliveries)
-                return
-            delay = retry_delay(retry_delays, deliveries)
-            logger.warning(
-                "%s failed on delivery %d/%d, retrying in %.1fs: %r",
-                spec.durable,
-                deliveries,
-                spec.max_deliver,
-                delay,
-                exc,
-            )
-            await msg.nack(delay=delay)
-        else:
-            await msg.ack()
-
 
 async def _dead_letter(
-    broker: NatsBroker, spec: ConsumerSpec, msg: NatsMessage, error: Exception, deliveries: int
+    broker: NatsBroker, spec: ConsumerSpec, message: Msg, error: Exception, deliveries: int
 ) -> None:
     logger.error("%s gives up after %d deliveries: %r", spec.durable, deliveries, error)
     headers = dead_letter_headers(
-        msg.headers,
+        message.headers or {},
         spec=spec,
-        subject=msg.raw_message.subject,
-        sequence=msg.raw_message.metadata.sequence.stream,
+        subject=message.subject,
+        sequence=message.metadata.sequence.stream,
         error=repr(error),
         deliveries=deliveries,
     )
     try:
-        await broker.publish(msg.body, dead_letter_subject(spec), headers=headers, stream=DEAD_LETTER.name)
+        await broker.publish(
+            message.data, dead_letter_subject(spec), headers=headers, stream=DEAD_LETTER.name
+        )
     except Exception:
         logger.exception("dead-lettering failed; the message stays in its stream")
-        await msg.nack(delay=30.0)
+        await message.nak(delay=30.0)
         return
-    await msg.reject()
+    await message.term()
 
 
 async def _dead_letter_exhausted(

@@ -12,19 +12,24 @@ with backoff, and nothing is dead-lettered. Tests of those run on a real nats-se
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from shared.bus.outbox import OutboxMessage, Publish
+from shared.bus.outbox import OutboxMessage
 from shared.events import PURGE_HEADER, Event, parse_event
 
 # Subjects JetStream schedules or purges: nothing consumes them as they are published.
 _SCHEDULED_PREFIXES = ("sla.timer.", "sla.cancel.")
 
 
+# Hands one outbox message to the attached services; returns once they have handled it.
+Deliver = Callable[[OutboxMessage], Awaitable[None]]
+
+
 class Attachable(Protocol):
     async def deliver(self, event: Event) -> None: ...
 
-    def use_in_process_bus(self, publish: Publish) -> None: ...
+    def use_in_process_bus(self, publish: Deliver) -> None: ...
 
 
 class InProcessBus:

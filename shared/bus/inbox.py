@@ -3,6 +3,7 @@ so that a redelivered event changes nothing. JetStream's duplicate window covers
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 from sqlalchemy import Column, MetaData, String, Table
@@ -40,3 +41,22 @@ class Inbox:
         )
         result = await session.execute(statement)
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def first_deliveries(
+        self, session: AsyncSession, *, consumer: str, event_ids: Sequence[UUID]
+    ) -> set[UUID]:
+        """Record a batch's events for this consumer in one statement; the ids not recorded before.
+        An id twice in ``event_ids`` counts once."""
+        unique = list(dict.fromkeys(str(event_id) for event_id in event_ids))
+        if not unique:
+            return set()
+        now = utc_now()
+        rows = [{"consumer": consumer, "event_id": event_id, "processed_at": now} for event_id in unique]
+        statement = (
+            insert_ignoring_duplicates(session, self.table)
+            .values(rows)
+            .on_conflict_do_nothing()
+            .returning(self.table.c.event_id)
+        )
+        result = await session.execute(statement)
+        return {UUID(event_id) for event_id in result.scalars()}

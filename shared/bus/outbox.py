@@ -43,7 +43,7 @@ from sqlalchemy import (
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.db import Database, UtcDateTime, advisory_lock_key
-from shared.events import PURGE_HEADER, Event, utc_now
+from shared.events import Event, utc_now
 from shared.settings import OutboxSettings
 from shared.worker import BackgroundWorker, backoff_seconds
 
@@ -88,7 +88,13 @@ class OutboxMessage:
     headers: dict[str, str]
 
 
-Publish = Callable[[OutboxMessage], Awaitable[None]]
+# What is left to do once a message is acknowledged (a purge's API call after its marker).
+FollowUp = Callable[[], Awaitable[None]]
+# Puts the message on the wire and returns once it is written, in the order of the calls, with
+# what then waits for its acknowledgement (and returns its follow-up, if any); or with nothing, when
+# the message was handled by the time the call returned (the in-process bus).
+Acknowledgement = Awaitable[FollowUp | None]
+Publish = Callable[[OutboxMessage], Awaitable[Acknowledgement | None]]
 
 
 class Outbox:
@@ -247,26 +253,50 @@ class OutboxRelay:
     async def _publish_all(
         self, messages: Sequence[OutboxMessage], *, deadline: float | None = None
     ) -> tuple[list[int], str | None]:
-        """Publish in order, a run at a time: the messages of a run go out together on the one
-        connection (which keeps their order on the wire) and their acknowledgements are awaited
-        together, instead of one round trip each. A purge (an API call besides its marker) runs
-        alone, between runs, so that no timer armed after it can overtake it. The first failure
-        stops the pass, and so does ``deadline`` (the loop's clock) coming close; what came after is
-        published in a later pass."""
-        sent: list[int] = []
+        """Write the messages one after the other on the one connection, so that NATS stores them
+        in outbox order, then await their acknowledgements together, instead of a round trip each.
+
+        A purge's marker takes its place in that order like any message; the purge itself (an API
+        call) follows once the marker is acknowledged, all of a pass's purges together. That is
+        safe because a purge removes only what lies below its marker's sequence: a timer armed after
+        it lands above the marker and stays, whenever the purge runs. The first failure stops the
+        pass, and so does ``deadline`` (the loop's clock) coming close: what is before it counts as
+        sent, the rest is published again in a later pass, where NATS drops the copies it already
+        has by their ``Nats-Msg-Id`` (a marker published again keeps its first sequence, so its
+        purge still stops where it first would have)."""
         loop = asyncio.get_running_loop()
-        for run in publishing_runs(messages):
+        written: list[tuple[OutboxMessage, Acknowledgement | None]] = []
+        failure: str | None = None
+        for message in messages:
             if deadline is not None and loop.time() >= deadline:
-                return sent, "the relay's lease ran out before the batch was published"
-            outcomes = await asyncio.gather(
-                *(self.publish(message) for message in run), return_exceptions=True
-            )
-            for message, outcome in zip(run, outcomes, strict=True):
-                if isinstance(outcome, BaseException):  # any failure leaves the row for the next pass
-                    logger.warning("outbox publish of %s failed: %r", message.subject, outcome)
-                    return sent, repr(outcome)[:1000]
-                sent.append(message.id)
-        return sent, None
+                failure = "the relay's lease ran out before the batch was published"
+                break
+            try:
+                written.append((message, await self.publish(message)))
+            except Exception as exc:
+                logger.warning("outbox publish of %s failed: %r", message.subject, exc)
+                failure = repr(exc)[:1000]
+                break
+        acknowledged = await asyncio.gather(
+            *(_completed() if ack is None else ack for _, ack in written), return_exceptions=True
+        )
+        sent: list[int] = []
+        follow_ups: list[tuple[int, FollowUp]] = []
+        for (message, _), outcome in zip(written, acknowledged, strict=True):
+            if isinstance(outcome, BaseException):
+                logger.warning("outbox publish of %s failed: %r", message.subject, outcome)
+                failure = repr(outcome)[:1000]
+                break
+            if outcome is not None:
+                follow_ups.append((len(sent), outcome))
+            sent.append(message.id)
+        done = await asyncio.gather(*(follow_up() for _, follow_up in follow_ups), return_exceptions=True)
+        for (position, _), result in zip(follow_ups, done, strict=True):
+            if isinstance(result, BaseException):
+                logger.warning("outbox purge failed: %r", result)
+                # The marker stays unsent, and so does everything after it.
+                return sent[:position], repr(result)[:1000]
+        return sent, failure
 
     async def _record(
         self, session: AsyncSession, messages: Sequence[OutboxMessage], sent: list[int], error: str | None
@@ -292,25 +322,8 @@ class OutboxRelay:
             )
 
 
-def publishing_runs(messages: Sequence[OutboxMessage]) -> list[list[OutboxMessage]]:
-    """``messages`` cut into runs that may go out together: a purge is a run of its own, and a
-    subject appears at most once in a run, so that two messages on one subject (two arms of one
-    timer) never race each other and the later always lands last."""
-    runs: list[list[OutboxMessage]] = []
-    subjects: set[str] = set()
-    for message in messages:
-        if (
-            PURGE_HEADER in message.headers
-            or not runs
-            or PURGE_HEADER in runs[-1][0].headers
-            or message.subject in subjects
-        ):
-            runs.append([message])
-            subjects = set()
-        else:
-            runs[-1].append(message)
-        subjects.add(message.subject)
-    return runs
+async def _completed() -> FollowUp | None:
+    return None
 
 
 def _message(row: Any) -> OutboxMessage:

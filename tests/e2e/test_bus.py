@@ -28,7 +28,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.intake.migrations import history as intake_history
 from services.notify.migrations import history as notify_history
 from shared.bus.dead_letter import DeadLetter, list_dead_letters, replay
-from shared.bus.outbox import OutboxMessage
+from shared.bus.outbox import Acknowledgement, OutboxMessage
 from shared.bus.streams import DEAD_LETTER, DOSSIER, ConsumerSpec
 from shared.events import Applicant, DossierSubmitted, utc_now
 from shared.migrations import upgrade
@@ -63,13 +63,15 @@ class Recorder:
     table: Table
     failures_left: int = 0
     always_fail: bool = False
+    # The dossier whose event always fails, among others that do not.
+    fails_for: str | None = None
     seconds: float = 0.0
     calls: list[tuple[str, float]] = field(default_factory=list)
 
     async def __call__(self, session: AsyncSession, event: DossierSubmitted) -> None:
         self.calls.append((str(event.event_id), time.monotonic()))
         await asyncio.sleep(self.seconds)
-        if self.always_fail:
+        if self.always_fail or event.dossier_code == self.fails_for:
             raise RuntimeError("handler told to fail")
         if self.failures_left > 0:
             self.failures_left -= 1
@@ -305,6 +307,59 @@ async def test_poison_message_ends_in_dead_letter_and_replay_works(
         assert len(consumer.recorder.calls) == 4
 
 
+async def inbox_times(consumer: Consumer) -> list[object]:
+    table = consumer.runtime.inbox.table
+    async with consumer.runtime.db.session() as session:
+        rows = await session.execute(
+            select(table.c.processed_at).where(table.c.consumer == consumer.spec.durable)
+        )
+        return list(rows.scalars())
+
+
+async def test_events_waiting_together_are_applied_together_once_each(
+    nats_server: NatsServer, runtime_settings: RuntimeSettingsFactory
+) -> None:
+    """Ten events already in the stream when the consumer starts come in one fetch and are applied
+    in one transaction: each handled once, their inbox rows written by one statement."""
+    producer = producer_runtime(runtime_settings("intake"))
+    consumer = consumer_runtime(runtime_settings("notify"))
+    events = [submitted(f"HS-BATCH-{index}") for index in range(10)]
+    async with running(producer), jetstream(nats_server) as (_, js):
+        for event in events:
+            await publish_raw(js, event.model_dump_json().encode(), str(event.event_id))
+        async with running(consumer.runtime):
+            await eventually(lambda: assert_settled(js, consumer.spec, delivered=10))
+            assert await consumer.effects() == [str(event.event_id) for event in events]
+            assert [call[0] for call in consumer.recorder.calls] == [str(event.event_id) for event in events]
+            assert len(set(await inbox_times(consumer))) == 1
+
+
+async def test_one_failing_event_in_a_batch_holds_up_only_itself(
+    nats_server: NatsServer, runtime_settings: RuntimeSettingsFactory
+) -> None:
+    """The batch is rolled back and taken one at a time: the others are applied once, and the
+    failing one alone is retried and dead-lettered."""
+    producer = producer_runtime(runtime_settings("intake"))
+    consumer = consumer_runtime(runtime_settings("notify"))
+    consumer.recorder.fails_for = "HS-MIXED-2"
+    events = [submitted(f"HS-MIXED-{index}") for index in range(5)]
+    poison = events[2]
+    async with running(producer), jetstream(nats_server) as (_, js):
+        for event in events:
+            await publish_raw(js, event.model_dump_json().encode(), str(event.event_id))
+        async with running(consumer.runtime):
+            [letter] = await dead_letters(js, 1)
+            assert letter.body == poison.model_dump_json().encode()
+            assert letter.deliveries == 3
+            await eventually(lambda: assert_settled(js, consumer.spec, delivered=5))
+            assert await consumer.effects() == [
+                str(event.event_id) for event in events if event is not poison
+            ]
+            # Those before it ran in the batch that was rolled back, then once more alone.
+            calls = [call[0] for call in consumer.recorder.calls]
+            assert [calls.count(str(event.event_id)) for event in events] == [2, 2, 4, 1, 1]
+
+
 async def test_invalid_event_body_is_dead_lettered_at_once(
     nats_server: NatsServer, runtime_settings: RuntimeSettingsFactory
 ) -> None:
@@ -358,9 +413,10 @@ def count_publishes(runtime: ServiceRuntime) -> list[str]:
     published: list[str] = []
     original = runtime.relay.publish
 
-    async def publish(message: OutboxMessage) -> None:
-        await original(message)
+    async def publish(message: OutboxMessage) -> Acknowledgement | None:
+        acknowledged = await original(message)
         published.append(message.event_id)
+        return acknowledged
 
     runtime.relay.publish = publish
     return published

@@ -23,7 +23,7 @@ from services.processing.models import Dossier
 from services.processing.settings import SlaSettings
 from services.processing.steps import steps_of
 from services.processing.working_calendar import calendar_of
-from shared.bus.outbox import OutboxMessage
+from shared.bus.outbox import Acknowledgement, OutboxMessage
 from shared.bus.streams import SLA
 from shared.events import (
     Applicant,
@@ -72,9 +72,9 @@ def with_latency(runtime: ServiceRuntime, rng: random.Random) -> None:
     """Replicas reach NATS with latencies of their own: each publish waits up to 3 ms first."""
     original = runtime.relay.publish
 
-    async def publish(message: OutboxMessage) -> None:
+    async def publish(message: OutboxMessage) -> Acknowledgement | None:
         await asyncio.sleep(rng.random() * 0.003)
-        await original(message)
+        return await original(message)
 
     runtime.relay.publish = publish
 
@@ -237,9 +237,10 @@ async def test_a_relay_that_published_before_its_commit_failed_loses_no_re_arm(
         original_publish, original_record = runtime.relay.publish, runtime.relay._record
         failures: list[int] = []
 
-        async def publish(message: OutboxMessage) -> None:
-            await original_publish(message)
+        async def publish(message: OutboxMessage) -> Acknowledgement | None:
+            acknowledged = await original_publish(message)
             published.append(message.event_id)
+            return acknowledged
 
         async def record(*args: Any) -> None:
             if not failures:
