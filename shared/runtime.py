@@ -218,8 +218,8 @@ class ServiceRuntime:
                 current_dossier.reset(token)
 
         async def run_batch(batch: Sequence[Received]) -> None:
-            """The batch in one transaction, in order, each event recorded in the inbox as ``run``
-            records one; any failure rolls all of it back (the consumer then goes one at a time)."""
+            """The batch in one transaction, each event recorded in the inbox as ``run`` records one;
+            any failure rolls all of it back (the consumer then goes one at a time)."""
             for item in batch:
                 if not isinstance(item.event, event_type):
                     raise TypeError(f"{spec.durable} got {item.event.type}")
@@ -227,7 +227,9 @@ class ServiceRuntime:
                 fresh = await self.inbox.first_deliveries(
                     session, consumer=spec.durable, event_ids=[item.event.event_id for item in batch]
                 )
-                for item in batch:
+                # Dossier by dossier, each one's events in their order: batches of every consumer
+                # then lock dossiers in one order, so that two of them never deadlock.
+                for item in sorted(batch, key=lambda item: item.event.dossier_code or ""):
                     event = item.event
                     if event.event_id not in fresh:
                         logger.info(
