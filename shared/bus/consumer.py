@@ -1,8 +1,10 @@
-"""Durable pull subscribers with a retry policy and a dead-letter subject.
+"""Durable pull consumers that apply what is waiting in batches, with a retry policy and a
+dead-letter subject.
 
-FastStream's default ack policy terminates a failed message, and ``NACK_ON_ERROR`` redelivers it at
-once in a hot loop. Here a failed handler is nacked with a growing delay; once ``max_deliver`` is
-reached the message goes to ``dlq.<service>.<consumer>`` in the DLQ stream, where ``motcua dlq`` finds it.
+Each consumer's loop (``EventConsumer``) fetches what JetStream has for it and applies it in one
+transaction; a batch that fails is taken one message at a time. A failed message is nacked with a
+growing delay, never redelivered in a hot loop; once ``max_deliver`` is reached it goes to
+``dlq.<service>.<consumer>`` in the DLQ stream, where ``motcua dlq`` finds it.
 
 While a handler runs, the wrapper tells JetStream every ``ack_wait / 3`` that it is still at work,
 so that a long handler is not handed to another replica meanwhile. A handler that runs past
