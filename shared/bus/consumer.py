@@ -188,36 +188,34 @@ class EventConsumer:
         self.retry_delays = retry_delays
         self.tracer = tracer
         self.batch_size = batch_size
-        self._task: asyncio.Task[None] | None = None
-        self._subscription: JetStreamContext.PullSubscription | None = None
+        self._loops: list[tuple[asyncio.Task[None], JetStreamContext.PullSubscription]] = []
 
     async def start(self, js: JetStreamContext) -> None:
-        """Bind to the durable consumer (created elsewhere) and start fetching. Fetched messages come
-        to inboxes under the service's own prefix, the only ones its NATS user may subscribe to."""
-        if self._task is not None:
-            return
-        self._subscription = await js.pull_subscribe_bind(
-            durable=self.spec.durable,
-            stream=self.spec.stream.name,
-            inbox_prefix=f"{inbox_prefix(self.spec.service)}.".encode(),
-        )
-        self._task = asyncio.create_task(self._run(self._subscription), name=f"consume {self.spec.durable}")
+        """Bind to the durable consumer (created elsewhere) and start fetching: ``spec.concurrency``
+        loops, each on a subscription of its own, so that that many batches are handled at once
+        where order between messages does not matter. Fetched messages come to inboxes under the
+        service's own prefix, the only ones its NATS user may subscribe to."""
+        while len(self._loops) < self.spec.concurrency:
+            subscription = await js.pull_subscribe_bind(
+                durable=self.spec.durable, stream=self.spec.stream.name, inbox_prefix=_inbox(self.spec)
+            )
+            task = asyncio.create_task(self._run(subscription), name=f"consume {self.spec.durable}")
+            self._loops.append((task, subscription))
 
     async def stop(self) -> None:
         """Stop fetching. A batch cut off here is rolled back and left unacknowledged, so JetStream
         hands it out again, and the inbox makes the second handling harmless."""
-        if self._task is None:
-            return
-        self._task.cancel()
-        await asyncio.wait({self._task}, timeout=5)
-        self._task = None
-        if self._subscription is not None:
+        loops, self._loops = self._loops, []
+        for task, _ in loops:
+            task.cancel()
+        if loops:
+            await asyncio.wait({task for task, _ in loops}, timeout=5)
+        for _, subscription in loops:
             # Otherwise the connection's drain at shutdown waits on its pending fetch.
             try:
-                await self._subscription.unsubscribe()
+                await subscription.unsubscribe()
             except Exception as exc:
                 logger.warning("%s: unsubscribing failed: %r", self.spec.durable, exc)
-            self._subscription = None
 
     async def _run(self, subscription: JetStreamContext.PullSubscription) -> None:
         failures = 0
@@ -299,13 +297,16 @@ class EventConsumer:
             await message.ack()
 
 
+def _inbox(spec: ConsumerSpec) -> bytes:
+    return f"{inbox_prefix(spec.service)}.".encode()
+
+
 def _deliveries(message: Msg) -> int:
     return message.metadata.num_delivered or 1
 
 
 def watch_max_deliveries(broker: NatsBroker, spec: ConsumerSpec, *, retry_delays: Sequence[float]) -> None:
     """Bind the consumer's twin on ``MAX_DELIVERIES``, which dead-letters what JetStream gave up on."""
-    inbox = f"{inbox_prefix(spec.service)}.".encode()
 
     @broker.subscriber(
         spec.max_deliveries_subject,
@@ -313,7 +314,7 @@ def watch_max_deliveries(broker: NatsBroker, spec: ConsumerSpec, *, retry_delays
         durable=spec.max_deliveries_durable,
         config=spec.max_deliveries_config(),
         pull_sub=PullSub(batch_size=10, timeout=2.0),
-        inbox_prefix=inbox,
+        inbox_prefix=_inbox(spec),
         ack_policy=AckPolicy.MANUAL,
         title=spec.max_deliveries_durable,
     )

@@ -34,13 +34,7 @@ class Inbox:
 
         On PostgreSQL a concurrent twin blocks on the key until the first commits, then sees the row.
         """
-        statement = (
-            insert_ignoring_duplicates(session, self.table)
-            .values(consumer=consumer, event_id=str(event_id), processed_at=utc_now())
-            .on_conflict_do_nothing()
-        )
-        result = await session.execute(statement)
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return event_id in await self.first_deliveries(session, consumer=consumer, event_ids=[event_id])
 
     async def first_deliveries(
         self, session: AsyncSession, *, consumer: str, event_ids: Sequence[UUID]
