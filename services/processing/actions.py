@@ -51,7 +51,7 @@ async def execute(session: AsyncSession, outbox: Outbox, *, actor: Staff, comman
     )
     domain.require(change.status, command.action)
     if command.action in domain.CLAIM_GUARDED:
-        step = await change.running_step()
+        step = change.running_step()
         if step is not None:
             domain.check_claimed_by(actor, step.assignee)
     handler: Callable[[Change, Any], Awaitable[Dossier]] = HANDLERS[type(command)]
@@ -108,7 +108,7 @@ async def refuse(change: Change, command: Refuse) -> Dossier:
 # -- steps ----------------------------------------------------------------------------------------------
 async def claim(change: Change, command: Claim) -> Dossier:
     """Take the current step: it is now this officer's."""
-    step = await change.current_step()
+    step = change.current_step()
     domain.check_claim(change.actor, step.assignee, step_name=step.name)
     step.assignee = change.actor.username
     change.session.add(step)
@@ -118,7 +118,7 @@ async def claim(change: Change, command: Claim) -> Dossier:
 
 async def forward(change: Change, command: Forward) -> Dossier:
     """Complete the current step; the next one starts for its unit, possibly in another agency."""
-    step = await change.current_step()
+    step = change.current_step()
     following = domain.check_forward(
         status=change.status, step_index=step.step_index, procedure=change.procedure
     )
@@ -130,7 +130,7 @@ async def forward(change: Change, command: Forward) -> Dossier:
 async def request_supplement(change: Change, command: RequestSupplement) -> Dossier:
     """Ask the citizen for what is missing; the clock stands still until it arrives."""
     dossier = change.dossier
-    await change.current_step()
+    change.current_step()
     reason = domain.required_text(command.reason, "say why the dossier is incomplete")
     cleaned = domain.check_supplement_request(
         status=change.status, items=command.items, deadline_at=command.deadline_at, now=change.now
@@ -171,7 +171,7 @@ async def _resolve(
     """End processing: the result or the rejection is ready, and the return step starts."""
     dossier = change.dossier
     outcome = _OUTCOMES[action]
-    step = await change.current_step()
+    step = change.current_step()
     domain.check_resolve(
         status=change.status, step_index=step.step_index, procedure=change.procedure, action=action
     )
@@ -219,7 +219,7 @@ async def reject(change: Change, command: Reject) -> Dossier:
 
 async def return_result(change: Change, command: ReturnResult) -> Dossier:
     """Hand the result (or the rejection letter) to the citizen."""
-    step = await change.running_step()
+    step = change.running_step()
     if step is not None:
         change.complete_step(step)
     change.dossier.returned_at = change.now

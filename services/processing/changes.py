@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.processing import clocks, domain, sla
 from services.processing.catalog import procedure_of
 from services.processing.models import Dossier, DossierHistory, DossierStep, Unit
-from services.processing.steps import running_step, step_at
+from services.processing.steps import steps_of
 from services.processing.working_calendar import calendar_of
 from shared.bus.outbox import Outbox
 from shared.errors import NotFound
@@ -72,6 +72,8 @@ class Change:
     procedure: ProcedureVersion
     calendar: WorkingCalendar
     actor: Staff
+    # Every step the dossier has started so far, read once when the change opens.
+    steps: dict[int, DossierStep] = field(default_factory=dict)
     now: datetime = field(default_factory=utc_now)
     events: list[Event] = field(default_factory=list)
 
@@ -79,15 +81,16 @@ class Change:
     def status(self) -> DossierStatus:
         return DossierStatus(self.dossier.status)
 
-    async def current_step(self) -> DossierStep:
-        step = await self.running_step()
+    def current_step(self) -> DossierStep:
+        step = self.running_step()
         if step is None:
             raise domain.InvalidTransition("the dossier has no running step")
         return step
 
-    async def running_step(self) -> DossierStep | None:
+    def running_step(self) -> DossierStep | None:
         """The current step, or ``None`` when none runs (before acceptance, after the result)."""
-        return await running_step(self.session, self.dossier)
+        index = self.dossier.current_step_index
+        return None if index is None else self.steps.get(index)
 
     def notice(self) -> dict[str, Any]:
         """What every citizen-facing event about this dossier carries (see ``CitizenNotice``)."""
@@ -127,7 +130,7 @@ class Change:
 
     async def start_step(self, index: int, *, assignee: str | None = None) -> DossierStep:
         spec = self.procedure.steps[index]
-        step = await step_at(self.session, self.dossier.code, index)
+        step = self.steps.get(index)
         if step is None:
             step = DossierStep(
                 dossier_code=self.dossier.code,
@@ -139,6 +142,7 @@ class Change:
                 counted=spec.counted,
                 started_at=self.now,
             )
+            self.steps[index] = step
         step.assignee = assignee
         step.started_at = self.now
         step.due_at = clocks.step_deadline(self.procedure, index, self.now, self.calendar)
@@ -209,26 +213,25 @@ class Change:
                 note=note,
             )
         )
-        for item in self.events:
-            # Every event of one change carries the revision the change produced.
-            stamped = item.model_copy(update={"version": self.dossier.revision})
-            if isinstance(item, DossierStepAssigned):
-                stamped = stamped.model_copy(
-                    update={"dossier_status": self.dossier.status, "dossier_due_at": self.dossier.due_at}
-                )
-            await self.outbox.add(self.session, stamped)
+        # Every event of one change carries the revision the change produced.
+        stamped = [self._stamped(item) for item in self.events]
         # The clock moved (or stopped): re-arm the SLA timers for the state the dossier is now in.
-        step = await self.running_step()
-        await sla.arm(
+        timers = sla.rearm(
             self.session,
-            self.outbox,
             dossier=self.dossier,
-            step=step,
+            step=self.running_step(),
             procedure=self.procedure,
             calendar=self.calendar,
             now=self.now,
         )
+        await self.outbox.add(self.session, *stamped, *timers)
         return self.dossier
+
+    def _stamped(self, item: Event) -> Event:
+        update: dict[str, Any] = {"version": self.dossier.revision}
+        if isinstance(item, DossierStepAssigned):
+            update |= {"dossier_status": self.dossier.status, "dossier_due_at": self.dossier.due_at}
+        return item.model_copy(update=update)
 
 
 async def open_change(
@@ -250,4 +253,6 @@ async def open_change(
             actor, agency_code=dossier.current_agency_code, unit_code=dossier.current_unit_code
         )
     procedure = await procedure_of(session, dossier)
-    return Change(session, outbox, dossier, procedure, await calendar_of(session, procedure), actor)
+    calendar = await calendar_of(session, procedure)
+    steps = {step.step_index: step for step in await steps_of(session, dossier.code)}
+    return Change(session, outbox, dossier, procedure, calendar, actor, steps)

@@ -88,7 +88,7 @@ async def supplement_provided(
         )
         return
     assert dossier.paused_at is not None  # waiting, as supplement_declined checked
-    step = await change.current_step()
+    step = change.current_step()
     resumption = clocks.resume(
         policy=change.procedure.supplement_policy,
         paused_at=dossier.paused_at,
@@ -131,7 +131,7 @@ async def withdraw(session: AsyncSession, outbox: Outbox, *, event: DossierWithd
             "withdrawal", request_event_id=event.event_id, requested_at=event.requested_at, reason=declined
         )
         return
-    step = await change.running_step()
+    step = change.running_step()
     change.dossier.withdrawn_at = change.now
     if step is not None:
         change.complete_step(step)

@@ -168,6 +168,21 @@ async def arm(
 ) -> None:
     """Arm what the dossier's state calls for, at its current revision, and purge the slots its last
     arm used that this one does not."""
+    events = rearm(session, dossier=dossier, step=step, procedure=procedure, calendar=calendar, now=now)
+    await outbox.add(session, *events)
+
+
+def rearm(
+    session: AsyncSession,
+    *,
+    dossier: Dossier,
+    step: DossierStep | None,
+    procedure: ProcedureVersion,
+    calendar: WorkingCalendar,
+    now: datetime,
+) -> list[SlaTimersCancelled | SlaTimer]:
+    """What arms the dossier's state and purges the slots its last arm used that this one does not,
+    for the caller to put in the outbox after whatever else its change publishes; records the slots."""
     timers = stamped(
         plan(dossier=dossier, step=step, procedure=procedure, calendar=calendar, now=now),
         revision=dossier.revision,
@@ -183,8 +198,7 @@ async def arm(
     if dossier.sla_slots != slots:
         dossier.sla_slots = slots
         session.add(dossier)
-    if events:
-        await outbox.add(session, *events)
+    return events
 
 
 # -- firing ------------------------------------------------------------------------------------------
