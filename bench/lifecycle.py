@@ -22,7 +22,7 @@ import statistics
 import time
 from dataclasses import dataclass, field
 
-import httpx
+from client import Client, TransportError
 from pipeline import bench_main, birth_registration, citizen_id, citizen_session, percentile
 
 from shared.auth import issue_token
@@ -57,7 +57,7 @@ class Figures:
 
 async def one_life(
     number: int,
-    clients: dict[str, httpx.AsyncClient],
+    clients: dict[str, Client],
     tokens: dict[str, dict[str, str]],
     figures: Figures,
     poll: float,
@@ -113,8 +113,7 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, objec
         unit: {"Authorization": f"Bearer {issue_token(officer(unit), secret=secret)}"}
         for unit in {unit for _, unit, _ in WALK}
     }
-    limits = httpx.Limits(max_connections=args.concurrency * 2)
-    clients = {name: httpx.AsyncClient(base_url=url, timeout=60, limits=limits) for name, url in urls.items()}
+    clients = {name: Client(url, connections=args.concurrency * 2) for name, url in urls.items()}
     semaphore = asyncio.Semaphore(args.concurrency)
     figures = Figures()
 
@@ -122,7 +121,7 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, objec
         async with semaphore:
             try:
                 await one_life(number, clients, tokens, figures, args.poll)
-            except httpx.HTTPError as exc:
+            except TransportError as exc:
                 figures.errors.append(f"{figures.stage.get(number)}: {exc!r}")
 
     try:
@@ -143,6 +142,10 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, objec
         "life_ms": summary(figures.lives),
         "officer_action_ms": summary(figures.actions),
         "citizen_view_lag_ms": summary(figures.lags),
+        # Status polls included: what the bench itself asked of each service.
+        "requests_per_dossier": {
+            name: round(client.requests / args.n, 1) for name, client in clients.items()
+        },
         "errors": len(figures.errors),
         "first_errors": figures.errors[:5],
     }

@@ -25,7 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
+import uvloop
+from client import Client
 
 from shared.auth import issue_citizen_token, issue_token
 from shared.nats_server import free_port
@@ -66,7 +67,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 async def one_dossier(
-    number: int, clients: dict[str, httpx.AsyncClient], headers: dict[str, str], poll: float
+    number: int, clients: dict[str, Client], headers: dict[str, str], poll: float
 ) -> tuple[float, float]:
     id_number = citizen_id(number)
     body = birth_registration(number)
@@ -95,8 +96,7 @@ async def one_dossier(
 
 async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, object]:
     headers = {"Authorization": f"Bearer {issue_token('demo-officer', secret=AuthSettings().secret)}"}
-    limits = httpx.Limits(max_connections=args.concurrency * 2)
-    clients = {name: httpx.AsyncClient(base_url=url, timeout=60, limits=limits) for name, url in urls.items()}
+    clients = {name: Client(url, connections=args.concurrency * 2) for name, url in urls.items()}
     semaphore = asyncio.Semaphore(args.concurrency)
 
     async def bounded(number: int) -> tuple[float, float]:
@@ -195,10 +195,10 @@ def bench_main(description: str, run: Run, *, dossiers: int, dossiers_help: str)
     args = parser.parse_args()
     if args.start:
         with started_system(args.database) as urls:
-            result = asyncio.run(run(args, urls))
+            result = uvloop.run(run(args, urls))
     else:
         urls = {"intake": args.intake, "processing": args.processing, "notify": args.notify}
-        result = asyncio.run(run(args, urls))
+        result = uvloop.run(run(args, urls))
     print(json.dumps(result, ensure_ascii=False))
 
 

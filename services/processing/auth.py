@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.processing import directory
 from shared import staff
-from shared.http import TokenSubject, runtime_of, unauthorized
+from shared.http import SessionDep, TokenSubject, unauthorized
 from shared.staff import Staff
 
 
-async def current_actor(request: Request, username: TokenSubject) -> Staff:
-    # A short session of its own: holding one for the whole request would take a second pooled
-    # connection beside the action's own, and under load the pool runs dry. The action routes look
-    # the actor up in their own transaction instead (``actor_named``).
-    async with runtime_of(request).db.reading() as session:
-        return await actor_named(session, username)
+async def current_actor(session: SessionDep, username: TokenSubject) -> Staff:
+    # In the request's reading session, which the route's own reads share: one transaction for the
+    # lookup and the reads. The officers' actions, the busiest writes, open no reading session: they
+    # look the actor up in their own transaction (``actor_named``). An admin route that writes holds
+    # both for its (rare, short) request.
+    return await actor_named(session, username)
 
 
 async def actor_named(session: AsyncSession, username: str) -> Staff:

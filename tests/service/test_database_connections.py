@@ -39,4 +39,3 @@ async def test_a_connection_the_server_closed_is_replaced_before_anyone_uses_it(
     finally:
         await database.dispose()
         await killer.dispose()
-
