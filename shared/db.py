@@ -8,7 +8,7 @@ import asyncio
 import hashlib
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +22,7 @@ from sqlmodel import Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 _READ_ONLY = "motcua_read_only"
+_MEMO = "motcua_memo"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -67,10 +68,16 @@ class Database:
         else:
             _replace_closed_connections(self.engine)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
-        self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        # What this process remembers of the database's reference rows (see ``memo_of``).
+        self.memo: dict[Hashable, Any] = {}
+        self.sessions = async_sessionmaker(
+            self.engine, class_=AsyncSession, expire_on_commit=False, info={_MEMO: self.memo}
+        )
         # On SQLite its transactions take no write lock, so they never hold up writers.
         self.read_engine = self.engine.execution_options(**{_READ_ONLY: True})
-        self.read_sessions = async_sessionmaker(self.read_engine, class_=AsyncSession, expire_on_commit=False)
+        self.read_sessions = async_sessionmaker(
+            self.read_engine, class_=AsyncSession, expire_on_commit=False, info={_MEMO: self.memo}
+        )
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -103,6 +110,15 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def memo_of(session: AsyncSession) -> dict[Hashable, Any]:
+    """The memo of the session's ``Database``: reference rows this process keeps so that hot paths need
+    not read them again, chiefly those that never change once committed (a procedure version, the
+    agency a unit belongs to); only what an earlier transaction committed belongs there. A session
+    made outside a ``Database`` gets a memo of its own, which remembers nothing beyond it."""
+    memo: dict[Hashable, Any] = session.info.setdefault(_MEMO, {})
+    return memo
 
 
 def _use_wal(cursor: Any) -> None:

@@ -14,7 +14,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import inspect
@@ -24,7 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.processing import directory
 from services.processing.models import Dossier, Procedure
 from shared.bus.outbox import Outbox
-from shared.db import insert_ignoring_duplicates
+from shared.db import insert_ignoring_duplicates, memo_of
 from shared.errors import Conflict, Invalid, NotFound
 from shared.events import (
     CalendarKind,
@@ -182,9 +182,18 @@ async def latest_versions(session: AsyncSession) -> list[ProcedureVersion]:
 
 
 async def get_version(session: AsyncSession, *, code: str, version: int) -> ProcedureVersion | None:
+    """A published version, which never changes: read once per process (dossiers and timers name
+    versions published, and committed, before them)."""
+    memo = memo_of(session)
+    key = ("procedure", code, version)
+    if (known := memo.get(key)) is not None:
+        return cast(ProcedureVersion, known)
     statement = select(Procedure).where(Procedure.code == code, Procedure.version == version)
     row = (await session.exec(statement)).first()
-    return None if row is None else ProcedureVersion.model_validate(row.body)
+    if row is None:
+        return None
+    memo[key] = procedure = ProcedureVersion.model_validate(row.body)
+    return procedure
 
 
 async def versions_of(session: AsyncSession, *, code: str) -> list[PublishedVersion]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from sqlmodel import select
@@ -22,6 +22,7 @@ from services.processing.models import Dossier, DossierHistory, DossierStep, Uni
 from services.processing.steps import steps_of
 from services.processing.working_calendar import calendar_of
 from shared.bus.outbox import Outbox
+from shared.db import memo_of
 from shared.errors import NotFound
 from shared.events import (
     Applicant,
@@ -46,9 +47,15 @@ class DossierNotFound(NotFound):
 
 
 async def agency_of_unit(session: AsyncSession, unit_code: str) -> str:
+    """The unit's agency, which never changes (``UnitUpdate``): read once per process."""
+    memo = memo_of(session)
+    key = ("agency of unit", unit_code)
+    if (known := memo.get(key)) is not None:
+        return cast(str, known)
     unit = await session.get(Unit, unit_code)
     if unit is None:
         raise LookupError(f"unit {unit_code} is not in the directory")
+    memo[key] = unit.agency_code
     return unit.agency_code
 
 

@@ -3,18 +3,21 @@ beyond the public holidays, and the calendar a procedure counts its deadlines in
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from datetime import date
+from typing import cast
 
 import holidays
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, delete
+from sqlalchemy import ColumnElement, delete, event
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.processing.clocks import calendar_for
 from services.processing.directory import InvalidEntry, UnknownEntry
 from services.processing.models import CalendarOverride
+from shared.db import memo_of
 from shared.events import ProcedureVersion
 from shared.working_time import WorkingCalendar
 
@@ -76,6 +79,7 @@ async def replace_calendar_year(session: AsyncSession, *, year: int, days: list[
     await session.execute(delete(CalendarOverride).where(*_within(year)))
     session.add_all(CalendarOverride(day=item.day, working=item.working, note=item.note) for item in days)
     await session.flush()
+    _forget_overrides(session)
 
 
 async def delete_calendar_day(session: AsyncSession, *, year: int, day: date) -> None:
@@ -86,6 +90,7 @@ async def delete_calendar_day(session: AsyncSession, *, year: int, day: date) ->
         raise UnknownEntry(f"no calendar override on {day.isoformat()}")
     await session.delete(row)
     await session.flush()
+    _forget_overrides(session)
 
 
 def _within(year: int) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
@@ -93,9 +98,40 @@ def _within(year: int) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     return day >= date(year, 1, 1), day < date(year + 1, 1, 1)
 
 
+# How long a process counts on the overrides it read: another replica's replacement reaches it within
+# this time, its own at once (``_forget_overrides``).
+OVERRIDES_MEMO_SECONDS = 30.0
+_OVERRIDES = "calendar overrides"
+_OVERRIDES_GENERATION = "calendar overrides generation"
+
+
 async def calendar_overrides(session: AsyncSession) -> dict[date, bool]:
+    """The announced swaps, read once every ``OVERRIDES_MEMO_SECONDS`` at most: every action counts
+    deadlines on them, and they change a few times a year."""
+    memo = memo_of(session)
+    known = memo.get(_OVERRIDES)
+    if known is not None and time.monotonic() - known[0] < OVERRIDES_MEMO_SECONDS:
+        return cast(dict[date, bool], known[1])
+    generation = memo.get(_OVERRIDES_GENERATION, 0)
     rows = (await session.exec(select(CalendarOverride))).all()
-    return {row.day: row.working for row in rows}
+    overrides = {row.day: row.working for row in rows}
+    # Unless this process replaced them meanwhile: then what was just read may predate that.
+    if memo.get(_OVERRIDES_GENERATION, 0) == generation:
+        memo[_OVERRIDES] = (time.monotonic(), overrides)
+    return overrides
+
+
+def _forget_overrides(session: AsyncSession) -> None:
+    """Read the overrides again from the next action on, and once more after this commit, so that no
+    request reading them before it keeps the old ones."""
+    memo = memo_of(session)
+
+    def forget(_session: object = None) -> None:
+        memo.pop(_OVERRIDES, None)
+        memo[_OVERRIDES_GENERATION] = memo.get(_OVERRIDES_GENERATION, 0) + 1
+
+    forget()
+    event.listen(session.sync_session, "after_commit", forget, once=True)
 
 
 async def calendar_of(session: AsyncSession, procedure: ProcedureVersion) -> WorkingCalendar:

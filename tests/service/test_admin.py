@@ -257,6 +257,10 @@ async def test_a_new_day_off_moves_the_acceptance_deadline_of_new_dossiers(syste
     plain = WorkingCalendar()
     now = datetime.now(VN_TZ)
     days_off = {plain.deadline_after(now + timedelta(minutes=lag), 8).date() for lag in (0, 2)}
+    # A dossier counted before the announcement: processing has read (and keeps) the overrides.
+    earlier = await system.registered((await system.submit())["code"])
+    earlier_at = datetime.fromisoformat(earlier["submitted_at"])
+    assert datetime.fromisoformat(earlier["acceptance_due_at"]) == plain.deadline_after(earlier_at, 8)
     by_year: dict[int, list[date]] = defaultdict(list)
     for day in days_off:
         by_year[day.year].append(day)
