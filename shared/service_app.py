@@ -15,6 +15,7 @@ from shared.body_limit import BodyCap, BodyLimitMiddleware
 from shared.errors import install_error_handlers
 from shared.internal_port import InternalPortMiddleware
 from shared.runtime import ServiceRuntime
+from shared.telemetry import TraceContextMiddleware, records_spans
 
 
 class Readiness(BaseModel):
@@ -60,9 +61,12 @@ def create_service_app(
 
     install_error_handlers(app)
 
-    FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=runtime.tracer_provider, excluded_urls="healthz,readyz,metrics"
-    )
+    if records_spans(runtime.tracer_provider):
+        FastAPIInstrumentor.instrument_app(
+            app, tracer_provider=runtime.tracer_provider, excluded_urls="healthz,readyz,metrics"
+        )
+    else:
+        app.add_middleware(TraceContextMiddleware, provider=runtime.tracer_provider)
     internal_port = runtime.settings.http.internal_port(runtime.service)
     if internal_port is not None:
         app.add_middleware(InternalPortMiddleware, internal_port=internal_port)

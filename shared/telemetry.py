@@ -1,7 +1,8 @@
 """Tracing: one trace from the HTTP request through the outbox and NATS into every consumer.
 
-Spans are exported over OTLP only when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set; otherwise they are
-still created (so trace ids reach the logs and the outbox) but go nowhere.
+Spans are exported over OTLP only when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set; otherwise none is
+recorded, but each request and event still runs in a span context (so trace ids reach the logs and
+the outbox, and ``traceparent`` the next service).
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ from contextvars import ContextVar
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from opentelemetry import trace
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import Status
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.personal_data import PersonalDataFilter, install_log_masking, mask_personal_data
 
@@ -112,6 +115,34 @@ def create_tracer_provider(
     for processor in extra_processors:
         provider.add_span_processor(PersonalDataSpanProcessor(processor))
     return provider
+
+
+def records_spans(provider: TracerProvider) -> bool:
+    """Whether ``provider`` (from ``create_tracer_provider``) has anywhere to send spans."""
+    return provider.sampler is not ALWAYS_OFF
+
+
+class TraceContextMiddleware:
+    """Each HTTP request in a span context of its own, continuing the caller's ``traceparent``, for a
+    service that records no spans: the logs, the outbox and the next service then carry the trace
+    without the cost of the instrumentation's span, attributes and wrapped send."""
+
+    def __init__(self, app: ASGIApp, *, provider: TracerProvider) -> None:
+        self.app = app
+        self.tracer = provider.get_tracer("motcua.http")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        carrier = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+        parent = propagate.extract(carrier)
+        span = self.tracer.start_span("request", context=parent, kind=trace.SpanKind.SERVER)
+        token = otel_context.attach(trace.set_span_in_context(span, parent))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            otel_context.detach(token)
 
 
 # The dossier the current task is working on, for the logs.
