@@ -156,22 +156,6 @@ def stamped(timers: Sequence[SlaTimer], *, revision: int) -> list[SlaTimer]:
     return [timer.model_copy(update={"version": revision, "event_id": uuid4()}) for timer in timers]
 
 
-async def arm(
-    session: AsyncSession,
-    outbox: Outbox,
-    *,
-    dossier: Dossier,
-    step: DossierStep | None,
-    procedure: ProcedureVersion,
-    calendar: WorkingCalendar,
-    now: datetime,
-) -> None:
-    """Arm what the dossier's state calls for, at its current revision, and purge the slots its last
-    arm used that this one does not."""
-    events = rearm(session, dossier=dossier, step=step, procedure=procedure, calendar=calendar, now=now)
-    await outbox.add(session, *events)
-
-
 def rearm(
     session: AsyncSession,
     *,
@@ -181,8 +165,9 @@ def rearm(
     calendar: WorkingCalendar,
     now: datetime,
 ) -> list[SlaTimersCancelled | SlaTimer]:
-    """What arms the dossier's state and purges the slots its last arm used that this one does not,
-    for the caller to put in the outbox after whatever else its change publishes; records the slots."""
+    """What arms what the dossier's state calls for, at its current revision, and purges the slots
+    its last arm used that this one does not: for the caller to put in the outbox after whatever
+    else its change publishes. Records the slots on the dossier."""
     timers = stamped(
         plan(dossier=dossier, step=step, procedure=procedure, calendar=calendar, now=now),
         revision=dossier.revision,

@@ -20,18 +20,27 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.processing.catalog import procedure_of
 from services.processing.models import Dossier, DossierStep
 from services.processing.settings import SlaSettings
-from services.processing.sla import arm, plan, stamped
-from services.processing.steps import running_step
+from services.processing.sla import plan, rearm, stamped
 from services.processing.working_calendar import calendar_of
 from shared.bus.outbox import Outbox
 from shared.bus.streams import SLA, last_headers_by_subject
 from shared.db import Database
-from shared.events import IN_PROGRESS, VERSION_HEADER, ProcedureVersion, SlaTimer, utc_now
+from shared.events import (
+    IN_PROGRESS,
+    VERSION_HEADER,
+    ProcedureVersion,
+    SlaTimer,
+    SlaTimersCancelled,
+    utc_now,
+)
 from shared.runtime import ServiceRuntime
 from shared.worker import BackgroundWorker
 from shared.working_time import WorkingCalendar
 
 logger = logging.getLogger(__name__)
+
+# Dossiers re-armed per transaction: a lost SLA stream means re-arming every open dossier.
+REARM_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -134,30 +143,42 @@ async def reconcile(
                         continue
                 due.append(dossier.code)
             after = rows[-1][0].code
-        for code in due:
-            rearmed += await _rearm(db, outbox, code=code, clocks=clocks, open_statuses=open_statuses)
+        for start in range(0, len(due), REARM_BATCH):
+            rearmed += await _rearm(
+                db, outbox, codes=due[start : start + REARM_BATCH], clocks=clocks, open_statuses=open_statuses
+            )
 
 
 async def _rearm(
-    db: Database, outbox: Outbox, *, code: str, clocks: _Clocks, open_statuses: list[int]
+    db: Database, outbox: Outbox, *, codes: list[str], clocks: _Clocks, open_statuses: list[int]
 ) -> int:
-    """Arm one dossier's timers again, under its lock, for the state it is in now."""
+    """Arm these dossiers' timers again, under their locks (taken in code order, as every batch takes
+    them), for the states they are in now; returns how many were still open."""
     async with db.session() as session:
-        statement = select(Dossier).where(Dossier.code == code).with_for_update()
-        dossier = (await session.exec(statement)).first()
-        if dossier is None or dossier.status not in open_statuses:
-            return 0
-        procedure, calendar = await clocks.of(session, dossier)
-        await arm(
-            session,
-            outbox,
-            dossier=dossier,
-            step=await running_step(session, dossier),
-            procedure=procedure,
-            calendar=calendar,
-            now=dossier.last_action_at or utc_now(),
+        statement = (
+            select(Dossier)
+            .where(col(Dossier.code).in_(codes), col(Dossier.status).in_(open_statuses))
+            .order_by(col(Dossier.code))
+            .with_for_update()
         )
-        return 1
+        dossiers = list((await session.exec(statement)).all())
+        locked = [row.code for row in dossiers]
+        step_rows = await session.exec(select(DossierStep).where(col(DossierStep.dossier_code).in_(locked)))
+        steps = {(step.dossier_code, step.step_index): step for step in step_rows.all()}
+        events: list[SlaTimersCancelled | SlaTimer] = []
+        for dossier in dossiers:
+            procedure, calendar = await clocks.of(session, dossier)
+            index = dossier.current_step_index
+            events += rearm(
+                session,
+                dossier=dossier,
+                step=None if index is None else steps.get((dossier.code, index)),
+                procedure=procedure,
+                calendar=calendar,
+                now=dossier.last_action_at or utc_now(),
+            )
+        await outbox.add(session, *events)
+        return len(dossiers)
 
 
 class Reconciler:
