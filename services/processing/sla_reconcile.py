@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.processing.catalog import procedure_of
 from services.processing.models import Dossier, DossierStep
 from services.processing.settings import SlaSettings
-from services.processing.sla import plan, rearm, stamped
+from services.processing.sla import plan, rearm
 from services.processing.working_calendar import calendar_of
 from shared.bus.outbox import Outbox
 from shared.bus.streams import SLA, last_headers_by_subject
@@ -64,11 +64,12 @@ class ArmedOnBus:
                 fired[subject] = version
         return cls(timers=timers, fired=fired)
 
-    def holds(self, timer: SlaTimer) -> bool:
-        """``timer`` (stamped) is armed as planned, or has fired at its revision."""
+    def holds(self, timer: SlaTimer, *, revision: int | None = None) -> bool:
+        """``timer`` is armed as planned at ``revision`` (by default its own), or has fired at it."""
+        revision = timer.version if revision is None else revision
         schedule = timer.bus_headers()["Nats-Schedule"]
-        return self.timers.get(timer.subject) == (timer.version, schedule) or (
-            self.fired.get(timer.target) == timer.version
+        return self.timers.get(timer.subject) == (revision, schedule) or (
+            self.fired.get(timer.target) == revision
         )
 
 
@@ -129,17 +130,14 @@ async def reconcile(
                 if armed is not None:
                     procedure, calendar = await clocks.of(session, dossier)
                     # Stalled runs from the last action, as when the change armed it.
-                    planned = stamped(
-                        plan(
-                            dossier=dossier,
-                            step=step,
-                            procedure=procedure,
-                            calendar=calendar,
-                            now=dossier.last_action_at or now,
-                        ),
-                        revision=dossier.revision,
+                    planned = plan(
+                        dossier=dossier,
+                        step=step,
+                        procedure=procedure,
+                        calendar=calendar,
+                        now=dossier.last_action_at or now,
                     )
-                    if all(armed.holds(timer) for timer in planned):
+                    if all(armed.holds(timer, revision=dossier.revision) for timer in planned):
                         continue
                 due.append(dossier.code)
             after = rows[-1][0].code

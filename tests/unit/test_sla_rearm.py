@@ -101,3 +101,11 @@ def test_a_timer_that_fired_at_its_revision_counts_as_held() -> None:
     current = timer(version=3)
     assert armed_on_bus((current.target, {VERSION_HEADER: "3"})).holds(current)
     assert not armed_on_bus((current.target, {VERSION_HEADER: "2"})).holds(current)
+
+
+def test_a_planned_timer_is_checked_at_the_dossiers_revision() -> None:
+    planned = timer(version=0)  # as planned, before an arm stamps it
+    held = armed_on_bus((planned.subject, timer(version=3).bus_headers()))
+    assert held.holds(planned, revision=3)
+    assert not held.holds(planned, revision=4)
+    assert not held.holds(planned)
