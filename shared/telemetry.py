@@ -143,6 +143,7 @@ class TraceContextMiddleware:
             await self.app(scope, receive, send)
         finally:
             otel_context.detach(token)
+            span.end()
 
 
 # The dossier the current task is working on, for the logs.
