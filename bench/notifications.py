@@ -30,13 +30,12 @@ import nats
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import FastAPI
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import func, select
 
 from services.notify.app import create_app
 from services.notify.models import Channel, Notification
 from services.notify.settings import DeliverySettings, SmsSettings, SmtpSettings
+from shared.db import drop_schemas
 from shared.events import Applicant, DossierAccepted, utc_now
 from shared.nats_server import NatsServer, free_port
 from shared.runtime import RuntimeSettings, ServiceRuntime
@@ -117,10 +116,7 @@ async def database(kind: str, data_dir: Path) -> AsyncIterator[NotifyDatabaseSet
     try:
         yield NotifyDatabaseSettings(database_url=POSTGRES_URL, database_schema=schema)
     finally:
-        engine = create_async_engine(POSTGRES_URL)
-        async with engine.begin() as connection:
-            await connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        await engine.dispose()
+        await drop_schemas(POSTGRES_URL, [schema])
 
 
 async def stored(runtime: ServiceRuntime, channel: Channel) -> int:

@@ -27,10 +27,9 @@ from typing import Any
 
 import uvloop
 from client import Client
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.auth import issue_citizen_token, issue_token
+from shared.db import drop_schemas
 from shared.nats_server import free_port
 from shared.settings import AuthSettings
 
@@ -177,21 +176,8 @@ def started_system(database: str) -> Iterator[dict[str, str]]:
         process.wait(timeout=60)
         if database == "postgres":
             # The run's own scratch schemas: left behind, they pile up in the shared database.
-            asyncio.run(
-                _drop_schemas(
-                    env["MOTCUA_INTAKE_DATABASE_URL"], [f"{suffix}_{service}" for service in SERVICES]
-                )
-            )
-
-
-async def _drop_schemas(url: str, schemas: list[str]) -> None:
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            for schema in schemas:
-                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    finally:
-        await engine.dispose()
+            schemas = [f"{suffix}_{service}" for service in SERVICES]
+            asyncio.run(drop_schemas(env["MOTCUA_INTAKE_DATABASE_URL"], schemas))
 
 
 Run = Callable[[argparse.Namespace, dict[str, str]], Coroutine[Any, Any, dict[str, object]]]

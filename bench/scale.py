@@ -34,13 +34,13 @@ import httpx
 import uvloop
 from pipeline import POSTGRES_URL, percentile
 from sqlalchemy import insert, select, text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.processing import sla_reconcile
 from services.processing.app import create_app
 from services.processing.models import Dossier, DossierStep, Unit
 from shared.auth import issue_token
 from shared.bus.in_process import InProcessBus
+from shared.db import drop_schemas
 from shared.events import DossierStatus, utc_now
 from shared.runtime import RuntimeSettings
 from shared.settings import AuthSettings, CommonSettings, NatsSettings, ProcessingDatabaseSettings
@@ -201,10 +201,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             figures["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     finally:
         if args.database == "postgres":
-            engine = create_async_engine(_postgres_url())
-            async with engine.begin() as conn:
-                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            await engine.dispose()
+            await drop_schemas(_postgres_url(), [schema])
     return figures
 
 

@@ -60,8 +60,7 @@ from typing import Any
 import nats
 from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
-from sqlalchemy import func, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import func
 from sqlmodel import col
 from sqlmodel import select as sql_select
 
@@ -72,6 +71,7 @@ from services.processing.commands import Accept
 from services.processing.models import Dossier, DossierStep
 from services.processing.working_calendar import calendar_of
 from shared.bus.streams import ALERT
+from shared.db import drop_schemas
 from shared.events import (
     Applicant,
     DocumentRef,
@@ -252,12 +252,7 @@ async def started_processing(
             yield runtime, "postgres" if schema else "sqlite"
     finally:
         if schema is not None:
-            engine = create_async_engine(url)
-            try:
-                async with engine.begin() as conn:
-                    await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            finally:
-                await engine.dispose()
+            await drop_schemas(url, [schema])
 
 
 def draft(

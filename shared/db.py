@@ -8,7 +8,7 @@ import asyncio
 import hashlib
 import re
 import time
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Hashable, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -110,6 +110,18 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def drop_schemas(url: str, schemas: Iterable[str]) -> None:
+    """Drop ``schemas`` and all they hold, on the PostgreSQL server at ``url``: the scratch schemas
+    a test or a benchmark made for itself."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            for schema in schemas:
+                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    finally:
+        await engine.dispose()
 
 
 def memo_of(session: AsyncSession) -> dict[Hashable, Any]:

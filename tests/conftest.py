@@ -19,9 +19,8 @@ from typing import TypeVar, cast
 from uuid import uuid4
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
+from shared.db import drop_schemas
 from shared.nats_server import NatsServer
 from shared.runtime import RuntimeSettings
 from shared.settings import (
@@ -110,13 +109,7 @@ async def database_settings(db_backend: str, tmp_path: Path) -> AsyncIterator[Da
     yield make
 
     if schemas:
-        engine = create_async_engine(postgres_url)
-        try:
-            async with engine.begin() as conn:
-                for schema in schemas:
-                    await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        finally:
-            await engine.dispose()
+        await drop_schemas(postgres_url, schemas)
 
 
 @dataclass(frozen=True)

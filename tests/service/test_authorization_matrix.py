@@ -23,8 +23,6 @@ import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import select
 
 from services.intake.app import create_app as create_intake
@@ -40,6 +38,7 @@ from services.processing.directory import AgencyCreate, PersonCreate, UnitCreate
 from services.processing.working_calendar import CalendarDay
 from shared.auth import issue_citizen_token, issue_token
 from shared.bus.outbox import OutboxMessage, OutboxRelay
+from shared.db import drop_schemas
 from shared.events import (
     PURGE_HEADER,
     AlertOverdue,
@@ -393,13 +392,7 @@ async def bench(matrix_backend: str, tmp_path_factory: pytest.TempPathFactory) -
             await runtime.db.dispose()
             runtime.tracer_provider.shutdown()
         if matrix_backend == "postgres":
-            engine = create_async_engine(postgres_url)
-            try:
-                async with engine.begin() as connection:
-                    for service in SERVICES:
-                        await connection.execute(text(f'DROP SCHEMA IF EXISTS "{prefix}_{service}" CASCADE'))
-            finally:
-                await engine.dispose()
+            await drop_schemas(postgres_url, [f"{prefix}_{service}" for service in SERVICES])
 
 
 _unique = count(1)
