@@ -12,10 +12,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notify.channels.courier import Couriers
 from services.notify.inbox.live import InboxFeed
-from services.notify.messages.notifications import get_many, notify
+from services.notify.messages.notifications import notify
 from services.notify.messages.one_time_codes import store_code
 from services.notify.messages.rendering import TemplateRenderer
-from services.notify.models import Channel, NotificationPublic
+from services.notify.models import Channel
 from services.notify.settings import WebhookSettings
 from services.notify.staff.alerts import record_alert, record_end
 from services.notify.staff.directory import record_person
@@ -71,27 +71,15 @@ class Messaging:
     feed: InboxFeed
 
     async def deliver(self, session: AsyncSession, event: Event) -> None:
-        created = await notify(
+        stored = await notify(
             session=session, event=event, renderer=self.renderer, webhooks=self.webhooks().endpoints
         )
-        self.couriers.wake_after_commit(session, {item.channel for item in created})
-        await self._push_after_commit(
-            session, [item.notification_id for item in created if item.channel is Channel.INBOX]
-        )
-        logger.info("%s %s: %d notification(s) stored", event.type, event.dossier_code, len(created))
-
-    async def _push_after_commit(self, session: AsyncSession, inbox_ids: list[str]) -> None:
-        """Hand the new inbox rows to the live feed once they are committed."""
-        if not inbox_ids:
-            return
-        rows = await get_many(session=session, notification_ids=inbox_ids)
-        self.feed.publish_after_commit(
-            session,
-            [
-                (row.recipient, NotificationPublic.model_validate(row.model_dump()).model_dump(mode="json"))
-                for row in rows
-            ],
-        )
+        self.couriers.wake_after_commit(session, {Channel(item.channel) for item in stored})
+        # The new inbox rows go to the live feed once they are committed.
+        inbox = [item for item in stored if item.channel == Channel.INBOX]
+        pushed = [(item.recipient, item.model_dump(mode="json")) for item in inbox]
+        self.feed.publish_after_commit(session, pushed)
+        logger.info("%s %s: %d notification(s) stored", event.type, event.dossier_code, len(stored))
 
 
 async def on_citizen_notice(session: AsyncSession, event: CitizenNotice, messaging: Messaging) -> None:

@@ -6,7 +6,7 @@ Plain service functions over a session: no HTTP and no bus here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -15,12 +15,13 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notify.messages.recipients import Recipient, recipients_for
-from services.notify.messages.rendering import RenderedMessage, TemplateRenderer
-from services.notify.messages.templates_admin import override_sources
+from services.notify.messages.rendering import MessageSources, RenderedMessage, TemplateRenderer
+from services.notify.messages.templates_admin import overrides_for
 from services.notify.models import (
     Channel,
     DeliveryAttempt,
     Notification,
+    NotificationPublic,
     NotificationStatus,
     new_notification_id,
 )
@@ -59,74 +60,129 @@ def status_once_stored(channel: Channel) -> NotificationStatus:
     return NotificationStatus.SENT if channel is Channel.INBOX else NotificationStatus.PENDING
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to store for one recipient on one channel."""
+
+    recipient: str
+    channel: Channel
+    language: str
+    message: RenderedMessage
+    urgent: bool = False
+
+
 async def notify(
     *,
     session: AsyncSession,
     event: Event,
     renderer: TemplateRenderer,
     webhooks: Sequence[WebhookEndpoint] = (),
-) -> list[Created]:
-    """Store one notification per recipient of ``event``; returns the new rows' ids and channels.
+) -> list[NotificationPublic]:
+    """Store one notification per recipient of ``event``; returns the rows stored.
 
     A recipient already notified of this event on the same channel is skipped, so a replayed
     event changes nothing.
     """
+    recipients = await recipients_for(session=session, event=event, webhooks=webhooks)
+    if not recipients:
+        return []
     context = message_context(event)
-    created: list[Created] = []
-    for recipient in await recipients_for(session=session, event=event, webhooks=webhooks):
-        notification_id = await _record(
-            session=session, event=event, recipient=recipient, context=context, renderer=renderer
+    overrides = (
+        await overrides_for(session=session, event_type=event.type)
+        if any(recipient.channel is not Channel.WEBHOOK for recipient in recipients)
+        else {}
+    )
+    outgoing = [
+        Outgoing(
+            recipient=recipient.address,
+            channel=recipient.channel,
+            language=recipient.language,
+            message=_worded(event, recipient, context, renderer, overrides),
+            urgent=recipient.urgent,
         )
-        if notification_id is not None:
-            created.append(Created(notification_id, recipient.channel, recipient.address))
-    return created
-
-
-async def _record(
-    *,
-    session: AsyncSession,
-    event: Event,
-    recipient: Recipient,
-    context: dict[str, Any],
-    renderer: TemplateRenderer,
-) -> str | None:
-    """Insert the notification; None when this recipient already has it on this channel."""
-    if recipient.channel is Channel.WEBHOOK:
-        # A portal gets the event itself, as JSON, not a message written for people.
-        message = RenderedMessage(subject=event.type, body=event.model_dump_json())
-    else:
-        channel = recipient.channel.value
-        override = await override_sources(
-            session=session, language=recipient.language, event_type=event.type, channel=channel
-        )
-        try:
-            message = renderer.render(
-                event.type, recipient.language, context, channel=channel, override=override
-            )
-        except Exception:
-            if override is None:
-                raise
-            # An override that passed the checks can still fail on a value (a filter given the
-            # wrong type): the citizen still hears, in the shipped wording, and the log says why.
-            logger.exception(
-                "override of %s/%s/%s failed to render; using the shipped template",
-                recipient.language,
-                event.type,
-                channel,
-            )
-            message = renderer.render(event.type, recipient.language, context, channel=channel)
-    created = await store_message(
+        for recipient in recipients
+    ]
+    return await store_messages(
         session=session,
         event_id=str(event.event_id),
         event_type=event.type,
         dossier_code=event.dossier_code,
-        recipient=recipient.address,
-        channel=recipient.channel,
-        language=recipient.language,
-        message=message,
-        urgent=recipient.urgent,
+        outgoing=outgoing,
     )
-    return None if created is None else created.notification_id
+
+
+def _worded(
+    event: Event,
+    recipient: Recipient,
+    context: dict[str, Any],
+    renderer: TemplateRenderer,
+    overrides: Mapping[tuple[str, str], MessageSources],
+) -> RenderedMessage:
+    """The message ``recipient`` gets: an admin's override of the wording where there is one."""
+    if recipient.channel is Channel.WEBHOOK:
+        # A portal gets the event itself, as JSON, not a message written for people.
+        return RenderedMessage(subject=event.type, body=event.model_dump_json())
+    channel = recipient.channel.value
+    override = overrides.get((recipient.language, channel))
+    try:
+        return renderer.render(event.type, recipient.language, context, channel=channel, override=override)
+    except Exception:
+        if override is None:
+            raise
+        # An override that passed the checks can still fail on a value (a filter given the
+        # wrong type): the citizen still hears, in the shipped wording, and the log says why.
+        logger.exception(
+            "override of %s/%s/%s failed to render; using the shipped template",
+            recipient.language,
+            event.type,
+            channel,
+        )
+        return renderer.render(event.type, recipient.language, context, channel=channel)
+
+
+async def store_messages(
+    *,
+    session: AsyncSession,
+    event_id: str,
+    event_type: str,
+    dossier_code: str | None,
+    outgoing: Sequence[Outgoing],
+) -> list[NotificationPublic]:
+    """Insert the notifications of one event in one statement; returns those stored, in the order
+    given, without any a recipient already had on its channel."""
+    now = utc_now()
+    rows: dict[tuple[str, Channel], dict[str, Any]] = {}
+    for item in outgoing:
+        rows.setdefault(
+            (item.recipient, item.channel),
+            {
+                "id": new_notification_id(),
+                "event_id": event_id,
+                "event_type": event_type,
+                "dossier_code": dossier_code,
+                "recipient": item.recipient,
+                "channel": item.channel.value,
+                "language": item.language,
+                "subject": item.message.subject,
+                "body": item.message.body,
+                "status": status_once_stored(item.channel).value,
+                "urgent": item.urgent,
+                "created_at": now,
+                "attempts": 0,
+                # An outside channel is due for its first attempt as soon as the transaction commits.
+                "next_attempt_at": None if item.channel is Channel.INBOX else now,
+            },
+        )
+    if not rows:
+        return []
+    statement = (
+        insert_ignoring_duplicates(session, Notification)
+        .values(list(rows.values()))
+        .on_conflict_do_nothing(index_elements=["event_id", "recipient", "channel"])
+        .returning(col(Notification.id))
+    )
+    stored = set((await session.execute(statement)).scalars())
+    return [NotificationPublic.model_validate(row) for row in rows.values() if row["id"] in stored]
 
 
 async def store_message(
@@ -142,31 +198,14 @@ async def store_message(
     urgent: bool = False,
 ) -> Created | None:
     """Insert one notification; None when the recipient already has this event on this channel."""
-    notification_id = new_notification_id()
-    now = utc_now()
-    statement = (
-        insert_ignoring_duplicates(session, Notification)
-        .values(
-            id=notification_id,
-            event_id=event_id,
-            event_type=event_type,
-            dossier_code=dossier_code,
-            recipient=recipient,
-            channel=channel.value,
-            language=language,
-            subject=message.subject,
-            body=message.body,
-            status=status_once_stored(channel).value,
-            urgent=urgent,
-            created_at=now,
-            attempts=0,
-            # An outside channel is due for its first attempt as soon as the transaction commits.
-            next_attempt_at=None if channel is Channel.INBOX else now,
-        )
-        .on_conflict_do_nothing(index_elements=["event_id", "recipient", "channel"])
+    stored = await store_messages(
+        session=session,
+        event_id=event_id,
+        event_type=event_type,
+        dossier_code=dossier_code,
+        outgoing=[Outgoing(recipient, channel, language, message, urgent)],
     )
-    result = await session.execute(statement)
-    return Created(notification_id, channel, recipient) if result.rowcount else None  # type: ignore[attr-defined]
+    return Created(stored[0].id, channel, recipient) if stored else None
 
 
 def _readable_by(reader: Reader) -> ColumnElement[bool]:
@@ -214,13 +253,6 @@ async def get_for_reader(
     """One of the reader's own notifications; None for anyone else's."""
     statement = select(Notification).where(Notification.id == notification_id, _readable_by(reader))
     return (await session.exec(statement)).first()
-
-
-async def get_many(*, session: AsyncSession, notification_ids: Sequence[str]) -> Sequence[Notification]:
-    if not notification_ids:
-        return []
-    statement = select(Notification).where(col(Notification.id).in_(notification_ids))
-    return (await session.exec(statement)).all()
 
 
 async def get(*, session: AsyncSession, notification_id: str) -> Notification | None:

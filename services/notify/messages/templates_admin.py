@@ -93,12 +93,14 @@ async def get_override(
     return await session.get(TemplateOverride, (language, event_type, channel))
 
 
-async def override_sources(
-    *, session: AsyncSession, language: str, event_type: str, channel: str
-) -> MessageSources | None:
-    """What the renderer needs of the override for the key, or None to use the shipped files."""
-    found = await get_override(session=session, language=language, event_type=event_type, channel=channel)
-    return None if found is None else MessageSources(subject=found.subject, body=found.body)
+async def overrides_for(*, session: AsyncSession, event_type: str) -> dict[tuple[str, str], MessageSources]:
+    """What the renderer needs of each override of ``event_type``, by (language, channel): one read
+    for all of an event's messages. A key that is not here uses the shipped files."""
+    statement = select(TemplateOverride).where(TemplateOverride.event_type == event_type)
+    return {
+        (row.language, row.channel): MessageSources(subject=row.subject, body=row.body)
+        for row in (await session.exec(statement)).all()
+    }
 
 
 async def get(
