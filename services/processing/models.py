@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, func
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -120,6 +120,15 @@ class Dossier(DossierBase, table=True):
     # Which SLA timers (``SlaTimer.slot``) the last arm armed, so that the next one purges only
     # those its plan drops. ``None`` (rows older than this record) is not known: purge them all.
     sla_slots: list[str] | None = Field(default_factory=list, sa_column=Column(JSON, nullable=True))
+
+
+# The worklist: a unit's (a leader's: an agency's) dossiers in the order of the deadline that matters
+# now, acceptance while new, then the dossier's due date (``queries.worklist``), read a page at a time
+# from the index instead of sorting the whole unit on every request.
+_dossier = metadata.tables["dossier"]
+WORKLIST_DEADLINE = func.coalesce(_dossier.c.due_at, _dossier.c.acceptance_due_at)
+Index("ix_dossier_unit_deadline", _dossier.c.current_unit_code, WORKLIST_DEADLINE, _dossier.c.code)
+Index("ix_dossier_agency_deadline", _dossier.c.current_agency_code, WORKLIST_DEADLINE, _dossier.c.code)
 
 
 class DossierStep(ProcessingModel, table=True):

@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.processing.catalog import procedure_of
 from services.processing.changes import DossierNotFound
-from services.processing.models import Dossier, DossierHistory, DossierStep
+from services.processing.models import WORKLIST_DEADLINE, Dossier, DossierHistory, DossierStep
 from services.processing.steps import steps_of
 from services.processing.working_calendar import calendar_of
 from shared.events import OPEN
@@ -84,8 +83,9 @@ async def worklist(
             statement = statement.where(DossierStep.name == step_name)
         if assignee is not None:
             statement = statement.where(DossierStep.assignee == assignee)
-    # The deadline that matters now: acceptance while new, then the dossier's due date.
-    deadline = func.coalesce(col(Dossier.due_at), col(Dossier.acceptance_due_at))
+    # The deadline that matters now: acceptance while new, then the dossier's due date; the
+    # expression the worklist's indexes are built on, so that a page is read from one of them.
+    deadline = WORKLIST_DEADLINE
     if due_before is not None:
         statement = statement.where(deadline < due_before)
     statement = statement.order_by(deadline, col(Dossier.code)).limit(limit).offset(offset)
