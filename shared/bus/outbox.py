@@ -308,11 +308,11 @@ class OutboxRelay:
                 .where(table.c.id.in_(sent))
                 .values(sent_at=utc_now(), lease_owner=None, lease_until=None, attempts=table.c.attempts + 1)
             )
-            await session.execute(
-                update(table)
-                .where(table.c.id.in_(sent), table.c.subject.in_(ERASED_ONCE_SENT))
-                .values(payload="{}")
-            )
+            erased = [message.id for message in messages if message.subject in ERASED_ONCE_SENT]
+            if erased:
+                await session.execute(
+                    update(table).where(table.c.id.in_(set(erased) & set(sent))).values(payload="{}")
+                )
         unsent = [message.id for message in messages if message.id not in set(sent)]
         if unsent:
             await session.execute(
