@@ -24,6 +24,7 @@ import resource
 import statistics
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import timedelta
 from pathlib import Path
@@ -154,17 +155,23 @@ async def _worklist(app: Any, unit_code: str) -> dict[str, float]:
 
 
 async def _armed_from_outbox(app: Any) -> sla_reconcile.ArmedOnBus:
-    """What the SLA stream would hold once the relay published every timer in the outbox."""
+    """What the SLA stream would hold once the relay published every timer in the outbox, read as
+    the stream's headers are: a row at a time, never all at once."""
     runtime = app.state.runtime
     table = runtime.outbox.table
-    headers: dict[str, dict[str, str]] = {}
-    async with runtime.db.reading() as session:
-        rows = await session.execute(
-            select(table.c.subject, table.c.headers).where(table.c.subject.like("sla.timer.%"))
-        )
-        for subject, raw in rows:
-            headers[subject] = json.loads(raw)
-    return sla_reconcile.ArmedOnBus.from_headers(headers)
+
+    async def timers() -> AsyncIterator[tuple[str, dict[str, str]]]:
+        # A connection in a transaction of its own: PostgreSQL streams through a cursor only there.
+        async with runtime.db.engine.connect() as connection:
+            rows = await connection.stream(
+                select(table.c.subject, table.c.headers)
+                .where(table.c.subject.like("sla.timer.%"))
+                .execution_options(yield_per=SEED_CHUNK)
+            )
+            async for subject, raw in rows:
+                yield subject, json.loads(raw)
+
+    return await sla_reconcile.ArmedOnBus.read(timers())
 
 
 async def main(args: argparse.Namespace) -> dict[str, object]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
+from typing import Literal, NamedTuple
 from uuid import uuid4
 
 from sqlmodel import col, select
@@ -40,6 +41,7 @@ from shared.events import (
     SlaAlert,
     SlaTimer,
     SlaTimersCancelled,
+    TimerKind,
     subject_token,
     timer_subjects,
     utc_now,
@@ -74,30 +76,34 @@ def _after(calendar: WorkingCalendar, moment: datetime, hours: float) -> datetim
     return calendar.deadline_after(moment, hours)
 
 
-def plan(
+class PlannedTimer(NamedTuple):
+    """One timer of a plan, before it is an event: what ``SlaTimer`` carries besides the dossier."""
+
+    level: Literal["step", "dossier"]
+    step_index: int | None
+    kind: TimerKind
+    rung: int
+    fire_at: datetime
+
+
+def schedule(
     *,
     dossier: Dossier,
     step: DossierStep | None,
     procedure: ProcedureVersion,
     calendar: WorkingCalendar,
     now: datetime,
-) -> list[SlaTimer]:
-    """The timers the dossier's state calls for: none unless it is being worked on."""
+) -> list[PlannedTimer]:
+    """The timers the dossier's state calls for (none unless it is being worked on), as plain
+    tuples: ``plan`` makes events of them, the reconciliation compares them with the stream."""
     if DossierStatus(dossier.status) not in IN_PROGRESS:
         return []
-    timers: list[SlaTimer] = []
+    timers: list[PlannedTimer] = []
 
-    def timer(level: str, index: int | None, kind: str, at: datetime, rung: int = 0) -> None:
-        timers.append(
-            SlaTimer(
-                dossier_code=dossier.code,
-                level=level,
-                step_index=index,
-                kind=kind,
-                rung=rung,
-                fire_at=at,
-            )
-        )
+    def timer(
+        level: Literal["step", "dossier"], index: int | None, kind: TimerKind, at: datetime, rung: int = 0
+    ) -> None:
+        timers.append(PlannedTimer(level, index, kind, rung, at))
 
     if step is not None and step.counted and step.due_at is not None and step.completed_at is None:
         timer(
@@ -121,6 +127,28 @@ def plan(
         )
         timer("dossier", None, "due", dossier.due_at)
     return timers
+
+
+def plan(
+    *,
+    dossier: Dossier,
+    step: DossierStep | None,
+    procedure: ProcedureVersion,
+    calendar: WorkingCalendar,
+    now: datetime,
+) -> list[SlaTimer]:
+    """The timers the dossier's state calls for: none unless it is being worked on."""
+    return [
+        SlaTimer(
+            dossier_code=dossier.code,
+            level=timer.level,
+            step_index=timer.step_index,
+            kind=timer.kind,
+            rung=timer.rung,
+            fire_at=timer.fire_at,
+        )
+        for timer in schedule(dossier=dossier, step=step, procedure=procedure, calendar=calendar, now=now)
+    ]
 
 
 def purge_filters(code: str, *, armed: Collection[str] | None, planned: Collection[str]) -> list[str]:

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 import logging
 import time
+from array import array
+from bisect import bisect_left
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from nats.js import JetStreamContext
 from sqlmodel import col, select
@@ -20,7 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.processing.catalog import procedure_of
 from services.processing.models import Dossier, DossierStep
 from services.processing.settings import SlaSettings
-from services.processing.sla import plan, rearm
+from services.processing.sla import PlannedTimer, rearm, schedule
 from services.processing.working_calendar import calendar_of
 from shared.bus.outbox import Outbox
 from shared.bus.streams import SLA, last_headers_by_subject
@@ -31,6 +36,7 @@ from shared.events import (
     ProcedureVersion,
     SlaTimer,
     SlaTimersCancelled,
+    subject_token,
     utc_now,
 )
 from shared.runtime import ServiceRuntime
@@ -45,41 +51,118 @@ REARM_BATCH = 100
 
 @dataclass(frozen=True)
 class ArmedOnBus:
-    """What the SLA stream holds: per timer subject, the revision and schedule of its message; per
-    fired subject, the revision of the last timer that fired there (a fired one-shot schedule leaves
-    its timer subject)."""
+    """What the SLA stream holds, kept small enough for every open dossier's timers: per timer
+    subject, its revision and moment; per fired subject, the revision of the last timer that fired
+    there (a fired one-shot schedule leaves its timer subject).
 
-    timers: dict[str, tuple[int | None, str | None]] = field(default_factory=dict)
-    fired: dict[str, int | None] = field(default_factory=dict)
+    Each is kept as the 64-bit hash of its (subject, revision, moment), in a sorted array: 8 bytes a
+    timer instead of a dict of strings. Two different timers share a hash with odds of about n in
+    2**64 for n timers held, where the cost of a false match is a timer not re-armed until the dossier
+    next changes. String hashes are salted per process, so an ``ArmedOnBus`` is only ever read by the
+    process that made it."""
+
+    timers: array[int] = field(default_factory=lambda: array("q"))
+    fired: array[int] = field(default_factory=lambda: array("q"))
 
     @classmethod
-    def from_headers(cls, headers: dict[str, dict[str, str]]) -> ArmedOnBus:
-        timers: dict[str, tuple[int | None, str | None]] = {}
-        fired: dict[str, int | None] = {}
-        for subject, values in headers.items():
-            version = _revision(values.get(VERSION_HEADER))
-            if subject.startswith("sla.timer."):
-                timers[subject] = (version, values.get("Nats-Schedule"))
-            elif subject.startswith("sla.fired."):
-                fired[subject] = version
-        return cls(timers=timers, fired=fired)
+    def from_headers(cls, messages: Iterable[tuple[str, Mapping[str, str]]]) -> ArmedOnBus:
+        """From the last message's subject and headers on each subject of the stream."""
+        collected = _Collected()
+        for subject, headers in messages:
+            collected.add(subject, headers)
+        return collected.armed()
+
+    @classmethod
+    async def read(cls, messages: AsyncIterable[tuple[str, Mapping[str, str]]]) -> ArmedOnBus:
+        """As ``from_headers``, from messages as they arrive."""
+        collected = _Collected()
+        async for subject, headers in messages:
+            collected.add(subject, headers)
+        return collected.armed()
 
     def holds(self, timer: SlaTimer, *, revision: int | None = None) -> bool:
         """``timer`` is armed as planned at ``revision`` (by default its own), or has fired at it."""
-        revision = timer.version if revision is None else revision
-        schedule = timer.bus_headers()["Nats-Schedule"]
-        return self.timers.get(timer.subject) == (revision, schedule) or (
-            self.fired.get(timer.target) == revision
+        planned = PlannedTimer(timer.level, timer.step_index, timer.kind, timer.rung, timer.fire_at)
+        return self.holds_planned(
+            subject_token(timer.dossier_code),
+            planned,
+            revision=timer.version if revision is None else revision,
         )
+
+    def holds_planned(self, token: str, timer: PlannedTimer, *, revision: int) -> bool:
+        """As ``holds``, for a timer ``schedule`` planned for the dossier whose subject token is ``token``."""
+        suffix = _suffix(token, timer)
+        return _has(self.timers, hash((suffix, revision, _schedule_ms(timer.fire_at)))) or _has(
+            self.fired, hash((suffix, revision))
+        )
+
+
+def _suffix(token: str, timer: PlannedTimer) -> str:
+    """The timer's subject after ``sla.timer.`` or ``sla.fired.``: its dossier, then its slot (as
+    ``SlaTimer.slot`` writes it)."""
+    step = "d" if timer.step_index is None else timer.step_index
+    return f"{token}.{timer.level}.{step}.{timer.kind}.{timer.rung}"
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_SCHEDULE_AT = "@at "
+
+
+def _schedule_ms(moment: datetime) -> int:
+    """``moment`` in Unix milliseconds, rounded up as ``SlaTimer.bus_headers`` rounds the schedule."""
+    return -(-((moment - _EPOCH) // _MICROSECOND) // 1000)
+
+
+def _has(hashes: array[int], key: int) -> bool:
+    at = bisect_left(hashes, key)
+    return at < len(hashes) and hashes[at] == key
+
+
+@dataclass
+class _Collected:
+    """The stream's messages, hashed as they are read, so that the whole stream's headers are never
+    held at once."""
+
+    timers: array[int] = field(default_factory=lambda: array("q"))
+    fired: array[int] = field(default_factory=lambda: array("q"))
+
+    def add(self, subject: str, headers: Mapping[str, str]) -> None:
+        revision = _revision(headers.get(VERSION_HEADER))
+        if revision is None:
+            return  # not at any revision: holds nothing
+        if subject.startswith(_TIMER_PREFIX):
+            moment = _moment(headers.get("Nats-Schedule"))
+            if moment is not None:
+                self.timers.append(hash((subject[len(_TIMER_PREFIX) :], revision, _schedule_ms(moment))))
+        elif subject.startswith(_FIRED_PREFIX):
+            self.fired.append(hash((subject[len(_FIRED_PREFIX) :], revision)))
+
+    def armed(self) -> ArmedOnBus:
+        return ArmedOnBus(timers=array("q", sorted(self.timers)), fired=array("q", sorted(self.fired)))
+
+
+_TIMER_PREFIX = "sla.timer."
+_FIRED_PREFIX = "sla.fired."
 
 
 def _revision(value: str | None) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
+def _moment(schedule: str | None) -> datetime | None:
+    if schedule is None or not schedule.startswith(_SCHEDULE_AT):
+        return None
+    try:
+        return datetime.fromisoformat(schedule[len(_SCHEDULE_AT) :])
+    except ValueError:
+        return None
+
+
 async def read_armed(js: JetStreamContext) -> ArmedOnBus:
     """What the SLA stream holds now, read from the last message's headers on each of its subjects."""
-    return ArmedOnBus.from_headers(await last_headers_by_subject(js, SLA.name, "sla.>"))
+    async with aclosing(last_headers_by_subject(js, SLA.name, "sla.>")) as messages:
+        return await ArmedOnBus.read(messages)
 
 
 @dataclass
@@ -105,46 +188,68 @@ async def reconcile(
     Harmless when two replicas run it at once: each re-arm locks its dossier and arms what its state
     calls for then, so the later of two identical arms replaces the earlier."""
     rearmed = 0
-    after = ""
     clocks = _Clocks()
     open_statuses = [int(status) for status in IN_PROGRESS]
-    while True:
-        async with db.reading() as session:
-            statement = (
-                select(Dossier, DossierStep)
-                .outerjoin(
-                    DossierStep,
-                    (col(DossierStep.dossier_code) == col(Dossier.code))
-                    & (col(DossierStep.step_index) == col(Dossier.current_step_index)),
-                )
-                .where(col(Dossier.status).in_(open_statuses), Dossier.code > after)
-                .order_by(col(Dossier.code))
-                .limit(batch)
-            )
-            rows = (await session.exec(statement)).all()
-            if not rows:
-                return rearmed
-            now = utc_now()
-            due: list[str] = []
-            for dossier, step in rows:
-                if armed is not None:
-                    procedure, calendar = await clocks.of(session, dossier)
-                    # Stalled runs from the last action, as when the change armed it.
-                    planned = plan(
-                        dossier=dossier,
-                        step=step,
-                        procedure=procedure,
-                        calendar=calendar,
-                        now=dossier.last_action_at or now,
+    # One status at a time, in code order, so that each page is read from ``ix_dossier_status_code``
+    # as it stands. A dossier that changes status during the pass may be seen twice or not at all:
+    # its change armed its timers anyway.
+    for status in open_statuses:
+        after = ""
+        while True:
+            async with db.reading() as session:
+                statement = (
+                    select(Dossier, DossierStep)
+                    .outerjoin(
+                        DossierStep,
+                        (col(DossierStep.dossier_code) == col(Dossier.code))
+                        & (col(DossierStep.step_index) == col(Dossier.current_step_index)),
                     )
-                    if all(armed.holds(timer, revision=dossier.revision) for timer in planned):
-                        continue
-                due.append(dossier.code)
-            after = rows[-1][0].code
-        for start in range(0, len(due), REARM_BATCH):
-            rearmed += await _rearm(
-                db, outbox, codes=due[start : start + REARM_BATCH], clocks=clocks, open_statuses=open_statuses
-            )
+                    .where(col(Dossier.status) == status, col(Dossier.code) > after)
+                    .order_by(col(Dossier.code))
+                    .limit(batch)
+                )
+                rows = (await session.exec(statement)).all()
+                if not rows:
+                    break
+                due = await _wanting(session, rows, armed=armed, clocks=clocks)
+                after = rows[-1][0].code
+            for start in range(0, len(due), REARM_BATCH):
+                rearmed += await _rearm(
+                    db,
+                    outbox,
+                    codes=due[start : start + REARM_BATCH],
+                    clocks=clocks,
+                    open_statuses=open_statuses,
+                )
+    return rearmed
+
+
+async def _wanting(
+    session: AsyncSession,
+    rows: Sequence[tuple[Dossier, DossierStep | None]],
+    *,
+    armed: ArmedOnBus | None,
+    clocks: _Clocks,
+) -> list[str]:
+    """The codes of the dossiers among ``rows`` whose planned timers ``armed`` does not all hold."""
+    if armed is None:
+        return [dossier.code for dossier, _step in rows]
+    now = utc_now()
+    due: list[str] = []
+    for dossier, step in rows:
+        procedure, calendar = await clocks.of(session, dossier)
+        # Stalled runs from the last action, as when the change armed it.
+        planned = schedule(
+            dossier=dossier,
+            step=step,
+            procedure=procedure,
+            calendar=calendar,
+            now=dossier.last_action_at or now,
+        )
+        token = subject_token(dossier.code)
+        if not all(armed.holds_planned(token, timer, revision=dossier.revision) for timer in planned):
+            due.append(dossier.code)
+    return due
 
 
 async def _rearm(

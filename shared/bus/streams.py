@@ -9,6 +9,7 @@ because an existing durable is otherwise bound as it is and changes to ``max_del
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 from nats.errors import TimeoutError as NatsTimeoutError
@@ -218,11 +219,11 @@ async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
 
 async def last_headers_by_subject(
     js: JetStreamContext, stream: str, subjects: str, *, stall_seconds: float = 5.0
-) -> dict[str, dict[str, str]]:
-    """The headers of the last message on every subject of ``stream`` that ``subjects`` matches: one
-    ordered pass, headers only, so no payload travels. Raises ``TimeoutError`` when the pass stalls
-    for ``stall_seconds`` before it reached the end."""
-    found: dict[str, dict[str, str]] = {}
+) -> AsyncGenerator[tuple[str, dict[str, str]], None]:
+    """The subject and headers of the last message on every subject of ``stream`` that ``subjects``
+    matches, as they arrive: one ordered pass, headers only, so no payload travels, and the caller
+    keeps of each only what it needs. Raises ``TimeoutError`` when the pass stalls for
+    ``stall_seconds`` before it reached the end."""
     subscription = await js.subscribe(
         subjects,
         stream=stream,
@@ -233,14 +234,14 @@ async def last_headers_by_subject(
     try:
         info = await subscription.consumer_info()
         if info.num_pending == 0 and not (info.delivered and info.delivered.stream_seq):
-            return found
+            return
         while True:
             try:
                 message = await subscription.next_msg(timeout=stall_seconds)
             except NatsTimeoutError as exc:
                 raise TimeoutError(f"reading the last messages of {subjects} stalled") from exc
-            found[message.subject] = dict(message.headers or {})
+            yield message.subject, dict(message.headers or {})
             if message.metadata.num_pending == 0:
-                return found
+                return
     finally:
         await subscription.unsubscribe()

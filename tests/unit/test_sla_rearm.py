@@ -3,10 +3,21 @@ the SLA stream holds counts as the dossier's current timers."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 from services.processing import sla, sla_reconcile
-from shared.events import PURGE_HEADER, VERSION_HEADER, SlaTimer, SlaTimersCancelled
+from shared.events import (
+    PURGE_HEADER,
+    VERSION_HEADER,
+    DossierStatus,
+    SlaTimer,
+    SlaTimersCancelled,
+    subject_token,
+)
+from shared.working_time import VN_TZ, WorkingCalendar
+from tests.unit.test_sla_plan import CATALOG, dossier, step
 
 CODE = "000.00.06.H56-231027-0001"
 BASE = "sla.timer.000_00_06_H56-231027-0001"
@@ -77,7 +88,7 @@ def test_a_timer_carries_its_revision_in_a_header() -> None:
 
 
 def armed_on_bus(*messages: tuple[str, dict[str, str]]) -> sla_reconcile.ArmedOnBus:
-    return sla_reconcile.ArmedOnBus.from_headers(dict(messages))
+    return sla_reconcile.ArmedOnBus.from_headers(messages)
 
 
 def test_the_stream_holds_a_timer_armed_at_its_revision_and_moment() -> None:
@@ -109,3 +120,44 @@ def test_a_planned_timer_is_checked_at_the_dossiers_revision() -> None:
     assert held.holds(planned, revision=3)
     assert not held.holds(planned, revision=4)
     assert not held.holds(planned)
+
+
+def test_a_moment_between_milliseconds_is_held_as_the_schedule_rounds_it_up() -> None:
+    current = timer(fire_at=MOMENT + timedelta(microseconds=1_500))
+    held = armed_on_bus((current.subject, current.bus_headers()))
+    assert held.holds(current)
+    assert held.holds(timer(fire_at=MOMENT + timedelta(microseconds=1_001)))  # also armed at .002
+    assert not held.holds(timer(fire_at=MOMENT + timedelta(microseconds=1_000)))
+    assert not held.holds(timer(fire_at=MOMENT + timedelta(microseconds=2_001)))
+
+
+def test_every_timer_a_dossier_plans_is_held_once_its_arm_reached_the_stream() -> None:
+    calendar = WorkingCalendar()
+    started = datetime(2023, 10, 27, 9, 32, tzinfo=VN_TZ)
+    case = dossier(DossierStatus.PROCESSING, datetime(2023, 11, 3, 9, 32, tzinfo=VN_TZ), started)
+    running = step(started, 16, calendar)
+    procedure = CATALOG["1.004944"]
+    planned = sla.schedule(dossier=case, step=running, procedure=procedure, calendar=calendar, now=started)
+    events = sla.plan(dossier=case, step=running, procedure=procedure, calendar=calendar, now=started)
+    armed = sla.stamped(events, revision=case.revision)
+    held = armed_on_bus(*((item.subject, item.bus_headers()) for item in armed))
+    assert {item.level for item in planned} == {"step", "dossier"}
+    token = subject_token(case.code)
+    assert all(held.holds_planned(token, item, revision=case.revision) for item in planned)
+    assert not any(held.holds_planned(token, item, revision=case.revision + 1) for item in planned)
+
+
+async def test_what_the_stream_holds_is_read_as_it_arrives_and_kept_in_a_few_bytes_a_timer() -> None:
+    timers = [timer(fire_at=MOMENT + timedelta(minutes=number)) for number in range(10_000)]
+    timers = [
+        item.model_copy(update={"dossier_code": f"{CODE}-{number}"}) for number, item in enumerate(timers)
+    ]
+
+    async def stream() -> AsyncIterator[tuple[str, dict[str, str]]]:
+        for item in timers:
+            yield item.subject, item.bus_headers()
+
+    held = await sla_reconcile.ArmedOnBus.read(stream())
+    assert all(held.holds(item) for item in timers)
+    kept = sys.getsizeof(held.timers) + sys.getsizeof(held.fired)
+    assert kept < 10 * len(timers)  # a dict of subjects would take some 150 bytes a timer
