@@ -5,9 +5,10 @@ it through processing: accept → forward → forward → forward → approve �
 submission, 7 transitions, and everything that follows them: projections, notifications, SLA
 timers); the clock stops when the citizen's view (intake) shows status 10. N dossiers, C at a time.
 
-Prints JSON: dossiers and transitions a second, p50 and p99 of the whole life, of single officer
-actions, and of the lag from processing's answer to the return until intake shows status 10; and the
-errors, which must be 0. Runs against ``make up``, or starts a system of its own with ``--start``:
+Prints JSON: dossiers and transitions a second; p50 and p99 of the whole life, of the submission, of
+the wait until processing has registered it, of single officer actions, and of the lag from
+processing's answer to the return until intake shows status 10; and the errors, which must be 0.
+Runs against ``make up``, or starts a system of its own with ``--start``:
 
     python bench/lifecycle.py --start --database sqlite -n 300 --concurrency 50
     python bench/lifecycle.py --start --database postgres -n 300 --concurrency 50
@@ -50,6 +51,8 @@ def officer(unit_code: str) -> str:
 @dataclass
 class Figures:
     lives: list[float] = field(default_factory=list)
+    submits: list[float] = field(default_factory=list)
+    registrations: list[float] = field(default_factory=list)
     actions: list[float] = field(default_factory=list)
     lags: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -72,6 +75,8 @@ async def one_life(
         figures.errors.append(f"submit: {response.status_code} {response.text[:200]}")
         return
     code = response.json()["code"]
+    submitted = time.perf_counter()
+    figures.submits.append(submitted - started)
     # The desk sees the dossier once processing has registered it. It looks again less and less
     # often, as a person would: 50 lives looking every 50 ms would load processing with reads more
     # than with the work itself, and slow down the registration they wait for.
@@ -82,6 +87,7 @@ async def one_life(
             break
         await asyncio.sleep(wait)
         wait = min(wait * 1.5, REGISTRATION_POLL_MAX_SECONDS)
+    figures.registrations.append(time.perf_counter() - submitted)
     for action, unit_code, payload in WALK:
         figures.stage[number] = f"{action} {code}"
         began = time.perf_counter()
@@ -150,6 +156,9 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, objec
         "dossiers_per_s": round(completed / elapsed, 2),
         "transitions_per_s": round(completed * TRANSITIONS / elapsed, 1),
         "life_ms": summary(figures.lives),
+        "submit_ms": summary(figures.submits),
+        # From intake's answer until the desk finds the dossier in processing.
+        "registration_wait_ms": summary(figures.registrations),
         "officer_action_ms": summary(figures.actions),
         "citizen_view_lag_ms": summary(figures.lags),
         # Status polls included: what the bench itself asked of each service.
