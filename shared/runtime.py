@@ -12,12 +12,14 @@ import asyncio
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from fastapi import FastAPI
 from faststream.nats import NatsBroker
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from opentelemetry import context as otel_context
@@ -58,6 +60,17 @@ E = TypeVar("E", bound=Event)
 # A handler names what it needs: ``session`` (the transaction it runs in, with the inbox row),
 # ``event``, ``outbox``, ``runtime``, or anything given to ``ServiceRuntime.provide``.
 EventHandler = Callable[..., Awaitable[object]]
+# What a consumer may wrap around the handling of one transaction's events (a batch, or one event
+# alone): it gets the session and those events, in the order they will be handled, before the
+# first, and may write what they have in common once the last is handled.
+BatchScope = Callable[[AsyncSession, Sequence[Event]], AbstractAsyncContextManager[object]]
+
+
+@asynccontextmanager
+async def _no_scope(_session: AsyncSession, _events: Sequence[Event]) -> AsyncIterator[None]:
+    yield
+
+
 StartHook = Callable[[], Awaitable[None]]
 
 
@@ -118,6 +131,7 @@ class ServiceRuntime:
         self.consumers: list[ConsumerSpec] = []
         self._event_consumers: list[EventConsumer] = []
         self._entry_points: dict[str, list[Callable[[Event], Awaitable[None]]]] = {}
+        self._batch_entry_points: dict[str, list[Callable[[Sequence[Received]], Awaitable[None]]]] = {}
         self._start_hooks: list[StartHook] = []
         self._dependencies: dict[str, object] = {"outbox": self.outbox, "runtime": self}
         self._workers: list[BackgroundWorker] = []
@@ -181,12 +195,14 @@ class ServiceRuntime:
         *,
         subject: str | None = None,
         concurrency: int = 1,
+        scope: BatchScope = _no_scope,
     ) -> ConsumerSpec:
         """Consume ``event_type`` through this service's durable consumer for its subject (by default
         the event's type), ``concurrency`` messages at a time.
 
         The handler runs in one transaction with the inbox row, so a redelivery changes nothing.
-        Its dependencies are injected by parameter name (see ``EventHandler``).
+        Its dependencies are injected by parameter name (see ``EventHandler``); ``scope`` wraps the
+        handling of each transaction's events (see ``BatchScope``).
         """
         call = self._injected(handler)
         subject = subject or event_type.model_fields["type"].default
@@ -213,7 +229,8 @@ class ServiceRuntime:
                             "%s skips %s %s: already handled", spec.durable, event.type, event.event_id
                         )
                         return
-                    await call(session, event)
+                    async with scope(session, [event]):
+                        await call(session, event)
             finally:
                 current_dossier.reset(token)
 
@@ -229,6 +246,7 @@ class ServiceRuntime:
                 )
                 # Dossier by dossier, each one's events in their order: batches of every consumer
                 # then lock dossiers in one order, so that two of them never deadlock.
+                todo: list[Received] = []
                 for item in sorted(batch, key=lambda item: item.event.dossier_code or ""):
                     event = item.event
                     if event.event_id not in fresh:
@@ -237,12 +255,15 @@ class ServiceRuntime:
                         )
                         continue
                     fresh.discard(event.event_id)
-                    token = current_dossier.set(event.dossier_code or "-")
-                    try:
-                        with consuming(self.tracer, item.message):
-                            await call(session, event)
-                    finally:
-                        current_dossier.reset(token)
+                    todo.append(item)
+                async with scope(session, [item.event for item in todo]):
+                    for item in todo:
+                        token = current_dossier.set(item.event.dossier_code or "-")
+                        try:
+                            with consuming(self.tracer, item.message):
+                                await call(session, item.event)
+                        finally:
+                            current_dossier.reset(token)
 
         watch_max_deliveries(self.broker, spec, retry_delays=self.settings.nats.retry_delays_seconds)
         self._event_consumers.append(
@@ -257,6 +278,7 @@ class ServiceRuntime:
         )
         self.consumers.append(spec)
         self._entry_points.setdefault(event_type.model_fields["type"].default, []).append(run)
+        self._batch_entry_points.setdefault(event_type.model_fields["type"].default, []).append(run_batch)
         return spec
 
     async def deliver(self, event: Event) -> None:
@@ -265,6 +287,19 @@ class ServiceRuntime:
         received = parse_event(event.model_dump_json())
         for run in self._entry_points.get(received.type, []):
             await run(received)
+
+    async def deliver_batch(self, events: Sequence[Event]) -> None:
+        """Hand ``events``, all of one type, to this service's consumers of it as one fetched batch
+        (read back from their JSON, through the inbox), without NATS: for service-tier tests."""
+        received = [parse_event(event.model_dump_json()) for event in events]
+        if not received:
+            return
+        batch = [
+            Received(Msg(cast(NATS, None), subject=event.subject, data=b"", headers={}), event)
+            for event in received
+        ]
+        for run_batch in self._batch_entry_points.get(received[0].type, []):
+            await run_batch(batch)
 
     async def _publish(self, message: OutboxMessage) -> Acknowledgement | None:
         """Write ``message`` to NATS; returns what waits for its acknowledgement (see ``Publish``)."""

@@ -396,6 +396,28 @@ async def test_any_order_of_a_dossiers_events_with_redeliveries_gives_the_in_ord
     assert await intake.view(walk.code) == expected
 
 
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(scenario=st.sampled_from(sorted(SCENARIOS)), data=st.data())
+async def test_events_applied_in_batches_of_several_dossiers_give_the_in_order_view(
+    intake: Intake, scenario: str, data: st.DataObject
+) -> None:
+    """As a consumer fetches them: two dossiers' events of one type in one transaction, their
+    dossiers locked and their status changes written together, the types in any order."""
+    expected = await intake.walked_in_order(scenario)
+    walks = [await intake.submit(), await intake.submit()]
+    by_type: dict[str, list[Event]] = {}
+    for walk in walks:
+        SCENARIOS[scenario](walk)
+        for event in walk.events:
+            by_type.setdefault(event.type, []).append(event)
+    for event_type in data.draw(st.permutations(sorted(by_type)), label="types"):
+        events = by_type[event_type]
+        batch = data.draw(st.permutations(events), label=event_type)
+        await intake.runtime.deliver_batch(batch)
+    for walk in walks:
+        assert await intake.view(walk.code) == expected
+
+
 # -- intake's own records of the citizen's requests ----------------------------------------------------
 async def send_supplement(intake: Intake, code: str) -> None:
     async with intake.runtime.db.session() as session:
