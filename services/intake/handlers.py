@@ -20,8 +20,8 @@ from shared.events import (
 )
 from shared.runtime import ServiceRuntime
 
+# The dossier events, each applied to the citizen's copy.
 _PROJECTIONS: list[tuple[type[Any], Callable[..., Awaitable[None]]]] = [
-    (ProcedurePublished, projection.store_procedure),
     (DossierAccepted, projection.apply_accepted),
     (DossierRefused, projection.apply_refused),
     (DossierStepAssigned, projection.apply_step_assigned),
@@ -34,6 +34,13 @@ _PROJECTIONS: list[tuple[type[Any], Callable[..., Awaitable[None]]]] = [
 ]
 
 
+# Each event locks its dossier's row and the copy ends the same whatever order events arrive in
+# (see ``projection``), so batches of one event type may be applied side by side: a citizen who
+# waits on the copy then waits on one batch, not on a queue of them.
+PROJECTION_CONCURRENCY = 4
+
+
 def register_handlers(runtime: ServiceRuntime) -> None:
+    runtime.handle(ProcedurePublished, projection.store_procedure)
     for event_type, apply in _PROJECTIONS:
-        runtime.handle(event_type, apply)
+        runtime.handle(event_type, apply, concurrency=PROJECTION_CONCURRENCY, scope=projection.applying)

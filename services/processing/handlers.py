@@ -26,10 +26,12 @@ async def on_submitted(session: AsyncSession, event: DossierSubmitted) -> None:
 
 
 SLA_FIRED_CONCURRENCY = 16
+# Registrations of different dossiers need no order among themselves, and a desk waits on each.
+REGISTRATION_CONCURRENCY = 4
 
 
 def register_handlers(runtime: ServiceRuntime) -> None:
-    runtime.handle(DossierSubmitted, on_submitted)
+    runtime.handle(DossierSubmitted, on_submitted, concurrency=REGISTRATION_CONCURRENCY)
     runtime.handle(DossierSupplementProvided, citizen_requests.supplement_provided)
     runtime.handle(DossierWithdrawalRequested, citizen_requests.withdraw)
     runtime.handle(DossierRated, citizen_requests.rate)
