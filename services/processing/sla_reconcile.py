@@ -14,7 +14,6 @@ import time
 from array import array
 from bisect import bisect_left
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
-from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -161,8 +160,9 @@ def _moment(schedule: str | None) -> datetime | None:
 
 async def read_armed(js: JetStreamContext) -> ArmedOnBus:
     """What the SLA stream holds now, read from the last message's headers on each of its subjects."""
-    async with aclosing(last_headers_by_subject(js, SLA.name, "sla.>")) as messages:
-        return await ArmedOnBus.read(messages)
+    collected = _Collected()
+    await last_headers_by_subject(js, SLA.name, "sla.>", each=collected.add)
+    return collected.armed()
 
 
 @dataclass
