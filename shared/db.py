@@ -34,8 +34,8 @@ class Database:
         url: str,
         *,
         schema: str | None = None,
-        pool_size: int = 5,
-        max_overflow: int = 10,
+        pool_size: int = 15,
+        max_overflow: int = 0,
         echo: bool = False,
     ) -> None:
         self.url = url
@@ -52,7 +52,8 @@ class Database:
             connect_args["server_settings"] = {"search_path": schema}
         if self.is_sqlite:
             connect_args["timeout"] = 30
-            engine_args.update(pool_size=10, max_overflow=40)
+            # Kept open too: a new connection runs its PRAGMAs on its own thread.
+            engine_args.update(pool_size=50, max_overflow=0)
         else:
             engine_args.update(pool_size=pool_size, max_overflow=max_overflow)
         self.engine: AsyncEngine = create_async_engine(
