@@ -11,10 +11,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
+from sqlalchemy import ColumnElement
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -51,13 +52,19 @@ async def recipients_for(
         usernames = list(dict.fromkeys(recipient.username for recipient in event.recipients))
         found.extend(await staff_recipients(session=session, usernames=usernames, alert=True))
     elif isinstance(event, DossierStepAssigned):
-        usernames = (
-            [event.assignee]
-            if event.assignee
-            else await unit_officers(session=session, unit_code=event.unit_code)
-        )
-        others = [username for username in usernames if username != event.assigned_by]
-        found.extend(await staff_recipients(session=session, usernames=others, alert=False))
+        # Whoever assigned the step knows of it already.
+        if event.assignee:
+            usernames = [event.assignee] if event.assignee != event.assigned_by else []
+            known = await staff(session, col(Person.username).in_(usernames)) if usernames else {}
+        else:
+            officers = (
+                col(Person.unit_code) == event.unit_code,
+                col(Person.role) == "officer",
+                col(Person.active).is_(True),
+            )
+            known = await staff(session, *officers)
+            usernames = [username for username in sorted(known) if username != event.assigned_by]
+        found.extend(addressed(usernames, known, alert=False))
     found.extend(
         Recipient(address=endpoint.name, channel=Channel.WEBHOOK)
         for endpoint in webhooks
@@ -81,15 +88,6 @@ def citizen_recipients(event: CitizenNotice) -> list[Recipient]:
     return found
 
 
-async def unit_officers(*, session: AsyncSession, unit_code: str) -> list[str]:
-    statement = (
-        select(Person.username)
-        .where(Person.unit_code == unit_code, Person.role == "officer", col(Person.active).is_(True))
-        .order_by(col(Person.username))
-    )
-    return list((await session.exec(statement)).all())
-
-
 async def preferences_of(
     *, session: AsyncSession, usernames: Iterable[str]
 ) -> dict[str, StaffPreferencesBase]:
@@ -102,24 +100,42 @@ async def preferences_of(
     return {username: stored.get(username) or StaffPreferencesBase() for username in wanted}
 
 
+async def staff(
+    session: AsyncSession, *conditions: ColumnElement[bool]
+) -> dict[str, tuple[Person, StaffPreferencesBase]]:
+    """The people of the directory copy that ``conditions`` select, each with their preferences
+    (the defaults for someone who never set any), read together."""
+    statement = (
+        select(Person, StaffPreferences)
+        .outerjoin(StaffPreferences, col(StaffPreferences.username) == col(Person.username))
+        .where(*conditions)
+    )
+    return {
+        person.username: (person, preferences or StaffPreferencesBase())
+        for person, preferences in (await session.exec(statement)).all()
+    }
+
+
 async def staff_recipients(
     *, session: AsyncSession, usernames: Sequence[str], alert: bool
 ) -> list[Recipient]:
-    """The inbox of each person, and for an alert their email too. People the directory copy knows
-    as inactive hear nothing; someone it does not know yet still gets the inbox message."""
+    """See ``addressed``: the people named, read from the directory copy."""
     if not usernames:
         return []
-    people = {
-        person.username: person
-        for person in (await session.exec(select(Person).where(col(Person.username).in_(usernames)))).all()
-    }
-    preferences = await preferences_of(session=session, usernames=usernames)
+    return addressed(usernames, await staff(session, col(Person.username).in_(usernames)), alert=alert)
+
+
+def addressed(
+    usernames: Sequence[str], known: Mapping[str, tuple[Person, StaffPreferencesBase]], *, alert: bool
+) -> list[Recipient]:
+    """The inbox of each person, and for an alert their email too. People the directory copy knows
+    as inactive hear nothing; someone it does not know yet still gets the inbox message, with the
+    default preferences (only people it knows can set any)."""
     found: list[Recipient] = []
     for username in usernames:
-        person = people.get(username)
+        person, wanted = known.get(username, (None, StaffPreferencesBase()))
         if person is not None and not person.active:
             continue
-        wanted = preferences[username]
         if alert and wanted.daily_digest:
             continue
         found.append(Recipient(address=username, language=wanted.language))
