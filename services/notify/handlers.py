@@ -4,7 +4,8 @@ needs (``session``, ``event``, ``messaging``), and the runtime passes it."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notify.channels.courier import Couriers
 from services.notify.inbox.live import InboxFeed
-from services.notify.messages.notifications import notify
+from services.notify.messages.notifications import Notifying
 from services.notify.messages.one_time_codes import store_code
 from services.notify.messages.rendering import TemplateRenderer
 from services.notify.models import Channel
@@ -60,9 +61,12 @@ def ended_at(event: CitizenNotice) -> datetime:
     return event.occurred_at
 
 
+_NOTIFYING = "notify.handlers.notifying"
+
+
 @dataclass(frozen=True)
 class Messaging:
-    """What turning an event into notifications needs: the wording, the portals' webhooks, the
+    """What turning events into notifications needs: the wording, the portals' webhooks, the
     couriers to wake after commit, and the inbox's live feed."""
 
     renderer: TemplateRenderer
@@ -70,16 +74,29 @@ class Messaging:
     couriers: Couriers
     feed: InboxFeed
 
-    async def deliver(self, session: AsyncSession, event: Event) -> None:
-        stored = await notify(
-            session=session, event=event, renderer=self.renderer, webhooks=self.webhooks().endpoints
-        )
+    @asynccontextmanager
+    async def notifying(self, session: AsyncSession, events: Sequence[Event]) -> AsyncIterator[None]:
+        """The scope of a transaction's events (see ``ServiceRuntime.handle``): what ``deliver``
+        words for them is stored once the last is handled, with one statement."""
+        batch = session.info[_NOTIFYING] = Notifying(self.renderer, self.webhooks().endpoints)
+        try:
+            yield
+            stored = await batch.store(session)
+        finally:
+            del session.info[_NOTIFYING]
         self.couriers.wake_after_commit(session, {Channel(item.channel) for item in stored})
         # The new inbox rows go to the live feed once they are committed.
         inbox = [item for item in stored if item.channel == Channel.INBOX]
         pushed = [(item.recipient, item.model_dump(mode="json")) for item in inbox]
         self.feed.publish_after_commit(session, pushed)
-        logger.info("%s %s: %d notification(s) stored", event.type, event.dossier_code, len(stored))
+        for event in events:
+            count = sum(item.event_id == str(event.event_id) for item in stored)
+            logger.info("%s %s: %d notification(s) stored", event.type, event.dossier_code, count)
+
+    async def deliver(self, session: AsyncSession, event: Event) -> None:
+        """Word the notifications of ``event``, stored with the rest of the transaction's."""
+        batch: Notifying = session.info[_NOTIFYING]
+        await batch.add(session, event)
 
 
 async def on_citizen_notice(session: AsyncSession, event: CitizenNotice, messaging: Messaging) -> None:
@@ -131,19 +148,18 @@ def register_handlers(
     feed: InboxFeed | None = None,
     renderer: TemplateRenderer | None = None,
 ) -> None:
-    runtime.provide(
-        messaging=Messaging(
-            renderer=renderer or TemplateRenderer(),
-            webhooks=webhooks,
-            couriers=couriers,
-            feed=feed or InboxFeed(),
-        )
+    messaging = Messaging(
+        renderer=renderer or TemplateRenderer(),
+        webhooks=webhooks,
+        couriers=couriers,
+        feed=feed or InboxFeed(),
     )
+    runtime.provide(messaging=messaging)
     for notice in CITIZEN_NOTICES:
-        runtime.handle(notice, on_citizen_notice)
+        runtime.handle(notice, on_citizen_notice, scope=messaging.notifying)
     for alert in SLA_ALERTS:
-        runtime.handle(alert, on_alert)
-    runtime.handle(DossierStepAssigned, on_step_assigned)
+        runtime.handle(alert, on_alert, scope=messaging.notifying)
+    runtime.handle(DossierStepAssigned, on_step_assigned, scope=messaging.notifying)
     runtime.handle(DossierStepCompleted, on_step_completed)
     runtime.handle(DirectoryPersonChanged, on_person_changed)
     runtime.handle(CitizenOneTimeCodeIssued, on_one_time_code)

@@ -18,10 +18,10 @@ from uuid import UUID
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlmodel import select
+from sqlmodel import col, select
 
 from services.notify.app import create_app
-from services.notify.models import Alert, Person
+from services.notify.models import Alert, Notification, Person
 from shared.events import (
     AlertNearDue,
     AlertOverdue,
@@ -187,6 +187,46 @@ async def test_any_order_of_alerts_and_ends_with_redeliveries_gives_the_same_ale
         near: ("resolved", step_done.completed_at),
         next_step: ("resolved", returned.returned_at),
     }
+
+
+async def test_notices_of_several_dossiers_in_one_batch_reach_each_applicant_once_on_each_channel(
+    notify: ServiceRuntime,
+) -> None:
+    """As a consumer fetches them: the batch's messages are stored together, each applicant hears
+    of their own dossier alone, and the same batch delivered again stores nothing more."""
+    applicants = [
+        Applicant(
+            full_name="Nguyễn Văn An", id_number="049090001234", phone="0905123456", email="an@example.vn"
+        ),
+        Applicant(full_name="Lê Thị Hoa", id_number="049190004321"),
+    ]
+    returned = [
+        Dossier(f"000.00.06.H56-261202-{next(_codes):04d}")
+        .result_returned(revision=7, minute=90)
+        .model_copy(update={"applicant": applicant})
+        for applicant in applicants
+    ]
+    for _ in range(2):
+        await notify.deliver_batch(returned)
+    async with notify.db.reading() as session:
+        rows = (
+            await session.exec(
+                select(Notification).where(
+                    col(Notification.dossier_code).in_([e.dossier_code for e in returned])
+                )
+            )
+        ).all()
+    stored = sorted((row.dossier_code, row.recipient, row.channel) for row in rows)
+    first, second = (event.dossier_code for event in returned)
+    assert stored == sorted(
+        [
+            (first, "049090001234", "inbox"),
+            (first, "0905123456", "sms"),
+            (first, "an@example.vn", "email"),
+            (second, "049190004321", "inbox"),
+        ]
+    )
+    assert all(row.event_id == str(returned[row.dossier_code == second].event_id) for row in rows)
 
 
 # -- the directory copy --------------------------------------------------------------------------

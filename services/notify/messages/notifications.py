@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, and_, or_
@@ -62,8 +62,11 @@ def status_once_stored(channel: Channel) -> NotificationStatus:
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One message to store for one recipient on one channel."""
+    """One message of one event to store for one recipient on one channel."""
 
+    event_id: str
+    event_type: str
+    dossier_code: str | None
     recipient: str
     channel: Channel
     language: str
@@ -71,44 +74,48 @@ class Outgoing:
     urgent: bool = False
 
 
-async def notify(
-    *,
-    session: AsyncSession,
-    event: Event,
-    renderer: TemplateRenderer,
-    webhooks: Sequence[WebhookEndpoint] = (),
-) -> list[NotificationPublic]:
-    """Store one notification per recipient of ``event``; returns the rows stored.
+@dataclass
+class Notifying:
+    """The notifications of one transaction's events: each event's messages are worded as it is
+    handled, and all of them stored together at the end (``store``), with one statement; an event
+    type's overrides are read once.
 
-    A recipient already notified of this event on the same channel is skipped, so a replayed
-    event changes nothing.
-    """
-    recipients = await recipients_for(session=session, event=event, webhooks=webhooks)
-    if not recipients:
-        return []
-    context = message_context(event)
-    overrides = (
-        await overrides_for(session=session, event_type=event.type)
-        if any(recipient.channel is not Channel.WEBHOOK for recipient in recipients)
-        else {}
-    )
-    outgoing = [
-        Outgoing(
-            recipient=recipient.address,
-            channel=recipient.channel,
-            language=recipient.language,
-            message=_worded(event, recipient, context, renderer, overrides),
-            urgent=recipient.urgent,
+    A recipient already notified of an event on the same channel is skipped, so a replayed event
+    changes nothing."""
+
+    renderer: TemplateRenderer
+    webhooks: Sequence[WebhookEndpoint] = ()
+    outgoing: list[Outgoing] = field(default_factory=list)
+    _overrides: dict[str, Mapping[tuple[str, str], MessageSources]] = field(default_factory=dict)
+
+    async def add(self, session: AsyncSession, event: Event) -> None:
+        """Word a message for each recipient of ``event``, to be stored with the others."""
+        recipients = await recipients_for(session=session, event=event, webhooks=self.webhooks)
+        if not recipients:
+            return
+        people = any(recipient.channel is not Channel.WEBHOOK for recipient in recipients)
+        if people and event.type not in self._overrides:
+            self._overrides[event.type] = await overrides_for(session=session, event_type=event.type)
+        overrides = self._overrides.get(event.type, {})
+        context = message_context(event)
+        self.outgoing.extend(
+            Outgoing(
+                event_id=str(event.event_id),
+                event_type=event.type,
+                dossier_code=event.dossier_code,
+                recipient=recipient.address,
+                channel=recipient.channel,
+                language=recipient.language,
+                message=_worded(event, recipient, context, self.renderer, overrides),
+                urgent=recipient.urgent,
+            )
+            for recipient in recipients
         )
-        for recipient in recipients
-    ]
-    return await store_messages(
-        session=session,
-        event_id=str(event.event_id),
-        event_type=event.type,
-        dossier_code=event.dossier_code,
-        outgoing=outgoing,
-    )
+
+    async def store(self, session: AsyncSession) -> list[NotificationPublic]:
+        """Store what ``add`` worded; the rows stored, in the order worded."""
+        outgoing, self.outgoing = self.outgoing, []
+        return await store_messages(session=session, outgoing=outgoing)
 
 
 def _worded(
@@ -140,26 +147,19 @@ def _worded(
         return renderer.render(event.type, recipient.language, context, channel=channel)
 
 
-async def store_messages(
-    *,
-    session: AsyncSession,
-    event_id: str,
-    event_type: str,
-    dossier_code: str | None,
-    outgoing: Sequence[Outgoing],
-) -> list[NotificationPublic]:
-    """Insert the notifications of one event in one statement; returns those stored, in the order
-    given, without any a recipient already had on its channel."""
+async def store_messages(*, session: AsyncSession, outgoing: Sequence[Outgoing]) -> list[NotificationPublic]:
+    """Insert the notifications in one statement; returns those stored, in the order given, without
+    any a recipient already had for its event on its channel."""
     now = utc_now()
-    rows: dict[tuple[str, Channel], dict[str, Any]] = {}
+    rows: dict[tuple[str, str, Channel], dict[str, Any]] = {}
     for item in outgoing:
         rows.setdefault(
-            (item.recipient, item.channel),
+            (item.event_id, item.recipient, item.channel),
             {
                 "id": new_notification_id(),
-                "event_id": event_id,
-                "event_type": event_type,
-                "dossier_code": dossier_code,
+                "event_id": item.event_id,
+                "event_type": item.event_type,
+                "dossier_code": item.dossier_code,
                 "recipient": item.recipient,
                 "channel": item.channel.value,
                 "language": item.language,
@@ -198,13 +198,8 @@ async def store_message(
     urgent: bool = False,
 ) -> Created | None:
     """Insert one notification; None when the recipient already has this event on this channel."""
-    stored = await store_messages(
-        session=session,
-        event_id=event_id,
-        event_type=event_type,
-        dossier_code=dossier_code,
-        outgoing=[Outgoing(recipient, channel, language, message, urgent)],
-    )
+    item = Outgoing(event_id, event_type, dossier_code, recipient, channel, language, message, urgent)
+    stored = await store_messages(session=session, outgoing=[item])
     return Created(stored[0].id, channel, recipient) if stored else None
 
 
