@@ -2,9 +2,9 @@
 open dossier's state calls for, and the dossiers whose timers are missing or stale are armed again.
 
 Cheap by design: one ordered, headers-only read of the stream's last message per subject (each
-timer carries its revision in a header, which the server copies onto the fired message), then one
-read of the open dossiers with their running step, in batches. Only the dossiers found wanting are
-locked and re-armed.
+timer carries its revision in a header, which the server copies onto the fired message), kept as
+hashes, then one read of the open dossiers with their running step, a page at a time. Only the
+dossiers found wanting are locked and re-armed.
 """
 
 from __future__ import annotations
@@ -103,9 +103,11 @@ def _suffix(token: str, timer: PlannedTimer) -> str:
     return f"{token}.{timer.level}.{step}.{timer.kind}.{timer.rung}"
 
 
+_TIMER_PREFIX = "sla.timer."
+_FIRED_PREFIX = "sla.fired."
+_SCHEDULE_AT = "@at "
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-_SCHEDULE_AT = "@at "
 
 
 def _schedule_ms(moment: datetime) -> int:
@@ -141,10 +143,6 @@ class _Collected:
         return ArmedOnBus(timers=array("q", sorted(self.timers)), fired=array("q", sorted(self.fired)))
 
 
-_TIMER_PREFIX = "sla.timer."
-_FIRED_PREFIX = "sla.fired."
-
-
 def _revision(value: str | None) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
@@ -153,9 +151,10 @@ def _moment(schedule: str | None) -> datetime | None:
     if schedule is None or not schedule.startswith(_SCHEDULE_AT):
         return None
     try:
-        return datetime.fromisoformat(schedule[len(_SCHEDULE_AT) :])
+        moment = datetime.fromisoformat(schedule[len(_SCHEDULE_AT) :])
     except ValueError:
         return None
+    return moment if moment.tzinfo is not None else None
 
 
 async def read_armed(js: JetStreamContext) -> ArmedOnBus:

@@ -161,3 +161,10 @@ async def test_what_the_stream_holds_is_read_as_it_arrives_and_kept_in_a_few_byt
     assert all(held.holds(item) for item in timers)
     kept = sys.getsizeof(held.timers) + sys.getsizeof(held.fired)
     assert kept < 10 * len(timers)  # a dict of subjects would take some 150 bytes a timer
+
+
+def test_a_schedule_the_reconciliation_cannot_read_holds_nothing_and_stops_nothing() -> None:
+    current = timer(version=3)
+    for schedule in ("@at 2026-12-02T09:30:00.000", "@every 1m", "@at someday"):
+        headers = {**current.bus_headers(), "Nats-Schedule": schedule}
+        assert not armed_on_bus((current.subject, headers)).holds(current)
