@@ -12,8 +12,9 @@ from typing import Any
 
 import nats
 import pytest
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-import services.notify.handlers as notify_handlers
+from services.notify.messages.notifications import Notifying
 from shared.bus.dead_letter import list_dead_letters
 from shared.events import Event
 from shared.nats_server import NatsServer
@@ -30,17 +31,17 @@ def leaks(text: object) -> list[str]:
 async def test_a_walk_and_its_dead_letter_leave_no_personal_data_in_logs_spans_or_headers(
     system: System, nats_server: NatsServer, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = notify_handlers.notify
+    original = Notifying.add
 
-    async def failing_on_acceptance(*, event: Event, **kwargs: Any) -> Any:
+    async def failing_on_acceptance(self: Notifying, session: AsyncSession, event: Event) -> None:
         if event.type == "dossier.accepted":
             # What a careless error message looks like: it quotes the applicant.
             raise ValueError(
                 f"no contact for {APPLICANT['id_number']}, {APPLICANT['phone']}, {APPLICANT['email']}"
             )
-        return await original(event=event, **kwargs)
+        await original(self, session, event)
 
-    monkeypatch.setattr(notify_handlers, "notify", failing_on_acceptance)
+    monkeypatch.setattr(Notifying, "add", failing_on_acceptance)
     with caplog.at_level(logging.DEBUG):
         created = await system.submit()
         code = created["code"]
