@@ -96,8 +96,9 @@ async def applying(session: AsyncSession, events: Sequence[Event]) -> AsyncItera
                 {"dossier_code": code, "revision": revision, "status": status}
                 for (code, revision), status in batch.status_changes.items()
             ]
+            # executemany parameters, compiled once (see ``Inbox.first_deliveries``).
             await session.execute(
-                insert_ignoring_duplicates(session, DossierStatusChange).values(rows).on_conflict_do_nothing()
+                insert_ignoring_duplicates(session, DossierStatusChange).on_conflict_do_nothing(), rows
             )
     finally:
         del session.info[_APPLYING]

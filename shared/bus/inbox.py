@@ -46,11 +46,12 @@ class Inbox:
             return set()
         now = utc_now()
         rows = [{"consumer": consumer, "event_id": event_id, "processed_at": now} for event_id in unique]
+        # The rows as executemany parameters, not .values(rows): one statement still, but compiled
+        # once and kept in the cache, where a VALUES list is compiled again for every batch.
         statement = (
             insert_ignoring_duplicates(session, self.table)
-            .values(rows)
             .on_conflict_do_nothing()
             .returning(self.table.c.event_id)
         )
-        result = await session.execute(statement)
+        result = await session.execute(statement, rows)
         return {UUID(event_id) for event_id in result.scalars()}

@@ -175,13 +175,13 @@ async def store_messages(*, session: AsyncSession, outgoing: Sequence[Outgoing])
         )
     if not rows:
         return []
+    # executemany parameters, compiled once (see ``Inbox.first_deliveries``).
     statement = (
         insert_ignoring_duplicates(session, Notification)
-        .values(list(rows.values()))
         .on_conflict_do_nothing(index_elements=["event_id", "recipient", "channel"])
         .returning(col(Notification.id))
     )
-    stored = set((await session.execute(statement)).scalars())
+    stored = set((await session.execute(statement, list(rows.values()))).scalars())
     return [NotificationPublic.model_validate(row) for row in rows.values() if row["id"] in stored]
 
 
