@@ -1,4 +1,7 @@
-"""FastAPI dependencies every service's routes share."""
+"""FastAPI dependencies every service's routes share.
+
+Each is a coroutine function: FastAPI runs a plain function dependency on a worker thread, a hand-over
+per request that costs more than the function itself."""
 
 from __future__ import annotations
 
@@ -25,8 +28,12 @@ async def reading_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def _runtime(request: Request) -> ServiceRuntime:
+    return runtime_of(request)
+
+
 SessionDep = Annotated[AsyncSession, Depends(reading_session)]
-RuntimeDep = Annotated[ServiceRuntime, Depends(runtime_of)]
+RuntimeDep = Annotated[ServiceRuntime, Depends(_runtime)]
 
 # Pages of every list route: bounded, so that the database never sees an offset past its integers
 # (such an offset answered 500 before).

@@ -58,7 +58,7 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: _ERRORS[code] for code in codes}
 
 
-def file_settings(request: Request) -> FileSettings:
+async def file_settings(request: Request) -> FileSettings:
     """The upload limits: set on the app's state, or read from ``MOTCUA_INTAKE_FILES_*``."""
     configured = getattr(request.app.state, "intake_file_settings", None)
     return configured if isinstance(configured, FileSettings) else FileSettings()

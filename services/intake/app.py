@@ -56,6 +56,8 @@ def create_app(
     )
     app.state.auth = auth or AuthSettings()
     app.state.citizen_settings = citizen
+    # Read from the environment once, not on every submission.
+    app.state.intake_file_settings = files
     return app
 
 

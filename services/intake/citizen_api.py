@@ -37,19 +37,19 @@ NO_STORE = {"Cache-Control": "no-store"}
 router = APIRouter(prefix="/api/v1", tags=["citizen"])
 
 
-def no_store(response: Response) -> None:
+async def no_store(response: Response) -> None:
     response.headers["Cache-Control"] = "no-store"
 
 
 NoStore = Depends(no_store)
 
 
-def citizen_settings(request: Request) -> CitizenSettings:
+async def citizen_settings(request: Request) -> CitizenSettings:
     configured = getattr(request.app.state, "citizen_settings", None)
     return configured if isinstance(configured, CitizenSettings) else CitizenSettings()
 
 
-def auth_settings(request: Request) -> AuthSettings:
+async def auth_settings(request: Request) -> AuthSettings:
     auth: AuthSettings = request.app.state.auth
     return auth
 

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from services.intake import receipt
+from services.intake.files import FileSettings
 from services.intake.models import Dossier, DossierDocument, StoredFile
 from shared.events import DossierStatus
 from shared.working_time import VN_TZ
@@ -214,11 +214,10 @@ async def test_a_file_is_judged_by_its_content_not_its_name(system: System) -> N
     await assert_nothing_stored(system)
 
 
-async def test_files_over_the_limits_are_refused_and_nothing_is_stored(
-    system: System, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("MOTCUA_INTAKE_FILES_MAX_FILE_BYTES", "2048")
-    monkeypatch.setenv("MOTCUA_INTAKE_FILES_MAX_DOSSIER_BYTES", "3000")
+async def test_files_over_the_limits_are_refused_and_nothing_is_stored(system: System) -> None:
+    # What the service read from MOTCUA_INTAKE_FILES_* when it started (the system is the test's own).
+    state = system.apps["intake"].state
+    state.intake_file_settings = FileSettings(max_file_bytes=2048, max_dossier_bytes=3000)
     body = with_documents({"name": FORM}, {"name": BIRTH_NOTE})
     small = PDF + b"\n" * (1600 - len(PDF))
 
@@ -249,7 +248,7 @@ async def test_files_over_the_limits_are_refused_and_nothing_is_stored(
     assert "request body is larger" in huge.json()["detail"]
     await assert_nothing_stored(system)
 
-    monkeypatch.delenv("MOTCUA_INTAKE_FILES_MAX_DOSSIER_BYTES")
+    state.intake_file_settings = FileSettings(max_file_bytes=2048)
     fits = await submit_with_files(system, body, {"document_0": ("a.pdf", small, "application/pdf")})
     assert fits.status_code == 201, fits.text
 

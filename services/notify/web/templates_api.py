@@ -19,7 +19,7 @@ from shared.staff import Staff
 from shared.staff import require_admin as shared_require_admin
 
 
-def require_admin(viewer: ViewerDep) -> Staff:
+async def require_admin(viewer: ViewerDep) -> Staff:
     return shared_require_admin(viewer)
 
 
@@ -32,7 +32,7 @@ templates_router = APIRouter(
 KEY = "/{language}/{event_type}/{channel}"
 
 
-def renderer_of(request: Request) -> TemplateRenderer:
+async def renderer_of(request: Request) -> TemplateRenderer:
     """The renderer the event handlers render with, so that what validates renders."""
     renderer: TemplateRenderer = request.app.state.renderer
     return renderer
