@@ -69,6 +69,8 @@ def create_environment() -> SandboxedEnvironment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # The shipped files change with a release, not while the service runs.
+        auto_reload=False,
     )
     environment.filters["vn_datetime"] = vn_datetime
     environment.filters["en_datetime"] = en_datetime
@@ -83,6 +85,9 @@ class TemplateRenderer:
     def __init__(self, environment: SandboxedEnvironment | None = None) -> None:
         self.environment = environment or create_environment()
         self._compiled: dict[str, Template] = {}
+        # The shipped file each (event type, language, channel, part) resolved to: looking for a
+        # channel's own file that does not exist is a file system miss every time, never cached.
+        self._shipped: dict[tuple[str, str, str], Template] = {}
 
     def render(
         self,
@@ -148,4 +153,9 @@ class TemplateRenderer:
 
     def _template(self, prefix: str, channel: str, part: str) -> Template:
         # Raises TemplatesNotFound, a TemplateNotFound, when neither exists.
-        return self.environment.select_template([f"{prefix}.{channel}.{part}.j2", f"{prefix}.{part}.j2"])
+        key = (prefix, channel, part)
+        template = self._shipped.get(key)
+        if template is None:
+            names = [f"{prefix}.{channel}.{part}.j2", f"{prefix}.{part}.j2"]
+            template = self._shipped[key] = self.environment.select_template(names)
+        return template
