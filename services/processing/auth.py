@@ -34,7 +34,7 @@ async def actor_named(session: AsyncSession, username: str) -> Staff:
 ActorDep = Annotated[Staff, Depends(current_actor)]
 
 
-def require_admin(actor: ActorDep) -> Staff:
+async def require_admin(actor: ActorDep) -> Staff:
     return staff.require_admin(actor)
 
 
