@@ -21,7 +21,7 @@ the copy ends the same (the status, every field and the timeline). It holds beca
   own, which only processing's ``dossier.request.declined`` of that very request undoes.
 - Each event locks its dossier's row, so two events of one dossier handled at once take turns.
 
-A transaction's events are applied ``applying`` them together: their dossiers are locked by one
+A transaction's events are applied together (``applying``): their dossiers are locked by one
 statement, and the status changes they bring are written by one, so that a batch costs a few
 round trips to the database rather than a few per event.
 """
