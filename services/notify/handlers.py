@@ -140,6 +140,12 @@ async def on_one_time_code(
         messaging.couriers.wake_after_commit(session, {created.channel})
 
 
+# A dossier event's notifications are its own, and its alerts and ends take turns per dossier and
+# end the same whatever order they arrive in (``staff.alerts``): batches of one type may be handled
+# side by side, so that a citizen waiting on their message waits on one batch, not a queue of them.
+DOSSIER_EVENT_CONCURRENCY = 4
+
+
 def register_handlers(
     runtime: ServiceRuntime,
     *,
@@ -156,10 +162,17 @@ def register_handlers(
     )
     runtime.provide(messaging=messaging)
     for notice in CITIZEN_NOTICES:
-        runtime.handle(notice, on_citizen_notice, scope=messaging.notifying)
+        runtime.handle(
+            notice, on_citizen_notice, concurrency=DOSSIER_EVENT_CONCURRENCY, scope=messaging.notifying
+        )
     for alert in SLA_ALERTS:
-        runtime.handle(alert, on_alert, scope=messaging.notifying)
-    runtime.handle(DossierStepAssigned, on_step_assigned, scope=messaging.notifying)
-    runtime.handle(DossierStepCompleted, on_step_completed)
+        runtime.handle(alert, on_alert, concurrency=DOSSIER_EVENT_CONCURRENCY, scope=messaging.notifying)
+    runtime.handle(
+        DossierStepAssigned,
+        on_step_assigned,
+        concurrency=DOSSIER_EVENT_CONCURRENCY,
+        scope=messaging.notifying,
+    )
+    runtime.handle(DossierStepCompleted, on_step_completed, concurrency=DOSSIER_EVENT_CONCURRENCY)
     runtime.handle(DirectoryPersonChanged, on_person_changed)
     runtime.handle(CitizenOneTimeCodeIssued, on_one_time_code)
