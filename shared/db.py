@@ -34,8 +34,8 @@ class Database:
         url: str,
         *,
         schema: str | None = None,
-        pool_size: int = 15,
-        max_overflow: int = 0,
+        pool_size: int = 10,
+        max_overflow: int = 5,
         echo: bool = False,
     ) -> None:
         self.url = url

@@ -137,12 +137,13 @@ class DatabaseSettings(BaseSettings):
     database_url: str | None = None
     database_schema: str | None = None
     # Connections one process may hold on PostgreSQL: kept open once opened, plus any opened on top
-    # for a burst and closed after it. Under steady load a burst never ends, and each connection
-    # closed and opened again costs the server a new backend and the service a new handshake, so
-    # none are on top by default. Every replica of every service counts against the server's
-    # max_connections (100 by default), so two replicas of the three services stay at 90 with these.
-    database_pool_size: int = Field(default=15, ge=1)
-    database_max_overflow: int = Field(default=0, ge=0)
+    # for a burst and closed once it is over (when as many as are kept sit idle). Each connection
+    # closed and opened again costs the server a new backend and the service a new handshake: with
+    # 5 kept, steady load opened one for most requests. Every replica of every service counts
+    # against the server's max_connections (100 by default): two replicas of the three services
+    # keep 60 open with these, and reach 90 only in a burst.
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=5, ge=0)
 
     @classmethod
     def url_variable(cls) -> str:
