@@ -302,18 +302,21 @@ class OutboxRelay:
         self, session: AsyncSession, messages: Sequence[OutboxMessage], sent: list[int], error: str | None
     ) -> None:
         table = self.table
+        sent_ids = set(sent)
         if sent:
             await session.execute(
                 update(table)
                 .where(table.c.id.in_(sent))
                 .values(sent_at=utc_now(), lease_owner=None, lease_until=None, attempts=table.c.attempts + 1)
             )
-            erased = [message.id for message in messages if message.subject in ERASED_ONCE_SENT]
-            if erased:
-                await session.execute(
-                    update(table).where(table.c.id.in_(set(erased) & set(sent))).values(payload="{}")
-                )
-        unsent = [message.id for message in messages if message.id not in set(sent)]
+        erased = [
+            message.id
+            for message in messages
+            if message.id in sent_ids and message.subject in ERASED_ONCE_SENT
+        ]
+        if erased:
+            await session.execute(update(table).where(table.c.id.in_(erased)).values(payload="{}"))
+        unsent = [message.id for message in messages if message.id not in sent_ids]
         if unsent:
             await session.execute(
                 update(table)
