@@ -38,6 +38,7 @@ from shared.events import (
     SlaTimer,
     SlaTimersCancelled,
     subject_token,
+    timer_slot,
     utc_now,
 )
 from shared.runtime import ServiceRuntime
@@ -114,10 +115,8 @@ class ArmedOnBus:
 
 
 def _suffix(token: str, timer: PlannedTimer) -> str:
-    """The timer's subject after ``sla.timer.`` or ``sla.fired.``: its dossier, then its slot (as
-    ``SlaTimer.slot`` writes it)."""
-    step = "d" if timer.step_index is None else timer.step_index
-    return f"{token}.{timer.level}.{step}.{timer.kind}.{timer.rung}"
+    """The timer's subject after ``sla.timer.`` or ``sla.fired.``: its dossier, then its slot."""
+    return f"{token}.{timer_slot(timer.level, timer.step_index, timer.kind, timer.rung)}"
 
 
 _TIMER_PREFIX = "sla.timer."

@@ -82,6 +82,7 @@ from shared.events.timers import (
     SlaTimersCancelled,
     TimerKind,
     subject_token,
+    timer_slot,
     timer_subjects,
 )
 
@@ -186,6 +187,7 @@ __all__ = [
     "TimerKind",
     "parse_event",
     "subject_token",
+    "timer_slot",
     "timer_subjects",
     "utc_now",
 ]

@@ -23,6 +23,13 @@ def subject_token(code: str) -> str:
     return code.replace(".", "_")
 
 
+def timer_slot(level: str, step_index: int | None, kind: str, rung: int) -> str:
+    """Which timer of its dossier this is (``step.1.due.0``, ``dossier.d.near_due.0``): its subject,
+    less the dossier."""
+    step = "d" if step_index is None else str(step_index)
+    return f"{level}.{step}.{kind}.{rung}"
+
+
 def timer_subjects(code: str) -> str:
     """Every timer subject of a dossier, as a subject filter."""
     return f"sla.timer.{subject_token(code)}.>"
@@ -46,9 +53,8 @@ class SlaTimer(Event):
 
     @property
     def slot(self) -> str:
-        """Which timer of its dossier this is (``step.1.due.0``): its subject, less the dossier."""
-        step = "d" if self.step_index is None else str(self.step_index)
-        return f"{self.level}.{step}.{self.kind}.{self.rung}"
+        """Which timer of its dossier this is (see ``timer_slot``)."""
+        return timer_slot(self.level, self.step_index, self.kind, self.rung)
 
     @property
     def _suffix(self) -> str:
