@@ -52,6 +52,15 @@ from shared.migrations import upgrade
 from shared.runtime import RuntimeSettings, ServiceRuntime
 from shared.settings import DATABASE_SETTINGS, AuthSettings, CommonSettings, DatabaseSettings, ServiceName
 from tests.conftest import POSTGRES_URL_VARIABLE
+from tests.service import (
+    authorization_portal as portal,
+)
+from tests.service import (
+    authorization_reports as reports,
+)
+from tests.service import (
+    authorization_staff_pages as staff_pages,
+)
 from tests.service.authorization import (
     AGENCY,
     DESK,
@@ -118,8 +127,9 @@ def openapi_routes() -> set[str]:
 
 
 ROUTES = openapi_routes()
-ROWS: dict[str, Row] = {row.route: row for row in TABLE}
-assert len(ROWS) == len(TABLE), "the table has two rows for one route"
+ALL_ROWS: tuple[Row, ...] = TABLE + portal.ROWS + staff_pages.ROWS + reports.ROWS
+ROWS: dict[str, Row] = {row.route: row for row in ALL_ROWS}
+assert len(ROWS) == len(ALL_ROWS), "the table has two rows for one route"
 
 
 def cases() -> list[Any]:
