@@ -1,5 +1,5 @@
-"""``motcua``: run the embedded system, migrate its databases, create admins, issue staff tokens and
-handle dead letters."""
+"""``motcua``: run the embedded system, migrate its databases, create admins, issue staff tokens, set
+staff passwords and handle dead letters."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from services.cli.common import SERVICES
 from services.cli.operations import db, dlq
-from services.cli.people import admin, token
+from services.cli.people import admin, password, token
 from services.cli.running import serve, up
 from shared.settings import EMBEDDED_NATS_PORT
 
@@ -34,6 +34,13 @@ def parser() -> argparse.ArgumentParser:
     tok.add_argument("user")
     tok.add_argument("--ttl", type=float, help="hours the token stays valid")
     tok.set_defaults(func=token)
+
+    secret = commands.add_parser(
+        "password", help="set or reset a staff member's password (changed by them at the next sign-in)"
+    )
+    secret.add_argument("user")
+    secret.add_argument("--stdin", action="store_true", help="read the password from standard input")
+    secret.set_defaults(func=password)
 
     admins = commands.add_parser("admin", help="the directory's admins")
     admin_commands = admins.add_subparsers(dest="admin_command", required=True)

@@ -99,3 +99,59 @@ def admin(args: argparse.Namespace) -> int:
     print(f"motcua: admin {person.username} created; a bearer token for it follows", file=sys.stderr)
     print(issue_token(person.username, secret=auth.secret, ttl_hours=args.ttl or auth.token_ttl_hours))
     return 0
+
+
+async def _set_password(username: str, password: str) -> None:
+    """Set ``username``'s password as an admin would: it must be changed at the next sign-in."""
+    from services.processing.sign_in.passwords import Passwords
+    from services.processing.sign_in.settings import SignInSettings
+    from services.processing.sign_in.store import set_password
+    from shared.events import utc_now
+    from shared.migrations import prepare_database
+
+    async with database("processing") as db:
+        await prepare_database(db, migration_history("processing"), mode=MigrationSettings().mode)
+        async with db.session() as session:
+            await set_password(
+                session,
+                username=username,
+                password=password,
+                passwords=Passwords(),
+                settings=SignInSettings(),
+                now=utc_now(),
+                by_admin=True,
+            )
+
+
+def password(args: argparse.Namespace) -> int:
+    """``motcua password USER``: the password is read from the terminal (twice), or from the first
+    line of standard input with ``--stdin``; it is never an argument, which ``ps`` would show."""
+    import getpass
+
+    from services.processing.sign_in.passwords import WeakPassword
+    from services.processing.sign_in.store import UnknownStaff
+    from shared.migrations import MigrationError
+
+    if not check_database_urls(["processing"]):
+        return 2
+    if args.stdin:
+        chosen = sys.stdin.readline().rstrip("\n")
+    else:
+        chosen = getpass.getpass(f"New password for {args.user}: ")
+        if getpass.getpass("Again: ") != chosen:
+            print("motcua: the two passwords differ; nothing changed", file=sys.stderr)
+            return 2
+    try:
+        asyncio.run(_set_password(args.user, chosen))
+    except WeakPassword as exc:
+        print(f"motcua: {exc}; nothing changed", file=sys.stderr)
+        return 2
+    except (MigrationError, UnknownStaff) as exc:
+        print(f"motcua: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"motcua: password of {args.user} set; they choose their own at their next sign-in, "
+        "and their open sessions have ended",
+        file=sys.stderr,
+    )
+    return 0

@@ -105,6 +105,13 @@ def up(args: argparse.Namespace) -> int:
             print(f"motcua: {service:<10} {url}  docs {docs}/docs  {'ready' if ready else 'NOT READY'}")
         first = "demo-officer" if common.demo else "USER (after `motcua admin create USER`)"
         print(f"motcua: data in {data_dir}; `motcua token {first}` prints a bearer token. Ctrl-C stops.")
+        if common.demo:
+            from services.processing.sign_in.demo import DEMO_PASSWORD
+
+            print(
+                f"motcua: staff pages at http://{http.host}:{http.port('processing')}/ : sign in as "
+                f"demo-officer (or any demo user) with the demo password {DEMO_PASSWORD}"
+            )
         while not stopping:
             for child in children:
                 if child.poll() is not None:

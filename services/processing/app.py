@@ -13,8 +13,14 @@ from services.processing.directory import publish_directory
 from services.processing.handlers import register_handlers
 from services.processing.migrations import history
 from services.processing.models import metadata
+from services.processing.pages import staff_pages
 from services.processing.seed import seed_catalog, seed_directory
 from services.processing.settings import SlaSettings
+from services.processing.sign_in import routes as sign_in_routes
+from services.processing.sign_in.demo import seed_demo_passwords
+from services.processing.sign_in.settings import SignInSettings
+from services.processing.sign_in.web import install_sign_in
+from shared.pages import mount_pages
 from shared.runtime import RuntimeSettings, ServiceRuntime
 from shared.service_app import create_service_app
 from shared.settings import AuthSettings
@@ -25,6 +31,7 @@ def create_app(
     *,
     auth: AuthSettings | None = None,
     sla_settings: SlaSettings | None = None,
+    sign_in: SignInSettings | None = None,
     span_processors: tuple[SpanProcessor, ...] = (),
 ) -> FastAPI:
     runtime = ServiceRuntime(
@@ -38,6 +45,8 @@ def create_app(
             await seed_directory(session, demo=demo)
             await publish_directory(session, runtime.outbox)
             await publish_catalog(session, runtime.outbox, seed_catalog(demo=demo))
+            if demo:
+                await seed_demo_passwords(session)
 
     runtime.on_start(seed)
     runtime.add_worker(sla_reconcile.Reconciler(runtime, settings=sla_settings or SlaSettings()).worker)
@@ -46,8 +55,10 @@ def create_app(
         runtime,
         title="motcua processing",
         description="Officers' work on dossiers: reception, the procedure catalog and the directory.",
-        routers=[router, admin_router],
+        routers=[router, admin_router, sign_in_routes.admin, sign_in_routes.pages],
     )
+    install_sign_in(app, sign_in)
+    mount_pages(app, staff_pages())
     app.state.auth = auth or AuthSettings()
     # A missing or weak secret stops the service here, not at its first request.
     app.state.auth.secret  # noqa: B018

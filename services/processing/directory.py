@@ -13,6 +13,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.processing.models import Agency, Person, Unit
+from services.processing.sign_in.store import end_sessions_of
 from shared.bus.outbox import Outbox
 from shared.errors import Conflict, Invalid, NotFound
 from shared.events import DirectoryPersonChanged
@@ -243,6 +244,9 @@ async def update_person(session: AsyncSession, *, username: str, changes: Person
     )
     if was_active_admin and not (row.role == "admin" and row.active):
         await _keep_an_admin(session, leaving=username)
+    if not row.active:
+        # Deactivated: signed in nowhere any more (their bearer tokens stop at the next request too).
+        await end_sessions_of(session, username=username)
     session.add(row)
     await session.flush()
     return row

@@ -47,6 +47,35 @@ class Person(ProcessingModel, table=True):
     active: bool = True
 
 
+class StaffCredential(ProcessingModel, table=True):
+    """A staff member's password, as an Argon2 hash, and their recent failed sign-ins.
+
+    ``must_change``: the password was set by an admin, and its holder chooses their own at the next
+    sign-in. ``locked_until``: too many failures in a row; no sign-in until then."""
+
+    __tablename__ = "staff_credential"
+
+    username: str = Field(primary_key=True, foreign_key="person.username", max_length=80)
+    password_hash: str = Field(max_length=255)
+    must_change: bool = True
+    failed_attempts: int = 0
+    locked_until: datetime | None = moment_field(optional=True)
+    changed_at: datetime = moment_field()
+
+
+class StaffSession(ProcessingModel, table=True):
+    """A signed-in browser: only the SHA-256 of the cookie's value is kept, so that a copy of the
+    table opens no session. It ends at sign-out, after ``idle`` without a request, or at ``expires_at``."""
+
+    __tablename__ = "staff_session"
+
+    id_hash: str = Field(primary_key=True, max_length=64)
+    username: str = Field(foreign_key="person.username", index=True, max_length=80)
+    created_at: datetime = moment_field()
+    last_seen_at: datetime = moment_field()
+    expires_at: datetime = moment_field()
+
+
 class Procedure(ProcessingModel, table=True):
     """One published version of a procedure; dossiers keep the version they were submitted under."""
 
@@ -106,6 +135,9 @@ class DossierBase(ProcessingModel):
     returned_at: datetime | None = moment_field(optional=True)
     withdrawn_at: datetime | None = moment_field(optional=True)
     rating: str | None = Field(default=None, max_length=20)
+    # The result was issued as an electronic document (a PDF attached at approval): what the 766
+    # scorecard's indicator 4.1 counts.
+    electronic_result: bool = False
     # Goes up with every change; it is also the ``version`` of the events the change emits, and
     # what a client sends back (``expected_revision`` / ``If-Match``) to act on what it saw.
     revision: int = 1
