@@ -14,6 +14,7 @@ from services.processing.handlers import register_handlers
 from services.processing.migrations import history
 from services.processing.models import metadata
 from services.processing.pages import staff_pages
+from services.processing.reports.api import router as reports_router
 from services.processing.seed import seed_catalog, seed_directory
 from services.processing.settings import SlaSettings
 from services.processing.sign_in import routes as sign_in_routes
@@ -55,7 +56,7 @@ def create_app(
         runtime,
         title="motcua processing",
         description="Officers' work on dossiers: reception, the procedure catalog and the directory.",
-        routers=[router, admin_router, sign_in_routes.admin, sign_in_routes.pages],
+        routers=[router, admin_router, reports_router, sign_in_routes.admin, sign_in_routes.pages],
     )
     install_sign_in(app, sign_in)
     mount_pages(app, staff_pages())
