@@ -130,6 +130,8 @@ async def test_the_progress_table_counts_the_workflows_dossiers_in_their_columns
 async def test_the_indicators_show_numerator_and_denominator(
     system: System, outcomes: dict[str, str]
 ) -> None:
+    # Approved with a PDF attached: the result is electronic.
+    await set_columns(system, outcomes["early"], electronic_result=True)
     await act(system, outcomes["early"], "return-result")
 
     async def rate() -> None:
@@ -153,8 +155,8 @@ async def test_the_indicators_show_numerator_and_denominator(
     assert (found["2.1"]["numerator"], found["2.1"]["denominator"]) == (4, 6)
     assert (found["3.3"]["numerator"], found["3.3"]["denominator"], found["3.3"]["value"]) == (5, 6, 83.33)
     assert (found["2.2"]["denominator"], found["2.2"]["unit"]) == (3, "days")
-    # Approved with a result known by its name only, and documents declared without files.
-    assert (found["4.1"]["numerator"], found["4.1"]["denominator"]) == (0, 3)
+    # One result of the three approved is a file; the documents were declared without files.
+    assert (found["4.1"]["numerator"], found["4.1"]["denominator"]) == (1, 3)
     assert (found["4.2"]["numerator"], found["4.2"]["denominator"]) == (0, 6)
     assert found["satisfaction"]["value"] == 100.0
 

@@ -43,11 +43,6 @@ _resolution_hours = (
 )
 
 
-# A result issued as a stored file (a PDF attached at approval), where processing records it; a
-# result known only by its name was handed over on paper.
-_ELECTRONIC_RESULT = tuple(column for column in (dossier.c.get("electronic_result"),) if column is not None)
-
-
 def _in_reach(actor: Staff) -> ColumnElement[bool] | None:
     """Dossiers with a step within the actor's scope; ``None`` for an admin, who reaches all."""
     if actor.is_admin:
@@ -91,7 +86,8 @@ async def dossier_records(session: AsyncSession, *, actor: Staff, period: Period
         dossier.c.due_at,
         dossier.c.resolved_at,
         dossier.c.outcome,
-        dossier.c.result,
+        # Issued as a stored file (a PDF attached at approval); otherwise on paper.
+        dossier.c.electronic_result,
         dossier.c.decided_at,
         dossier.c.withdrawn_at,
         dossier.c.last_action_at,
@@ -101,7 +97,6 @@ async def dossier_records(session: AsyncSession, *, actor: Staff, period: Period
         dossier.c.rating,
         _accepted.c.at.label("accepted_at"),
         _resolution_hours.label("resolution_hours"),
-        *_ELECTRONIC_RESULT,
     )
     rows = (await session.execute(_with_acceptance(select(*columns)).where(*conditions))).all()
     codes = _with_acceptance(select(dossier.c.code)).where(*conditions)
@@ -119,7 +114,6 @@ async def dossier_records(session: AsyncSession, *, actor: Staff, period: Period
 
 def _record(row: Mapping[str, Any], units: tuple[str, ...]) -> DossierRecord:
     documents: list[dict[str, Any]] = row["documents"] or []
-    result: dict[str, Any] | None = row["result"]
     return DossierRecord(
         code=row["code"],
         agency_code=row["agency_code"],
@@ -133,7 +127,7 @@ def _record(row: Mapping[str, Any], units: tuple[str, ...]) -> DossierRecord:
         ended_at=_ended_at(row),
         paused_at=row["paused_at"] if row["status"] == DossierStatus.WAITING else None,
         rescheduled=bool(row["rescheduled"]),
-        electronic_result=bool(row.get("electronic_result")) or bool(result and result.get("sha256")),
+        electronic_result=bool(row["electronic_result"]),
         digitised=bool(documents) and all(_held_electronically(item) for item in documents),
         reused=any(item.get("kind") == "reused" for item in documents),
         rating=row["rating"],
