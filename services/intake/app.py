@@ -17,6 +17,7 @@ from services.intake.handlers import register_handlers
 from services.intake.migrations import history
 from services.intake.models import metadata
 from services.intake.one_time_code import LIFETIME as ONE_TIME_CODE_LIFETIME
+from services.intake.pages import mount_portal, portal_cap
 from shared.bus.outbox import ERASED_ONCE_SENT
 from shared.events import utc_now
 from shared.runtime import RuntimeSettings, ServiceRuntime
@@ -52,12 +53,13 @@ def create_app(
         title="motcua intake",
         description="Citizens' side: the procedure catalog, dossier submission and status lookup.",
         routers=[router, citizen_router],
-        body_cap=upload_cap(runtime.settings.http.max_json_body_bytes),
+        body_cap=portal_cap(upload_cap(runtime.settings.http.max_json_body_bytes)),
     )
     app.state.auth = auth or AuthSettings()
     app.state.citizen_settings = citizen
     # Read from the environment once, not on every submission.
     app.state.intake_file_settings = files
+    mount_portal(app)
     return app
 
 

@@ -96,6 +96,11 @@ def reader_language(request: Request) -> Language:
     )
 
 
+def message(request: Request, key: str, **values: object) -> str:
+    """A message in the reader's language, for text a route composes (an error beside a field)."""
+    return pages_of(request).messages.text(reader_language(request), key, **values)
+
+
 def secure_cookie(request: Request) -> bool:
     return request.url.scheme == "https"
 

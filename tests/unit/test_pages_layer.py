@@ -18,6 +18,7 @@ from shared.pages.csrf import CSRF_COOKIE, csrf_token
 from shared.pages.i18n import SHARED_MESSAGES, Messages, shown_at
 from shared.settings import AuthSettings
 
+PORTAL_MESSAGES = Path(__file__).resolve().parents[2] / "services" / "intake" / "pages"
 SECRET = "pages-test-secret-0123456789-abcdefghij"
 
 
@@ -71,8 +72,11 @@ def test_a_message_missing_in_english_falls_back_to_vietnamese_and_an_unknown_ke
     assert messages.missing("en") == {"demo.only_vi"}
 
 
-def test_the_layouts_own_messages_exist_in_both_languages() -> None:
-    assert Messages([SHARED_MESSAGES]).missing("en") == set()
+def test_the_layouts_and_the_portals_messages_exist_in_both_languages() -> None:
+    for folder in (SHARED_MESSAGES, PORTAL_MESSAGES):
+        messages = Messages([folder])
+        assert messages.missing("en") == set()
+        assert set(messages.catalogs["en"]) - set(messages.catalogs["vi"]) == set()
 
 
 def test_instants_are_shown_on_vietnams_clock_in_the_readers_language() -> None:
