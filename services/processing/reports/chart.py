@@ -56,7 +56,10 @@ def on_time_svg(weeks: Sequence[WeekPublic], language: Language, *, ident: str =
     for tick in (0, 25, 50, 75, 100):
         y = base - plot_height * tick / 100
         parts.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" stroke="{GRID}"/>')
-        parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" fill="{INK}">{tick}%</text>')
+        parts.append(
+            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" fill="{INK}">'
+            f"{escape(percent_text(tick, language))}</text>"
+        )
     slot = plot_width / max(len(weeks), 1)
     bar = min(slot * 0.6, 48)
     for index, week in enumerate(weeks):
