@@ -13,7 +13,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -95,6 +95,8 @@ class System:
     notify: httpx.AsyncClient
     apps: dict[str, FastAPI]
     spans: InMemorySpanExporter
+    # With ``running_system(served=True)``: each service's base URL on a real local port.
+    urls: dict[str, str] = field(default_factory=dict)
 
     def runtime(self, service: str) -> ServiceRuntime:
         runtime: ServiceRuntime = self.apps[service].state.runtime
@@ -169,10 +171,11 @@ DEMO_STAFF = ("demo-officer", "demo-manager", "demo-leader", "demo-admin")
 
 @contextlib.asynccontextmanager
 async def running_system(
-    runtime_settings: RuntimeSettingsFactory, *, bus: InProcessBus | None = None
+    runtime_settings: RuntimeSettingsFactory, *, bus: InProcessBus | None = None, served: bool = False
 ) -> AsyncIterator[System]:
     """The three services running, each with its own database, on the test's nats-server or, with
-    ``bus``, on an in-process bus; once the catalog and the directory have reached the others."""
+    ``bus``, on an in-process bus; once the catalog and the directory have reached the others.
+    ``served`` also puts each behind uvicorn on a free local port (``System.urls``), for a browser."""
     spans = InMemorySpanExporter()
     processors = (SimpleSpanProcessor(spans),)
     # The consumers of processing's catalog and directory start first, so that on the in-process
@@ -191,12 +194,18 @@ async def running_system(
             clients[name] = await stack.enter_async_context(
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{name}")
             )
+        urls = (
+            {name: await stack.enter_async_context(serving(app)) for name, app in apps.items()}
+            if served
+            else {}
+        )
         result = System(
             intake=clients["intake"],
             processing=clients["processing"],
             notify=clients["notify"],
             apps=apps,
             spans=spans,
+            urls=urls,
         )
 
         async def catalog_reached_intake() -> None:
