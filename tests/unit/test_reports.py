@@ -306,3 +306,11 @@ def test_a_period_must_end_after_it_starts_on_aware_instants() -> None:
         Period.of_days(date(2026, 11, 2), date(2026, 11, 2))
     with pytest.raises(ValueError, match="aware"):
         Period(datetime(2026, 11, 1), datetime(2026, 11, 2))
+
+
+def test_each_weeks_figures_are_the_tables_figures_for_that_week() -> None:
+    # The weeks add a dossier to the weeks it lived in only: the same as a table of each week.
+    for now in (NOW, vn(11, 12), vn(11, 30, 23, 59)):
+        for week in figures.weeks(ALL, NOVEMBER, now=now):
+            whole = figures.progress(ALL, week.period, grouping="agency", now=now).total.on_time_rate
+            assert week.rate == whole, week.first_day

@@ -321,18 +321,29 @@ class Week:
 def weeks(records: Sequence[DossierRecord], period: Period, *, now: datetime) -> list[Week]:
     """The on-time rate (2.1) of each week the period touches, up to now; the first and last weeks
     are cut to the period."""
-    found = []
     first = period.start.astimezone(VN_TZ).date()
-    monday = first - timedelta(days=first.weekday())
+    first_monday = first - timedelta(days=first.weekday())
+    spans: list[tuple[date, Period]] = []
+    monday = first_monday
     while (start := max(_vn_midnight(monday), period.start)) < min(period.end, now):
-        end = min(_vn_midnight(monday + timedelta(days=7)), period.end)
-        week = Period(start, end)
-        row = Progress(key=monday.isoformat())
-        for record in records:
-            row.add(record, week, now=now)
-        found.append(Week(first_day=monday, period=week, rate=row.on_time_rate))
+        spans.append((monday, Period(start, min(_vn_midnight(monday + timedelta(days=7)), period.end))))
         monday += timedelta(days=7)
-    return found
+    rows = [Progress(key=monday.isoformat()) for monday, _span in spans]
+
+    def index(moment: datetime) -> int:
+        return (moment.astimezone(VN_TZ).date() - first_monday).days // 7
+
+    # A dossier matters to the weeks from its receipt (or the period's start) to the end of its
+    # processing (or the last week), and to no other: it is added to those alone.
+    for record in records:
+        finished = [moment for moment in (record.resolved_at, record.ended_at) if moment is not None]
+        last = len(spans) - 1 if not finished else min(index(min(finished)), len(spans) - 1)
+        for position in range(max(index(record.received_at), 0), last + 1):
+            rows[position].add(record, spans[position][1], now=now)
+    return [
+        Week(first_day=monday, period=span, rate=row.on_time_rate)
+        for (monday, span), row in zip(spans, rows, strict=True)
+    ]
 
 
 @dataclass(frozen=True)
