@@ -21,8 +21,14 @@ up: $(STAMP)
 # cores pay; TEST_WORKERS=0 runs them in this process.
 TEST_WORKERS ?= 4
 
+# The browser tests (tests/browser) drive Debian's Chromium, installed here when it is missing.
+CHROMIUM := /usr/bin/chromium
+
 test: $(STAMP)
+	@test -x $(CHROMIUM) || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+		|| { echo "make test: $(CHROMIUM) is missing; install Debian's chromium package as root (apt-get install chromium)" >&2; exit 1; }
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q tests/browser
 
 # Schemathesis against the three services on a private nats-server, with an admin token and without
 # one: any 5xx fails. FUZZ_EXAMPLES bounds the cases per operation.
