@@ -65,10 +65,18 @@ async def browser(chromium: Path) -> AsyncIterator[Browser]:
 async def page(browser: Browser) -> AsyncIterator[Page]:
     context = await browser.new_context(viewport=PHONE, locale="vi-VN", timezone_id="Asia/Ho_Chi_Minh")
     context.set_default_timeout(15_000)
+    opened = await context.new_page()
+    # Whatever the Content-Security-Policy refused (an inline script or style) shows in the console.
+    refused: list[str] = []
+    opened.on(
+        "console",
+        lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None,
+    )
     try:
-        yield await context.new_page()
+        yield opened
     finally:
         await context.close()
+    assert not refused, f"the pages broke their Content-Security-Policy: {refused}"
 
 
 def blocking_violations(violations: list[dict[str, Any]]) -> list[str]:
