@@ -11,7 +11,7 @@ import openpyxl  # type: ignore[import-untyped]
 import pytest
 
 from services.processing.reports import chart, downloads
-from services.processing.reports.api import period_days
+from services.processing.reports.api import EARLIEST, LONGEST, period_days
 from services.processing.reports.schemas import (
     IndicatorGroup,
     IndicatorPublic,
@@ -57,6 +57,24 @@ def test_a_bad_period_names_its_field(start: date, end: date | None, field: str,
     with pytest.raises(Invalid, match=message) as raised:
         period_days(start, end, now=NOW)
     assert raised.value.loc == ("query", field)
+
+
+def test_to_alone_in_a_future_month_names_to() -> None:
+    with pytest.raises(Invalid, match="in the past") as raised:
+        period_days(None, date(2027, 3, 1), now=NOW)
+    assert raised.value.loc == ("query", "to")
+
+
+@pytest.mark.parametrize("start", [None, date.min, date(2026, 11, 1), date.max])
+@pytest.mark.parametrize("end", [None, date.min, date(2026, 11, 2), date.max])
+def test_the_ends_of_the_calendar_are_refused_not_fallen_off(start: date | None, end: date | None) -> None:
+    try:
+        first, after = period_days(start, end, now=NOW)
+    except Invalid as refused:
+        assert refused.loc in {("query", "from"), ("query", "to")}
+    else:
+        assert EARLIEST <= first <= NOW.date()
+        assert first < after <= first + LONGEST
 
 
 def test_a_year_and_a_leap_day_fit() -> None:

@@ -43,20 +43,25 @@ def period_days(start: date | None, end: date | None, *, now: datetime) -> tuple
     """The period asked for, checked. Without either day, the current month; with ``from`` only, up
     to today; with ``to`` only, from the first day of the month of its last day."""
     today = now.astimezone(VN_TZ).date()
+    # The days given are checked before any is derived from them: a day next to date.min or
+    # date.max has no neighbour to derive.
+    if start is not None:
+        _check_start(start, today)
+    if end is not None and end <= EARLIEST:
+        raise Invalid(f"to must be after {EARLIEST.isoformat()}", loc=("query", "to"))
     if start is None and end is None:
         start = today.replace(day=1)
         end = (start + timedelta(days=32)).replace(day=1)
     elif start is None:
         assert end is not None
         start = (end - timedelta(days=1)).replace(day=1)  # the month of the last day
+        if start > today:
+            raise Invalid(
+                "to leaves no day of its month in the past: a report counts what has happened",
+                loc=("query", "to"),
+            )
     elif end is None:
-        end = max(today, start) + timedelta(days=1)  # up to now
-    if start < EARLIEST:
-        raise Invalid(f"from must be {EARLIEST.isoformat()} or later", loc=("query", "from"))
-    if start > today:
-        raise Invalid(
-            "from must not be after today: a report counts what has happened", loc=("query", "from")
-        )
+        end = today + timedelta(days=1)  # up to now
     if end <= start:
         raise Invalid(
             "to must be after from (to is the day after the period's last day)", loc=("query", "to")
@@ -64,6 +69,15 @@ def period_days(start: date | None, end: date | None, *, now: datetime) -> tuple
     if end - start > LONGEST:
         raise Invalid(f"a report covers at most {LONGEST.days} days", loc=("query", "to"))
     return start, end
+
+
+def _check_start(start: date, today: date) -> None:
+    if start < EARLIEST:
+        raise Invalid(f"from must be {EARLIEST.isoformat()} or later", loc=("query", "from"))
+    if start > today:
+        raise Invalid(
+            "from must not be after today: a report counts what has happened", loc=("query", "from")
+        )
 
 
 def _file(content: bytes, *, kind: str, start: date, end: date, file_format: FileFormat) -> Response:
