@@ -207,9 +207,11 @@ async def _resolve(
 
 async def approve(change: Change, command: Approve) -> Dossier:
     name = domain.required_text(command.result.name, "approve needs the result document's name")
-    return await _resolve(
-        change, action=A.APPROVE, result=DocumentRef(name=name), reason=None, note=command.note
-    )
+    stored = command.result_file
+    result = DocumentRef(name=name) if stored is None else stored.model_copy(update={"name": name})
+    # An electronic result (a stored PDF) is what the 766 scorecard's indicator 4.1 counts.
+    change.dossier.electronic_result = stored is not None
+    return await _resolve(change, action=A.APPROVE, result=result, reason=None, note=command.note)
 
 
 async def reject(change: Change, command: Reject) -> Dossier:

@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, ClassVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 from pydantic.json_schema import SkipJsonSchema
 
 from services.processing.domain import Action
+from shared.events import DocumentRef
 
 Reason = Annotated[str, Field(min_length=1, max_length=2000)]
 
@@ -57,6 +58,18 @@ class ResultDocument(BaseModel):
 class Approve(Command):
     action = Action.APPROVE
     result: ResultDocument
+    # The stored electronic result (``result_files``), attached by the officer's page; never read
+    # from a request body.
+    _file: DocumentRef | None = PrivateAttr(default=None)
+
+    @property
+    def result_file(self) -> DocumentRef | None:
+        return self._file
+
+    def with_result_file(self, stored: DocumentRef) -> Approve:
+        command = self.model_copy()
+        command._file = stored
+        return command
 
 
 class Reject(Command):

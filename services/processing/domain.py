@@ -131,10 +131,14 @@ def transition(status: DossierStatus, action: Action) -> DossierStatus:
     return TRANSITIONS[action].target or status
 
 
+class StaleRevision(InvalidTransition):
+    """The client acted on a revision of the dossier that is no longer the current one."""
+
+
 def require_revision(current: int, expected: int | None) -> None:
     """Optimistic concurrency: the client acts on the revision it saw, or not at all."""
     if expected is not None and expected != current:
-        raise InvalidTransition(
+        raise StaleRevision(
             f"the dossier changed since you loaded it (revision {expected}, now {current}); reload it"
         )
 

@@ -56,6 +56,22 @@ ROWS: tuple[Row, ...] = (
     Row("processing", "GET", "/password", signed_in(200), path_params=_none),
     # Only a password sign-in has a password to change: a bearer token is refused.
     Row("processing", "POST", "/password", signed_in(403), path_params=_none),
+    # The officer's workspace: the worklist, and a dossier for staff in its scope; an officer of
+    # another unit gets the page that says so.
+    Row("processing", "GET", "/", signed_in(200), path_params=_none),
+    Row("processing", "GET", "/dossiers/{code}", statuses(signed_in(200), outsider=403)),
+    # An action's form (accept here), back to the dossier or the worklist once done.
+    Row(
+        "processing",
+        "POST",
+        "/dossiers/{code}/actions/{action}",
+        statuses(signed_in(303), outsider=403),
+        state="receiving",
+        path_params=lambda c: {"code": c.code, "action": "accept"},
+    ),
+    # The matrix's dossiers are approved through the API, without an electronic result: 404 for
+    # staff in scope, as for any dossier without one.
+    Row("processing", "GET", "/dossiers/{code}/result.pdf", statuses(signed_in(404), outsider=403)),
     Row(
         "processing",
         "PUT",
