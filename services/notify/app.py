@@ -25,6 +25,7 @@ from services.notify.migrations import history
 from services.notify.models import metadata
 from services.notify.retention import prune_notifications
 from services.notify.settings import (
+    CorsSettings,
     DeliverySettings,
     DigestSettings,
     InboxStreamSettings,
@@ -34,6 +35,7 @@ from services.notify.settings import (
 )
 from services.notify.staff.digest import DigestWriter
 from services.notify.web.api import alerts_router, inbox_router, preferences_router, router
+from services.notify.web.cors import StaffPagesCors
 from services.notify.web.reports_api import reports_router
 from services.notify.web.templates_api import templates_router
 from shared.runtime import RuntimeSettings, ServiceRuntime
@@ -59,6 +61,7 @@ def create_app(
     digest: DigestSettings | None = None,
     auth: AuthSettings | None = None,
     inbox_stream: InboxStreamSettings | None = None,
+    cors: CorsSettings | None = None,
 ) -> FastAPI:
     runtime = ServiceRuntime(
         "notify", metadata, settings, migrations=history, span_processors=span_processors
@@ -81,6 +84,9 @@ def create_app(
     # A missing or weak secret stops the service here, not at its first request.
     state.auth.secret  # noqa: B018
     state.inbox_stream = inbox_stream or InboxStreamSettings()
+    # The manager's board on processing's pages calls notify from the browser.
+    state.cors_origins = (cors or CorsSettings()).origins
+    app.add_middleware(StaffPagesCors)
     outcomes = delivery_outcomes(runtime.registry)
     couriers = Couriers(
         [

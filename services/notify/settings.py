@@ -10,6 +10,8 @@ from typing import Self
 from pydantic import BaseModel, Field, HttpUrl, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.settings import HttpSettings
+
 
 def is_loopback(url: HttpUrl) -> bool:
     """``url`` stays on this machine: nothing in between can read what is sent in clear."""
@@ -185,3 +187,18 @@ class DigestSettings(BaseSettings):
     at: time = time(7, 30)
     # At most this many alerts are listed one by one; the counts cover them all.
     max_listed: int = Field(default=50, ge=1)
+
+
+def _staff_pages_origins() -> list[str]:
+    port = HttpSettings().processing_port
+    return [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
+
+
+class CorsSettings(BaseSettings):
+    """``MOTCUA_NOTIFY_CORS_ORIGINS``: the origins whose pages may call notify from a browser (a JSON
+    list): processing's, where the manager's board reads and acknowledges alerts with a short-lived
+    bearer token. Nothing else is allowed, and no cookie is ever sent across."""
+
+    model_config = SettingsConfigDict(env_prefix="MOTCUA_NOTIFY_CORS_", extra="ignore")
+
+    origins: list[str] = Field(default_factory=_staff_pages_origins)

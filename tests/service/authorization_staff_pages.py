@@ -72,6 +72,19 @@ ROWS: tuple[Row, ...] = (
     # The matrix's dossiers are approved through the API, without an electronic result: 404 for
     # staff in scope, as for any dossier without one.
     Row("processing", "GET", "/dossiers/{code}/result.pdf", statuses(signed_in(404), outsider=403)),
+    # The manager's board: heads, leaders and admins; an officer gets the page that says so. Its
+    # token for notify likewise (a bearer caller needs no CSRF header); its script is public.
+    Row(
+        "processing", "GET", "/board", statuses(signed_in(200), officer=403, outsider=403), path_params=_none
+    ),
+    Row(
+        "processing",
+        "POST",
+        "/board/token",
+        statuses(signed_in(200), officer=403, outsider=403),
+        path_params=_none,
+    ),
+    Row("processing", "GET", "/board.js", everyone(200), path_params=_none),
     Row(
         "processing",
         "PUT",
