@@ -1,16 +1,20 @@
 """Officers on a phone, in a real browser: sign in with the demo password, read the worklist, accept a
 dossier from its page, take it through to an approval with an electronic result (a PDF), switch to
-English and sign out. Every page visited is photographed and checked with axe-core."""
+English and sign out; a manager's board receives an overdue alert live and acknowledges it. Every
+page visited is photographed and checked with axe-core."""
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from playwright.async_api import Page, expect
 
+from services.processing.pages.board import BoardSettings
 from services.processing.sign_in.demo import DEMO_PASSWORD
+from shared.events import AlertOverdue, AlertRecipient, utc_now
 from tests.browser.conftest import PageCheck
 from tests.samples import PDF_DOCUMENT
 from tests.system import System
@@ -98,3 +102,53 @@ async def test_an_officer_signs_in_works_a_dossier_and_approves_it_with_an_elect
     await page.get_by_role("link", name="Đổi mật khẩu").click()
     await check_page(page, "password")
     await sign_out(page)
+
+
+async def test_a_managers_board_receives_an_overdue_alert_live_and_acknowledges_it(
+    live_system: System, page: Page, check_page: PageCheck
+) -> None:
+    base = live_system.urls["processing"]
+    # Processing's pages call notify where this test serves it, and notify answers their origin.
+    live_system.apps["processing"].state.board = BoardSettings(notify_url=live_system.urls["notify"])
+    live_system.apps["notify"].state.cors_origins = [base]
+    code = (await live_system.submit())["code"]
+    await live_system.registered(code)
+
+    await sign_in(page, base, "demo-manager")
+    await page.get_by_role("link", name="Bảng theo dõi").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Bảng theo dõi hạn xử lý")
+    await expect(page.locator("#alerts-state")).to_have_text("Không có cảnh báo nào chưa xác nhận.")
+    await expect(page.locator("#alerts")).to_have_attribute("data-live", "true")
+    await check_page(page, "board-quiet")
+
+    # Processing raises the alert (as its SLA timer would when the step's time runs out); the page
+    # hears of it from notify's live feed, without a reload.
+    now = utc_now()
+    alert = AlertOverdue(
+        dossier_code=code,
+        procedure_code="1.001193",
+        procedure_name="Đăng ký khai sinh",
+        level="step",
+        step_index=0,
+        step_name="Tiếp nhận, kiểm tra hồ sơ",
+        agency_code="000.00.06.H56",
+        unit_code="H56.HC.MOTCUA",
+        owner="demo-officer",
+        due_at=now - timedelta(minutes=5),
+        raised_at=now,
+        rung=1,
+        recipients=[AlertRecipient(username="demo-manager", role="manager")],
+    )
+    await live_system.publish("processing", alert)
+    card = page.locator("#alerts li").filter(has_text=code)
+    await expect(card).to_contain_text("Quá hạn")
+    await expect(page.locator("#alerts-state")).to_have_text("1 cảnh báo chưa xác nhận.")
+    await check_page(page, "board-alert")
+
+    await card.get_by_role("button", name=f"Xác nhận đã nắm {code}").click()
+    await expect(page.locator("#alerts-state")).to_have_text("Không có cảnh báo nào chưa xác nhận.")
+    await expect(card).to_have_count(0)
+    acknowledged = await live_system.notify.get("/api/v1/alerts", headers=System.auth("demo-manager"))
+    [row] = [item for item in acknowledged.json() if item["dossier_code"] == code]
+    assert row["status"] == "acknowledged" and row["acknowledged_by"] == "demo-manager"
+    await check_page(page, "board-acknowledged")
