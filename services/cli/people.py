@@ -103,6 +103,7 @@ def admin(args: argparse.Namespace) -> int:
 
 async def _set_password(username: str, password: str) -> None:
     """Set ``username``'s password as an admin would: it must be changed at the next sign-in."""
+    from services.processing.seed import seed_directory
     from services.processing.sign_in.passwords import Passwords
     from services.processing.sign_in.settings import SignInSettings
     from services.processing.sign_in.store import set_password
@@ -111,6 +112,9 @@ async def _set_password(username: str, password: str) -> None:
 
     async with database("processing") as db:
         await prepare_database(db, migration_history("processing"), mode=MigrationSettings().mode)
+        async with db.session() as session:
+            # As for ``motcua token``: the demo's people on a database no service started on yet.
+            await seed_directory(session, demo=CommonSettings().demo)
         async with db.session() as session:
             await set_password(
                 session,
