@@ -278,7 +278,7 @@ async def test_a_wrong_one_time_code_is_refused_on_the_page(system: System) -> N
     assert "motcua_citizen" not in wrong.headers.get("set-cookie", "")
 
 
-async def test_the_citizen_sends_a_supplement_withdraws_and_rates_through_the_forms(system: System) -> None:
+async def test_the_citizen_sends_the_supplement_asked_for_with_a_file(system: System) -> None:
     code = await submitted(system)
     # Processing has the dossier before intake's copy is set as processing's events would set it.
     await system.registered(code)
@@ -298,13 +298,11 @@ async def test_the_citizen_sends_a_supplement_withdraws_and_rates_through_the_fo
     page = await system.intake.get(sent.headers["location"])
     assert "Đã gửi bổ sung hồ sơ." in page.text and "giay-chung-sinh.png" in page.text
 
-    withdrawn = await system.intake.post(
-        f"/dossiers/{code}/withdrawal", data={"csrf_token": token_of(page), "reason": "Nộp nhầm"}
-    )
-    assert withdrawn.status_code == 303
-    page = await system.intake.get(withdrawn.headers["location"])
-    assert "Đã gửi yêu cầu rút hồ sơ" in page.text
 
+async def test_the_citizen_rates_the_service_once_the_result_is_returned(system: System) -> None:
+    code = await submitted(system)
+    await system.registered(code)
+    await sign_in(system, code)
     await set_status(system, code, DossierStatus.DONE, returned_at=datetime.now(UTC))
     page = await system.intake.get(f"/dossiers/{code}")
     unexplained = await system.intake.post(
@@ -314,9 +312,29 @@ async def test_the_citizen_sends_a_supplement_withdraws_and_rates_through_the_fo
     rated = await system.intake.post(
         f"/dossiers/{code}/rating", data={"csrf_token": token_of(page), "rating": "very_satisfied"}
     )
-    assert rated.status_code == 303
+    assert rated.status_code == 303, rated.text[rated.text.find("<main") :]
     page = await system.intake.get(rated.headers["location"])
     assert "Cảm ơn bạn đã đánh giá." in page.text and "Rất hài lòng" in page.text
+
+
+async def test_a_withdrawal_asked_from_the_page_is_confirmed_by_processing(system: System) -> None:
+    code = await submitted(system)
+    await system.registered(code)
+    await sign_in(system, code)
+    page = await system.intake.get(f"/dossiers/{code}")
+    withdrawn = await system.intake.post(
+        f"/dossiers/{code}/withdrawal", data={"csrf_token": token_of(page), "reason": "Nộp nhầm"}
+    )
+    assert withdrawn.status_code == 303, withdrawn.text[withdrawn.text.find("<main") :]
+    page = await system.intake.get(withdrawn.headers["location"])
+    assert "Đã gửi yêu cầu rút hồ sơ" in page.text
+
+    async def confirmed() -> None:
+        shown = await system.intake.get(f"/dossiers/{code}")
+        assert '<dd id="dossier-status">Rút hồ sơ</dd>' in shown.text
+        assert "Yêu cầu rút hồ sơ</button>" not in shown.text
+
+    await eventually(confirmed)
 
 
 async def test_a_session_form_needs_the_token_of_its_own_session(system: System) -> None:

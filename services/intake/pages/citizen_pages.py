@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Annotated, Any, Final
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -25,6 +26,7 @@ from services.intake.pages.session import (
     citizen_token,
     close_session,
     open_session,
+    to_lookup,
 )
 from services.intake.request_bodies import inspect_uploads, is_multipart_request, multipart, split_form
 from services.intake.schemas import RatingIn, SupplementIn, WithdrawalIn
@@ -39,6 +41,8 @@ NO_STORE: Final = {"Cache-Control": "no-store"}
 CsrfToken = Annotated[str, Form(alias=CSRF_FIELD, max_length=200)]
 DossierCode = Annotated[str, Form(max_length=40)]
 CANCELLABLE: Final = frozenset(int(state) for state in WITHDRAWABLE)
+# What the dossier's page confirms after a form: the action just done.
+DONE: Final = frozenset({"supplement", "withdrawal", "rating"})
 
 
 def _lookup_page(
@@ -177,7 +181,7 @@ async def sign_in(
     except (HTTPException, ValidationError) as exc:
         sent = {"challenge_id": challenge_id, "destination": destination}
         return _code_page(request, code=code, sent=sent, errors=_refused(request, exc), status_code=422)
-    answer = RedirectResponse(f"/dossiers/{code}", status_code=303)
+    answer = RedirectResponse(f"/dossiers/{quote(code, safe='')}", status_code=303)
     open_session(answer, request, opened.access_token, minutes=settings.session_minutes)
     return answer
 
@@ -218,14 +222,10 @@ async def _dossier_page(
         may_supplement=state == DossierStatus.WAITING and view.supplement_provided_at is None,
         may_withdraw=view.status in CANCELLABLE and view.withdrawal_requested_at is None,
         may_rate=state == DossierStatus.DONE and view.rating is None,
-        done=request.query_params.get("done", ""),
+        done=request.query_params.get("done") if request.query_params.get("done") in DONE else "",
         errors=errors or {},
         values=values or {},
     )
-
-
-def _to_lookup(code: str) -> RedirectResponse:
-    return RedirectResponse(f"/lookup?code={code}", status_code=303)
 
 
 @router.get("/dossiers/{code}", response_class=HTMLResponse)
@@ -238,12 +238,12 @@ async def dossier_page(
     session."""
     id_number = citizen_id_number(request)
     if id_number is None:
-        return _to_lookup(code)
+        return to_lookup(code)
     return await _dossier_page(request, code, id_number)
 
 
 def _done(code: str, action: str) -> RedirectResponse:
-    return RedirectResponse(f"/dossiers/{code}?done={action}", status_code=303)
+    return RedirectResponse(f"/dossiers/{quote(code, safe='')}?done={action}", status_code=303)
 
 
 @router.post("/dossiers/{code}/supplement", response_class=HTMLResponse)
@@ -253,7 +253,7 @@ async def send_supplement(
     """Send the supplement asked for (``multipart/form-data``: a note and a file per item)."""
     id_number = citizen_id_number(request)
     if id_number is None:
-        return _to_lookup(code)
+        return to_lookup(code)
     values: dict[str, str] = {}
     if not is_multipart_request(request):
         errors = {FORM: message(request, "portal.errors._form")}
@@ -291,7 +291,7 @@ async def withdraw(
     """Ask to withdraw the dossier."""
     id_number = citizen_id_number(request)
     if id_number is None:
-        return _to_lookup(code)
+        return to_lookup(code)
     require_csrf(request, csrf_token, binding=citizen_token(request))
     try:
         body = WithdrawalIn(reason=reason.strip() or None)
@@ -314,7 +314,7 @@ async def rate(
     """Rate the service once the result is in hand."""
     id_number = citizen_id_number(request)
     if id_number is None:
-        return _to_lookup(code)
+        return to_lookup(code)
     require_csrf(request, csrf_token, binding=citizen_token(request))
     values = {"rating": rating, "rating_reason": rating_reason}
     try:

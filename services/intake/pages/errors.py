@@ -38,7 +38,10 @@ def _message(request: Request, field: str, rule_text: str, *, empty: bool = Fals
     topic = "document" if field.startswith("document_") else field
     key = "portal.errors.required" if empty else f"portal.errors.{topic}"
     text = pages_of(request).messages.text("vi", key)
-    return rule_text if text == key else text
+    if text == key:
+        return rule_text
+    # A refusal of the whole form (the dossier's state) keeps the rule's reason beside the sentence.
+    return f"{text} ({rule_text})" if field == FORM and rule_text else text
 
 
 def field_errors(request: Request, exc: ValidationError) -> dict[str, str]:

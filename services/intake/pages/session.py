@@ -13,9 +13,10 @@ import hashlib
 import hmac
 import time
 from typing import Final
+from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from shared.auth import InvalidToken, verify_citizen_token
 from shared.pages import set_cookie
@@ -45,6 +46,11 @@ def citizen_id_number(request: Request) -> str | None:
         return verify_citizen_token(token, secret=_secret(request))
     except InvalidToken:
         return None
+
+
+def to_lookup(code: str) -> RedirectResponse:
+    """Where a page that needs the right to read dossier ``code`` sends a caller without it."""
+    return RedirectResponse(f"/lookup?code={quote(code, safe='')}", status_code=303)
 
 
 def open_session(response: Response, request: Request, token: str, *, minutes: float) -> None:

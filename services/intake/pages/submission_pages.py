@@ -23,7 +23,7 @@ from services.intake.api import FileSettingsDep, _store, _submit
 from services.intake.documents import documents_of
 from services.intake.models import Dossier
 from services.intake.pages.errors import FORM, field_errors, refusal_errors
-from services.intake.pages.session import citizen_id_number, receipt_allowed, remember_receipt
+from services.intake.pages.session import citizen_id_number, receipt_allowed, remember_receipt, to_lookup
 from services.intake.request_bodies import inspect_uploads, is_multipart_request, multipart, split_form
 from services.intake.schemas import SubmissionIn
 from shared.errors import Refusal
@@ -166,17 +166,13 @@ async def _receipt_dossier(request: Request, session: AsyncSession, code: str) -
     return await views.find_for_citizen(session, code=code, id_number=id_number)
 
 
-def _to_lookup(code: str) -> RedirectResponse:
-    return RedirectResponse(f"/lookup?code={code}", status_code=303)
-
-
 @router.get("/receipt/{code}", response_class=HTMLResponse)
 async def receipt_page(request: Request, code: str, session: SessionDep) -> Response:
     """The receipt on screen: the code, the appointment and the documents; without the right to
     read it, the look-up."""
     dossier = await _receipt_dossier(request, session, code)
     if dossier is None:
-        return _to_lookup(code)
+        return to_lookup(code)
     procedure = await catalog.procedure_of(session, dossier)
     context: dict[str, Any] = {
         "dossier": await views.citizen_view(session, dossier),
@@ -191,7 +187,7 @@ async def printable_receipt(request: Request, code: str, session: SessionDep) ->
     """The official receipt to print (giấy tiếp nhận hồ sơ và hẹn trả kết quả)."""
     dossier = await _receipt_dossier(request, session, code)
     if dossier is None:
-        return _to_lookup(code)
+        return to_lookup(code)
     html = receipt.render_receipt(
         dossier=dossier,
         procedure=await catalog.procedure_of(session, dossier),
