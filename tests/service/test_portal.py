@@ -7,7 +7,6 @@ from __future__ import annotations
 import html
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 from sqlalchemy import func, select
@@ -19,6 +18,7 @@ from shared.events import DossierStatus
 from tests.conftest import eventually
 from tests.samples import PDF_DOCUMENT as PDF
 from tests.samples import png
+from tests.service.test_intake_citizen import set_status
 from tests.system import APPLICANT, System
 
 FORM = "Tờ khai đăng ký khai sinh"
@@ -112,17 +112,6 @@ async def sms_code(system: System) -> str:
     found = re.search(r"\b(\d{6})\b", rows[-1][0])
     assert found is not None
     return found.group(1)
-
-
-async def set_status(system: System, code: str, status: DossierStatus, **changes: Any) -> None:
-    """Put intake's copy of the status where processing's events would have put it."""
-    async with system.runtime("intake").db.session() as session:
-        dossier = await session.get(Dossier, code)
-        assert dossier is not None
-        dossier.status = status
-        for name, value in changes.items():
-            setattr(dossier, name, value)
-        session.add(dossier)
 
 
 # -- catalog ------------------------------------------------------------------------------------

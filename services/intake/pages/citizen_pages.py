@@ -9,7 +9,7 @@ rating, each CSRF-protected and each the API's own route function underneath.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, Final
 from urllib.parse import quote
 
@@ -281,6 +281,32 @@ async def send_supplement(
     return _done(code, "supplement")
 
 
+async def _act(
+    request: Request,
+    code: str,
+    csrf_token: str,
+    *,
+    done: str,
+    values: Mapping[str, str],
+    act: Callable[[str], Awaitable[object]],
+    fields: Mapping[str, str] | None = None,
+) -> Response:
+    """One of the citizen's forms on their dossier: the session, the CSRF token, then ``act`` with
+    the session's CCCD; its refusals come back beside their fields (``fields`` renames the API's
+    field names to the form's)."""
+    id_number = citizen_id_number(request)
+    if id_number is None:
+        return to_lookup(code)
+    require_csrf(request, csrf_token, binding=citizen_token(request))
+    try:
+        await act(id_number)
+    except (HTTPException, ValidationError, Refusal) as exc:
+        renamed = fields or {}
+        errors = {renamed.get(field, field): text for field, text in _refused(request, exc).items()}
+        return await _dossier_page(request, code, id_number, errors=errors, values=values, status_code=422)
+    return _done(code, done)
+
+
 @router.post("/dossiers/{code}/withdrawal", response_class=HTMLResponse)
 async def withdraw(
     request: Request,
@@ -289,18 +315,12 @@ async def withdraw(
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     """Ask to withdraw the dossier."""
-    id_number = citizen_id_number(request)
-    if id_number is None:
-        return to_lookup(code)
-    require_csrf(request, csrf_token, binding=citizen_token(request))
-    try:
+
+    async def act(id_number: str) -> object:
         body = WithdrawalIn(reason=reason.strip() or None)
-        await request_withdrawal(code, body, runtime_of(request), id_number)
-    except (HTTPException, ValidationError, Refusal) as exc:
-        errors = _refused(request, exc)
-        values = {"reason": reason}
-        return await _dossier_page(request, code, id_number, errors=errors, values=values, status_code=422)
-    return _done(code, "withdrawal")
+        return await request_withdrawal(code, body, runtime_of(request), id_number)
+
+    return await _act(request, code, csrf_token, done="withdrawal", values={"reason": reason}, act=act)
 
 
 @router.post("/dossiers/{code}/rating", response_class=HTMLResponse)
@@ -312,18 +332,12 @@ async def rate(
     rating_reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     """Rate the service once the result is in hand."""
-    id_number = citizen_id_number(request)
-    if id_number is None:
-        return to_lookup(code)
-    require_csrf(request, csrf_token, binding=citizen_token(request))
-    values = {"rating": rating, "rating_reason": rating_reason}
-    try:
+
+    async def act(id_number: str) -> object:
         body = RatingIn.model_validate({"rating": rating, "reason": rating_reason})
-        await rate_dossier(code, body, runtime_of(request), id_number)
-    except (HTTPException, ValidationError, Refusal) as exc:
-        errors = {
-            ("rating_reason" if field == "reason" else field): text
-            for field, text in _refused(request, exc).items()
-        }
-        return await _dossier_page(request, code, id_number, errors=errors, values=values, status_code=422)
-    return _done(code, "rating")
+        return await rate_dossier(code, body, runtime_of(request), id_number)
+
+    values = {"rating": rating, "rating_reason": rating_reason}
+    return await _act(
+        request, code, csrf_token, done="rating", values=values, act=act, fields={"reason": "rating_reason"}
+    )
