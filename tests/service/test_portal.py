@@ -337,3 +337,21 @@ async def test_a_session_form_needs_the_token_of_its_own_session(system: System)
     assert refused.status_code == 403
     page = await system.intake.get(f"/dossiers/{code}")
     assert html.escape("Yêu cầu rút hồ sơ") in page.text
+
+
+async def test_an_english_reader_gets_the_rules_own_words_beside_the_field(system: System) -> None:
+    await system.intake.get("/lang", params={"to": "en", "next": "/"})
+    answer = await submit_form(
+        system, applicant(phone="123456789"), {"document_0": ("to-khai.pdf", PDF, "application/pdf")}
+    )
+    assert answer.status_code == 422 and '<html lang="en">' in answer.text
+    assert "A Vietnamese phone number has 10 digits starting with 0 (or +84)" in answer.text
+
+
+async def test_too_many_lookups_of_one_dossier_are_refused_on_the_page(system: System) -> None:
+    code = await submitted(system)
+    page = await system.intake.get("/lookup", params={"code": code})
+    data = {"csrf_token": token_of(page), "code": code, "id_number": "001099000001"}
+    answers = [await system.intake.post("/lookup", data=data) for _ in range(11)]
+    assert "Không tìm thấy hồ sơ" in answers[0].text
+    assert "Bạn đã tra cứu quá nhiều lần" in answers[-1].text
