@@ -174,9 +174,10 @@ def purge_filters(code: str, *, armed: Collection[str] | None, planned: Collecti
 
 
 def _group(slot: str) -> str:
-    """The level and step of a slot (``step.1`` of ``step.1.due.0``)."""
-    level, step, _rest = slot.split(".", 2)
-    return f"{level}.{step}"
+    """The level of a slot (``step`` of ``step.due.0``). Slots armed before timers lost their step
+    number (``step.1.due.0``) group by level and step, so that a purge of them spares today's."""
+    parts = slot.split(".")
+    return ".".join(parts[:2]) if len(parts) > 3 else parts[0]
 
 
 def stamped(timers: Sequence[SlaTimer], *, revision: int) -> list[SlaTimer]:

@@ -116,7 +116,7 @@ class ArmedOnBus:
 
 def _suffix(token: str, timer: PlannedTimer) -> str:
     """The timer's subject after ``sla.timer.`` or ``sla.fired.``: its dossier, then its slot."""
-    return f"{token}.{timer_slot(timer.level, timer.step_index, timer.kind, timer.rung)}"
+    return f"{token}.{timer_slot(timer.level, timer.kind, timer.rung)}"
 
 
 _TIMER_PREFIX = "sla.timer."

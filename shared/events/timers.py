@@ -23,11 +23,12 @@ def subject_token(code: str) -> str:
     return code.replace(".", "_")
 
 
-def timer_slot(level: str, step_index: int | None, kind: str, rung: int) -> str:
-    """Which timer of its dossier this is (``step.1.due.0``, ``dossier.d.near_due.0``): its subject,
-    less the dossier."""
-    step = "d" if step_index is None else str(step_index)
-    return f"{level}.{step}.{kind}.{rung}"
+def timer_slot(level: str, kind: str, rung: int) -> str:
+    """Which timer of its dossier this is (``step.due.0``, ``dossier.near_due.0``): its subject, less
+    the dossier. The running step's timers have no step number in it: one step runs at a time, so
+    the next step's timers, armed on the same subjects, replace the last one's, and a forward purges
+    nothing. Which step a timer is for travels in the message (``step_index``)."""
+    return f"{level}.{kind}.{rung}"
 
 
 def timer_subjects(code: str) -> str:
@@ -54,7 +55,7 @@ class SlaTimer(Event):
     @property
     def slot(self) -> str:
         """Which timer of its dossier this is (see ``timer_slot``)."""
-        return timer_slot(self.level, self.step_index, self.kind, self.rung)
+        return timer_slot(self.level, self.kind, self.rung)
 
     @property
     def _suffix(self) -> str:

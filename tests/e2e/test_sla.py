@@ -85,7 +85,7 @@ async def _armed_moment(url: str, code: str, kind: str) -> datetime:
     connection = await nats.connect(url)
     try:
         js = connection.jetstream()
-        subject = f"sla.timer.{subject_token(code)}.step.0.{kind}.0"
+        subject = f"sla.timer.{subject_token(code)}.step.{kind}.0"
         try:
             message = await js.get_last_msg(SLA.name, subject)
         except NotFoundError as exc:

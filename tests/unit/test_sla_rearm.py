@@ -21,15 +21,17 @@ from tests.unit.test_sla_plan import CATALOG, dossier, step
 
 CODE = "000.00.06.H56-231027-0001"
 BASE = "sla.timer.000_00_06_H56-231027-0001"
-STEP_0 = [
-    "step.0.near_due.0",
-    "step.0.due.0",
-    "step.0.escalation.1",
-    "step.0.escalation.2",
-    "step.0.stalled.0",
+STEP = [
+    "step.near_due.0",
+    "step.due.0",
+    "step.escalation.1",
+    "step.escalation.2",
+    "step.stalled.0",
 ]
-STEP_1 = [slot.replace("step.0", "step.1") for slot in STEP_0]
-DOSSIER = ["dossier.d.near_due.0", "dossier.d.due.0"]
+DOSSIER = ["dossier.near_due.0", "dossier.due.0"]
+# As slots were named before they lost the step's number: recorded on dossiers armed back then.
+NUMBERED_STEP_0 = [slot.replace("step.", "step.0.") for slot in STEP]
+NUMBERED_DOSSIER = [slot.replace("dossier.", "dossier.d.") for slot in DOSSIER]
 MOMENT = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
 
 
@@ -40,34 +42,56 @@ def timer(kind: str = "due", *, version: int = 3, fire_at: datetime = MOMENT) ->
 
 
 def test_an_arm_of_the_same_slots_purges_nothing() -> None:
-    assert sla.purge_filters(CODE, armed=STEP_0 + DOSSIER, planned=STEP_0 + DOSSIER) == []
+    assert sla.purge_filters(CODE, armed=STEP + DOSSIER, planned=STEP + DOSSIER) == []
 
 
-def test_a_forward_purges_the_previous_step_as_one_wildcard_and_keeps_the_dossier_timers() -> None:
-    assert sla.purge_filters(CODE, armed=STEP_0 + DOSSIER, planned=STEP_1 + DOSSIER) == [f"{BASE}.step.0.>"]
+def test_a_forward_arms_the_next_step_on_the_same_slots_and_purges_nothing() -> None:
+    calendar = WorkingCalendar()
+    started = datetime(2023, 10, 27, 9, 32, tzinfo=VN_TZ)
+    case = dossier(DossierStatus.PROCESSING, started + timedelta(days=7), started)
+    running = step(started, 16, calendar)
+    following = step(started + timedelta(hours=2), 8, calendar)
+    following.step_index = running.step_index + 1
+    plans = [
+        sla.plan(dossier=case, step=current, procedure=CATALOG["1.004944"], calendar=calendar, now=started)
+        for current in (running, following)
+    ]
+    assert [sorted(timer.slot for timer in plan) for plan in plans] == [sorted(STEP + DOSSIER)] * 2
+    assert {timer.step_index for timer in plans[1] if timer.level == "step"} == {following.step_index}
+    forwarded = [timer.slot for timer in plans[1]]
+    assert sla.purge_filters(CODE, armed=[timer.slot for timer in plans[0]], planned=forwarded) == []
 
 
 def test_leaving_the_open_statuses_purges_every_timer_of_the_dossier_once() -> None:
-    assert sla.purge_filters(CODE, armed=STEP_1 + DOSSIER, planned=[]) == [f"{BASE}.>"]
+    assert sla.purge_filters(CODE, armed=STEP + DOSSIER, planned=[]) == [f"{BASE}.>"]
     assert sla.purge_filters(CODE, armed=[], planned=[]) == []
 
 
 def test_a_slot_dropped_beside_slots_that_stay_is_purged_alone() -> None:
-    planned = [slot for slot in STEP_0 if slot != "step.0.escalation.2"] + DOSSIER
-    assert sla.purge_filters(CODE, armed=STEP_0 + DOSSIER, planned=planned) == [f"{BASE}.step.0.escalation.2"]
+    planned = [slot for slot in STEP if slot != "step.escalation.2"] + DOSSIER
+    assert sla.purge_filters(CODE, armed=STEP + DOSSIER, planned=planned) == [f"{BASE}.step.escalation.2"]
 
 
 def test_the_dossier_timers_dropped_while_a_step_runs_go_as_their_own_wildcard() -> None:
-    assert sla.purge_filters(CODE, armed=STEP_0 + DOSSIER, planned=STEP_0) == [f"{BASE}.dossier.d.>"]
+    assert sla.purge_filters(CODE, armed=STEP + DOSSIER, planned=STEP) == [f"{BASE}.dossier.>"]
+
+
+def test_the_step_timers_dropped_when_no_step_is_timed_go_as_one_wildcard() -> None:
+    assert sla.purge_filters(CODE, armed=STEP + DOSSIER, planned=DOSSIER) == [f"{BASE}.step.>"]
+
+
+def test_slots_numbered_by_step_before_an_upgrade_are_purged_and_spare_todays() -> None:
+    filters = sla.purge_filters(CODE, armed=NUMBERED_STEP_0 + NUMBERED_DOSSIER, planned=STEP + DOSSIER)
+    assert filters == [f"{BASE}.dossier.d.>", f"{BASE}.step.0.>"]
 
 
 def test_slots_not_recorded_purge_every_timer_of_the_dossier() -> None:
-    assert sla.purge_filters(CODE, armed=None, planned=STEP_0) == [f"{BASE}.>"]
+    assert sla.purge_filters(CODE, armed=None, planned=STEP) == [f"{BASE}.>"]
 
 
 def test_the_purge_marker_names_each_filter_and_defaults_to_the_whole_dossier() -> None:
-    some = SlaTimersCancelled(dossier_code=CODE, filters=[f"{BASE}.step.0.>", f"{BASE}.dossier.d.>"])
-    assert some.bus_headers()[PURGE_HEADER].split() == [f"{BASE}.step.0.>", f"{BASE}.dossier.d.>"]
+    some = SlaTimersCancelled(dossier_code=CODE, filters=[f"{BASE}.step.>", f"{BASE}.dossier.>"])
+    assert some.bus_headers()[PURGE_HEADER].split() == [f"{BASE}.step.>", f"{BASE}.dossier.>"]
     assert SlaTimersCancelled(dossier_code=CODE).bus_headers()[PURGE_HEADER] == f"{BASE}.>"
 
 
