@@ -84,7 +84,8 @@ def upload_cap(json_cap: int) -> BodyCap:
     return cap
 
 
-def _store(runtime: ServiceRuntime, limits: FileSettings) -> FileStore:
+def file_store(runtime: ServiceRuntime, limits: FileSettings) -> FileStore:
+    """Where the service keeps uploaded documents (the API and the portal alike)."""
     return FileStore.in_data_dir(runtime.settings.common.data_dir, limits)
 
 
@@ -122,22 +123,24 @@ async def submit_dossier(
     ``document_{i}``. Resending the same ``Idempotency-Key`` returns the dossier created the first
     time."""
     key = idempotency_key.strip() if idempotency_key else None
-    store = _store(runtime, limits)
+    store = file_store(runtime, limits)
     if not is_multipart_request(request):
         submission = await json_body(request, SubmissionIn)
-        return await _submit(runtime, store, response, submission, key or None, {}, ("body", "documents"))
+        return await submit_and_view(
+            runtime, store, response, submission, key or None, {}, ("body", "documents")
+        )
     async with multipart(request, limits) as form:
         texts, parts = await split_form(form, fields=frozenset({"dossier"}))
         if "dossier" not in texts:
             raise invalid(("body", "dossier"), "the form needs the field dossier: the submission as JSON")
         submission = parse_json(SubmissionIn, texts["dossier"], ("body", "dossier"))
         uploads = await inspect_uploads(parts, limits)
-        return await _submit(
+        return await submit_and_view(
             runtime, store, response, submission, key or None, uploads, ("body", "dossier", "documents")
         )
 
 
-async def _submit(
+async def submit_and_view(
     runtime: ServiceRuntime,
     store: FileStore,
     response: Response,
@@ -146,6 +149,8 @@ async def _submit(
     uploads: dict[int, Upload],
     documents_loc: Loc,
 ) -> DossierPublic:
+    """Submit ``submission`` with its checked ``uploads`` and answer the citizen's view of the
+    dossier; a replayed ``key`` answers the first dossier (200 and ``Idempotent-Replayed``)."""
     try:
         async with runtime.db.session() as session:
             dossier, created = await submit(
@@ -217,10 +222,10 @@ async def send_supplement(
     """Send what the officer asked for, while the dossier awaits a supplement (status 5). JSON
     ``{note?, documents}``, or a form with the fields ``note`` and ``documents`` (a JSON list) and
     the file of ``documents[i]`` in the part ``document_{i}``."""
-    store = _store(runtime, limits)
+    store = file_store(runtime, limits)
     if not is_multipart_request(request):
         supplement = await json_body(request, SupplementIn)
-        return await _supplement(runtime, store, code, id_number, supplement, {})
+        return await supplement_and_view(runtime, store, code, id_number, supplement, {})
     async with multipart(request, limits) as form:
         texts, parts = await split_form(form, fields=frozenset({"note", "documents"}))
         data: dict[str, Any] = {"note": texts.get("note")}
@@ -231,10 +236,10 @@ async def send_supplement(
                 raise invalid(("body", "documents"), f"documents is not a JSON list: {exc}") from exc
         supplement = parse_data(SupplementIn, data, ("body",))
         uploads = await inspect_uploads(parts, limits)
-        return await _supplement(runtime, store, code, id_number, supplement, uploads)
+        return await supplement_and_view(runtime, store, code, id_number, supplement, uploads)
 
 
-async def _supplement(
+async def supplement_and_view(
     runtime: ServiceRuntime,
     store: FileStore,
     code: str,
@@ -242,6 +247,7 @@ async def _supplement(
     supplement: SupplementIn,
     uploads: dict[int, Upload],
 ) -> DossierPublic:
+    """Record the citizen's supplement to their own dossier and answer the citizen's view of it."""
     async with runtime.db.session() as session:
         dossier = await _own_dossier(session, code, id_number)
         await citizen_actions.provide_supplement(

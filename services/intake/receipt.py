@@ -48,7 +48,7 @@ def time_limit_text(limit: TimeLimit) -> str:
 
 def status_url(public_url: str, code: str) -> str:
     """The lookup page a citizen opens from the QR code: the code is not personal data, the CCCD is."""
-    return f"{public_url.rstrip('/')}/api/v1/lookup?code={quote(code, safe='')}"
+    return f"{public_url.rstrip('/')}/lookup?code={quote(code, safe='')}"
 
 
 def qr_svg(url: str) -> Markup:

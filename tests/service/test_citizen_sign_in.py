@@ -306,9 +306,9 @@ async def test_the_receipts_qr_code_opens_the_lookup_page_with_the_code_and_no_c
     owner = _bearer(issue_citizen_token(CCCD, secret=SECRET))
     printed = (await intake.get(f"/api/v1/dossiers/{CODE}/receipt", headers=owner)).text
     link = receipt.status_url("http://127.0.0.1:8001", CODE)
-    assert link == f"http://127.0.0.1:8001/api/v1/lookup?code={CODE}"
+    assert link == f"http://127.0.0.1:8001/lookup?code={CODE}"
     assert str(receipt.qr_svg(link)) in printed and CCCD not in link
-    page = await intake.get("/api/v1/lookup", params={"code": CODE})
+    page = await intake.get("/lookup", params={"code": CODE})
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert f'value="{CODE}"' in page.text and 'name="id_number"' in page.text
 

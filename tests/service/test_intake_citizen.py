@@ -382,7 +382,7 @@ async def test_the_receipt_is_printable_and_only_for_the_applicant(system: Syste
     assert submitted_at.astimezone(VN_TZ).strftime("%H:%M ngày %d/%m/%Y") in html
     assert "<svg" in html
     lookup_url = receipt.status_url("http://127.0.0.1:8001", code)
-    assert lookup_url.startswith("http://127.0.0.1:8001/api/v1/lookup?code=")
+    assert lookup_url.startswith("http://127.0.0.1:8001/lookup?code=")
     assert lookup_url in html
     # The QR code drawn is the one of the lookup page with the code alone: no CCCD in it.
     assert str(receipt.qr_svg(lookup_url)) in html

@@ -18,7 +18,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
 from services.intake import citizen_api, views
-from services.intake.api import FileSettingsDep, _store, _supplement, rate_dossier, request_withdrawal
+from services.intake.api import (
+    FileSettingsDep,
+    file_store,
+    rate_dossier,
+    request_withdrawal,
+    supplement_and_view,
+)
 from services.intake.citizen_api import DossierKey, OneTimeCodeIn, SessionIn
 from services.intake.pages.errors import FORM, field_errors, refusal_errors
 from services.intake.pages.session import (
@@ -273,7 +279,9 @@ async def send_supplement(
             )
             checked = await inspect_uploads(chosen, limits)
             uploads = {position: checked[index] for position, index in enumerate(positions)}
-            await _supplement(runtime, _store(runtime, limits), code, id_number, supplement, uploads)
+            await supplement_and_view(
+                runtime, file_store(runtime, limits), code, id_number, supplement, uploads
+            )
     except (HTTPException, ValidationError, Refusal) as exc:
         return await _dossier_page(
             request, code, id_number, errors=_refused(request, exc), values=values, status_code=422

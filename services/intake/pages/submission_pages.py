@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.intake import catalog, receipt, views
-from services.intake.api import FileSettingsDep, _store, _submit
+from services.intake.api import FileSettingsDep, file_store, submit_and_view
 from services.intake.documents import documents_of
 from services.intake.models import Dossier
 from services.intake.pages.errors import FORM, field_errors, refusal_errors
@@ -133,9 +133,9 @@ async def submit_from_form(
             uploads = {position: checked[index] for position, index in enumerate(positions)}
             key = values[KEY_FIELD][:255] or None
             try:
-                view = await _submit(
+                view = await submit_and_view(
                     runtime,
-                    _store(runtime, limits),
+                    file_store(runtime, limits),
                     Response(),
                     submission,
                     key,
