@@ -13,7 +13,7 @@ from services.processing.directory import publish_directory
 from services.processing.handlers import register_handlers
 from services.processing.migrations import history
 from services.processing.models import metadata
-from services.processing.pages import board, staff_pages, workspace
+from services.processing.pages import board, reports_page, staff_pages, workspace
 from services.processing.reports.api import router as reports_router
 from services.processing.seed import seed_catalog, seed_directory
 from services.processing.settings import SlaSettings
@@ -64,6 +64,7 @@ def create_app(
             sign_in_routes.pages,
             workspace.router,
             board.router,
+            reports_page.router,
         ],
         body_cap=workspace.body_cap(runtime.settings.http.max_json_body_bytes),
     )
