@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import re
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Hashable, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -34,8 +35,9 @@ class Database:
         url: str,
         *,
         schema: str | None = None,
-        pool_size: int = 10,
-        max_overflow: int = 5,
+        pool_size: int = 8,
+        max_overflow: int = 3,
+        flow_pool_size: int = 4,
         echo: bool = False,
     ) -> None:
         self.url = url
@@ -64,15 +66,35 @@ class Database:
             hide_parameters=True,
             **engine_args,
         )
+        # The event flow (the outbox relay, the consumers) has connections of its own on PostgreSQL,
+        # and goes first for SQLite's one writer: requests then queue behind each other, never in
+        # front of the events that move their dossiers on. Otherwise a busy service keeps its own
+        # events waiting, and every caller that polls for their effect polls longer.
+        self.flow_engine: AsyncEngine = (
+            self.engine
+            if self.is_sqlite
+            else create_async_engine(
+                url,
+                echo=echo,
+                connect_args=connect_args,
+                hide_parameters=True,
+                pool_size=flow_pool_size,
+                max_overflow=0,
+            )
+        )
         if self.is_sqlite:
             _configure_sqlite(self.engine)
         else:
             _replace_closed_connections(self.engine)
-        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+            _replace_closed_connections(self.flow_engine)
+        self._writer_turns = WriterTurns() if self.is_sqlite else None
         # What this process remembers of the database's reference rows (see ``memo_of``).
         self.memo: dict[Hashable, Any] = {}
         self.sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False, info={_MEMO: self.memo}
+        )
+        self.flow_sessions = async_sessionmaker(
+            self.flow_engine, class_=AsyncSession, expire_on_commit=False, info={_MEMO: self.memo}
         )
         # On SQLite its transactions take no write lock, so they never hold up writers. On
         # PostgreSQL they run without BEGIN and COMMIT: in READ COMMITTED, the server's default and
@@ -94,16 +116,26 @@ class Database:
         than on SQLite's busy handler, which sleeps in growing steps and wastes most of the wait;
         the busy timeout is left for writers in other processes.
         """
-        async with self._writer_turn(), self.sessions() as session, session.begin():
+        async with self._writer_turn(flow=False), self.sessions() as session, session.begin():
             yield session
 
     @asynccontextmanager
-    async def _writer_turn(self) -> AsyncIterator[None]:
-        if self._write_lock is None:
+    async def flow_session(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work of the event flow (the outbox relay, the consumers), as ``session`` but
+        on the flow's own connections, and first in line for SQLite's writer."""
+        async with self._writer_turn(flow=True), self.flow_sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def _writer_turn(self, *, flow: bool) -> AsyncIterator[None]:
+        if self._writer_turns is None:
             yield
             return
-        async with self._write_lock:
+        await self._writer_turns.acquire(flow=flow)
+        try:
             yield
+        finally:
+            self._writer_turns.release()
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
@@ -117,6 +149,44 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.flow_engine is not self.engine:
+            await self.flow_engine.dispose()
+
+
+class WriterTurns:
+    """SQLite's one writer, taken in turn by this process's writers: whoever waits for the event
+    flow before any request. Waiters of each kind are served in the order they came; a turn that
+    ends passes straight to the next waiter, so nobody arriving meanwhile takes it first."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._waiting: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (deque(), deque())
+
+    async def acquire(self, *, flow: bool) -> None:
+        if not self._held and not any(self._waiting):
+            self._held = True
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._waiting[0 if flow else 1]
+        queue.append(turn)
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                # The turn came just as the waiter was cancelled: pass it on.
+                self.release()
+            else:
+                queue.remove(turn)
+            raise
+
+    def release(self) -> None:
+        for queue in self._waiting:
+            while queue:
+                turn = queue.popleft()
+                if not turn.done():
+                    turn.set_result(None)
+                    return
+        self._held = False
 
 
 async def drop_schemas(url: str, schemas: Iterable[str]) -> None:

@@ -112,6 +112,7 @@ class ServiceRuntime:
             schema=database.database_schema,
             pool_size=database.database_pool_size,
             max_overflow=database.database_max_overflow,
+            flow_pool_size=database.database_flow_pool_size,
         )
         self.metadata = metadata
         self.outbox = Outbox(outbox_table(metadata))
@@ -220,7 +221,7 @@ class ServiceRuntime:
                 raise TypeError(f"{spec.durable} got {event.type}")
             token = current_dossier.set(event.dossier_code or "-")
             try:
-                async with self.db.session() as session:
+                async with self.db.flow_session() as session:
                     first = await self.inbox.first_delivery(
                         session, consumer=spec.durable, event_id=event.event_id
                     )
@@ -240,7 +241,7 @@ class ServiceRuntime:
             for item in batch:
                 if not isinstance(item.event, event_type):
                     raise TypeError(f"{spec.durable} got {item.event.type}")
-            async with self.db.session() as session:
+            async with self.db.flow_session() as session:
                 fresh = await self.inbox.first_deliveries(
                     session, consumer=spec.durable, event_ids=[item.event.event_id for item in batch]
                 )

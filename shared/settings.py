@@ -136,14 +136,16 @@ class DatabaseSettings(BaseSettings):
 
     database_url: str | None = None
     database_schema: str | None = None
-    # Connections one process may hold on PostgreSQL: kept open once opened, plus any opened on top
-    # for a burst and closed once it is over (when as many as are kept sit idle). Each connection
-    # closed and opened again costs the server a new backend and the service a new handshake: with
-    # 5 kept, steady load opened one for most requests. Every replica of every service counts
-    # against the server's max_connections (100 by default): two replicas of the three services
-    # keep 60 open with these, and reach 90 only in a burst.
-    database_pool_size: int = Field(default=10, ge=1)
-    database_max_overflow: int = Field(default=5, ge=0)
+    # Connections one process may hold on PostgreSQL: for requests, kept open once opened, plus any
+    # opened on top for a burst and closed once it is over (when as many as are kept sit idle); and
+    # the event flow's own (the outbox relay, the consumers), kept open. Each connection closed and
+    # opened again costs the server a new backend and the service a new handshake: with 5 kept,
+    # steady load opened one for most requests. Every replica of every service counts against the
+    # server's max_connections (100 by default): two replicas of the three services keep 72 open
+    # with these, and reach 90 only in a burst.
+    database_pool_size: int = Field(default=8, ge=1)
+    database_max_overflow: int = Field(default=3, ge=0)
+    database_flow_pool_size: int = Field(default=4, ge=1)
 
     @classmethod
     def url_variable(cls) -> str:

@@ -191,7 +191,7 @@ class OutboxRelay:
 
     async def _relay_locked(self) -> tuple[int, bool]:
         table = self.table
-        async with self.db.session() as session:
+        async with self.db.flow_session() as session:
             turn = await session.execute(
                 text("SELECT pg_try_advisory_xact_lock(:key)"),
                 {"key": advisory_lock_key("motcua.outbox-relay", self.db.schema)},
@@ -214,7 +214,7 @@ class OutboxRelay:
         table = self.table
         now = utc_now()
         lease = self.settings.lease_seconds
-        async with self.db.session() as session:
+        async with self.db.flow_session() as session:
             held_elsewhere = exists().where(
                 and_(
                     table.c.sent_at.is_(None),
@@ -246,7 +246,7 @@ class OutboxRelay:
         if not messages:
             return 0, True
         sent, error = await self._publish_all(messages, deadline=deadline)
-        async with self.db.session() as session:
+        async with self.db.flow_session() as session:
             await self._record(session, messages, sent, error)
         return len(sent), error is None
 
