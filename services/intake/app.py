@@ -15,9 +15,10 @@ from services.intake.file_retention import sweep_files
 from services.intake.files import FileSettings, FileStore
 from services.intake.handlers import register_handlers
 from services.intake.migrations import history
-from services.intake.models import metadata
+from services.intake.models import metadata, object_upload
 from services.intake.one_time_code import LIFETIME as ONE_TIME_CODE_LIFETIME
 from services.intake.pages import mount_portal, portal_cap
+from shared.bus.objects import ObjectUploads, jetstream_of, local_files
 from shared.bus.outbox import ERASED_ONCE_SENT
 from shared.events import utc_now
 from shared.runtime import RuntimeSettings, ServiceRuntime
@@ -46,6 +47,14 @@ def create_app(
         ),
         name="stored files",
     )
+    # The citizens' uploads go to the documents bucket, for processing's staff.
+    uploads = ObjectUploads(
+        object_upload,
+        runtime.db,
+        read_file=local_files(FileStore.in_data_dir(runtime.settings.common.data_dir, files).path),
+        jetstream=lambda: jetstream_of(runtime),
+    )
+    runtime.add_worker(uploads.worker)
     citizen = citizen or CitizenSettings()
     runtime.on_retention(partial(sweep_sign_in, runtime=runtime, citizen=citizen), name="citizen sign-in")
     app = create_service_app(

@@ -12,8 +12,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.intake.files import FileStore, Upload
-from services.intake.models import Dossier, DossierDocument, StoredFile
+from services.intake.models import Dossier, DossierDocument, StoredFile, object_upload
 from services.intake.schemas import SUBMISSION_DOCUMENTS, DocumentIn, Loc
+from shared.bus.objects import queue_upload
+from shared.bus.streams import DOCUMENTS
 from shared.db import insert_ignoring_duplicates
 from shared.errors import Invalid
 from shared.events import DocumentRef, ProcedureVersion
@@ -175,6 +177,16 @@ async def store_documents(
             .on_conflict_do_nothing()
         )
     for document in documents:
+        if document.sha256 is not None and document.media_type is not None:
+            # For processing's staff, through the documents bucket (``shared.bus.objects``).
+            await queue_upload(
+                session,
+                object_upload,
+                bucket=DOCUMENTS,
+                name=f"{dossier_code}/{document.sha256}",
+                sha256=document.sha256,
+                media_type=document.media_type,
+            )
         session.add(
             DossierDocument(
                 dossier_code=dossier_code,

@@ -10,6 +10,7 @@ from sqlalchemy import JSON, BigInteger, Column, Text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from shared.bus.objects import object_upload_table
 from shared.db import moment_field
 
 
@@ -65,6 +66,8 @@ class Dossier(IntakeModel, table=True):
     supplement_deadline_at: datetime | None = moment_field(optional=True)
     resolved_at: datetime | None = moment_field(optional=True)
     result_name: str | None = None
+    # The result is a stored PDF (kết quả điện tử) the citizen downloads from the portal.
+    result_electronic: bool = False
     timeliness: str | None = Field(default=None, max_length=20)
     returned_at: datetime | None = moment_field(optional=True)
     withdrawal_requested_at: datetime | None = moment_field(optional=True)
@@ -173,3 +176,7 @@ class RateLimitHit(IntakeModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     bucket: str = Field(index=True, max_length=64)
     at: datetime = moment_field(index=True)
+
+
+# Files waiting for their Object Store bucket (shared.bus.objects): the citizens' uploads.
+object_upload = object_upload_table(metadata)

@@ -238,6 +238,7 @@ async def apply_resolved(session: AsyncSession, *, event: DossierResolved) -> No
         once={
             "resolved_at": event.resolved_at,
             "result_name": event.result.name if event.result else None,
+            "result_electronic": event.result is not None and event.result.sha256 is not None,
             "timeliness": event.timeliness,
         },
         status_note=event.reason,
@@ -249,7 +250,7 @@ async def apply_result_returned(session: AsyncSession, *, event: DossierResultRe
         session,
         event,
         status=S.DONE,
-        timeline="Đã trả kết quả",
+        timeline="Đã trả kết quả điện tử" if event.electronic else "Đã trả kết quả",
         once={"returned_at": event.returned_at},
         current_step=None,
     )

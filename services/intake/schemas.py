@@ -176,6 +176,8 @@ class DossierPublic(ShownInVietnam):
     supplement_deadline_at: datetime | None
     resolved_at: datetime | None
     result_name: str | None
+    # The result is a PDF the citizen downloads from the portal (kết quả điện tử).
+    result_electronic: bool = False
     timeliness: str | None
     returned_at: datetime | None
     supplement_provided_at: datetime | None

@@ -91,6 +91,7 @@ def public_view(
             "supplement_deadline_at": dossier.supplement_deadline_at if waiting else None,
             "resolved_at": dossier.resolved_at if resolved else None,
             "result_name": dossier.result_name if resolved else None,
+            "result_electronic": resolved and dossier.result_electronic,
             "timeliness": dossier.timeliness if resolved else None,
             "returned_at": dossier.returned_at,
             "supplement_provided_at": dossier.supplement_provided_at if answered else None,

@@ -227,7 +227,12 @@ async def return_result(change: Change, command: ReturnResult) -> Dossier:
     change.dossier.returned_at = change.now
     change.dossier.current_step_index = None
     change.events.append(
-        DossierResultReturned(**change.notice(), returned_at=change.now, returned_by=change.actor.username)
+        DossierResultReturned(
+            **change.notice(),
+            returned_at=change.now,
+            returned_by=change.actor.username,
+            electronic=change.dossier.electronic_result,
+        )
     )
     return await change.commit(A.RETURN_RESULT, note=command.note)
 

@@ -12,15 +12,17 @@ from services.processing.catalog import publish_catalog
 from services.processing.directory import publish_directory
 from services.processing.handlers import register_handlers
 from services.processing.migrations import history
-from services.processing.models import metadata
-from services.processing.pages import board, reports_page, staff_pages, workspace
+from services.processing.models import metadata, object_upload
+from services.processing.pages import board, documents, reports_page, staff_pages, workspace
 from services.processing.reports.api import router as reports_router
+from services.processing.result_files import result_files_in
 from services.processing.seed import seed_catalog, seed_directory
 from services.processing.settings import SlaSettings
 from services.processing.sign_in import routes as sign_in_routes
 from services.processing.sign_in.demo import seed_demo_passwords
 from services.processing.sign_in.settings import SignInSettings
 from services.processing.sign_in.web import install_sign_in
+from shared.bus.objects import ObjectUploads, jetstream_of, local_files
 from shared.pages import mount_pages
 from shared.runtime import RuntimeSettings, ServiceRuntime
 from shared.service_app import create_service_app
@@ -52,6 +54,14 @@ def create_app(
     runtime.on_start(seed)
     runtime.add_worker(sla_reconcile.Reconciler(runtime, settings=sla_settings or SlaSettings()).worker)
     register_handlers(runtime)
+    # Electronic results go to the results bucket, for intake's portal.
+    uploads = ObjectUploads(
+        object_upload,
+        runtime.db,
+        read_file=local_files(result_files_in(runtime.settings.common.data_dir).path_of),
+        jetstream=lambda: jetstream_of(runtime),
+    )
+    runtime.add_worker(uploads.worker)
     app = create_service_app(
         runtime,
         title="motcua processing",
@@ -63,11 +73,13 @@ def create_app(
             sign_in_routes.admin,
             sign_in_routes.pages,
             workspace.router,
+            documents.router,
             board.router,
             reports_page.router,
         ],
         body_cap=workspace.body_cap(runtime.settings.http.max_json_body_bytes),
     )
+    app.state.object_uploads = uploads
     install_sign_in(app, sign_in)
     mount_pages(app, staff_pages())
     app.state.auth = auth or AuthSettings()

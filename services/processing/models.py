@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, func
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from shared.bus.objects import object_upload_table
 from shared.db import moment_field
 
 
@@ -222,3 +223,7 @@ class SlaClaim(ProcessingModel, table=True):
     kind: str = Field(primary_key=True, max_length=20)
     rung: int = Field(primary_key=True)
     raised_at: datetime = moment_field()
+
+
+# Files waiting for their Object Store bucket (shared.bus.objects): the electronic results.
+object_upload = object_upload_table(metadata)

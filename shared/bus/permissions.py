@@ -18,11 +18,14 @@ from shared.bus.streams import (
     CATALOG,
     CITIZEN,
     DEAD_LETTER_PREFIX,
+    DECLARED,
     DIRECTORY,
+    DOCUMENTS,
     DOSSIER,
     MAX_DELIVERIES,
+    RESULTS,
     SLA,
-    STREAMS,
+    BucketSpec,
     StreamSpec,
 )
 
@@ -41,6 +44,9 @@ class BusAccess:
     consumes: tuple[StreamSpec, ...]
     # JetStream API subjects beyond those, for what only this service does.
     api: tuple[str, ...] = ()
+    # Object Store buckets it puts files into, and those it reads files from.
+    writes: tuple[BucketSpec, ...] = ()
+    reads: tuple[BucketSpec, ...] = ()
 
 
 ACCESS: dict[str, BusAccess] = {
@@ -53,6 +59,8 @@ ACCESS: dict[str, BusAccess] = {
             "citizen.>",
         ),
         consumes=(DOSSIER, CATALOG),
+        writes=(DOCUMENTS,),
+        reads=(RESULTS,),
     ),
     "processing": BusAccess(
         publishes=(
@@ -79,6 +87,8 @@ ACCESS: dict[str, BusAccess] = {
             f"{API}.CONSUMER.DELETE.{SLA.name}.>",
             "$JS.FC.>",
         ),
+        writes=(RESULTS,),
+        reads=(DOCUMENTS,),
     ),
     "notify": BusAccess(publishes=(), consumes=(DOSSIER, ALERT, DIRECTORY, CITIZEN)),
 }
@@ -106,6 +116,29 @@ def _reading(stream: StreamSpec) -> list[str]:
     ]
 
 
+def _writing(bucket: BucketSpec) -> list[str]:
+    """Putting an object: its chunks and its description, the description it replaces read first,
+    and the old chunks (or those of a failed put) purged."""
+    return [
+        f"$O.{bucket.bucket}.C.>",
+        f"$O.{bucket.bucket}.M.>",
+        f"{API}.STREAM.MSG.GET.{bucket.name}",
+        f"{API}.STREAM.PURGE.{bucket.name}",
+    ]
+
+
+def _fetching(bucket: BucketSpec) -> list[str]:
+    """Getting an object: its description, then its chunks through an ordered consumer (which asks
+    for flow control and is deleted when it is done)."""
+    return [
+        f"{API}.STREAM.MSG.GET.{bucket.name}",
+        f"{API}.CONSUMER.CREATE.{bucket.name}",
+        f"{API}.CONSUMER.CREATE.{bucket.name}.>",
+        f"{API}.CONSUMER.DELETE.{bucket.name}.>",
+        "$JS.FC.>",
+    ]
+
+
 def permissions(user: str) -> dict[str, dict[str, list[str]]]:
     """The nats-server permissions block of ``user``."""
     if user == OPERATOR:
@@ -123,12 +156,16 @@ def permissions(user: str) -> dict[str, dict[str, list[str]]]:
         # purge one.
         *(
             f"{API}.STREAM.{verb}.{stream.name}"
-            for stream in STREAMS
+            for stream in DECLARED
             for verb in ("INFO", "CREATE", "UPDATE")
         ),
         *(subject for stream in (*access.consumes, MAX_DELIVERIES) for subject in _reading(stream)),
         *access.api,
+        *(subject for bucket in access.writes for subject in _writing(bucket)),
+        *(subject for bucket in access.reads for subject in _fetching(bucket)),
     ]
+    # Kept in order, without the repeats of two buckets' shared subjects.
+    publish = list(dict.fromkeys(publish))
     return {"publish": {"allow": publish}, "subscribe": {"allow": [f"{inbox_prefix(user)}.>"]}}
 
 

@@ -76,6 +76,42 @@ MAX_DELIVERIES = StreamSpec(
     "MAX_DELIVERIES", (f"{MAX_DELIVERIES_PREFIX}.>",), max_age_seconds=ADVISORY_DAYS * 24 * 3600.0
 )
 
+
+@dataclass(frozen=True)
+class BucketSpec:
+    """A JetStream Object Store bucket: files that one service hands to another (nats-py's
+    ``create_object_store`` makes the same stream). Declared here like the streams, so that its
+    keep follows a setting and no service creates it with its own idea of one."""
+
+    bucket: str
+
+    @property
+    def name(self) -> str:
+        return f"OBJ_{self.bucket}"
+
+    def config(self, replicas: int, *, max_age_seconds: float | None = None) -> StreamConfig:
+        return StreamConfig(
+            name=self.name,
+            subjects=[f"$O.{self.bucket}.C.>", f"$O.{self.bucket}.M.>"],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            discard=DiscardPolicy.NEW,
+            num_replicas=replicas,
+            duplicate_window=DUPLICATE_WINDOW_SECONDS,
+            max_msgs_per_subject=-1,
+            max_age=max_age_seconds or 0.0,
+            allow_rollup_hdrs=True,
+            allow_direct=True,
+        )
+
+
+# Electronic results (kết quả điện tử) that processing attaches at approval, named by dossier code,
+# for intake's portal to hand to the citizen.
+RESULTS = BucketSpec("results")
+# The citizens' uploads that intake stores, named ``{dossier code}/{sha256}``, for processing's staff.
+DOCUMENTS = BucketSpec("documents")
+BUCKETS: tuple[BucketSpec, ...] = (RESULTS, DOCUMENTS)
+
 STREAMS: tuple[StreamSpec, ...] = (
     DOSSIER,
     CATALOG,
@@ -86,10 +122,15 @@ STREAMS: tuple[StreamSpec, ...] = (
     DEAD_LETTER,
     MAX_DELIVERIES,
 )
+# What ``ensure_streams`` declares: the streams, and the buckets' own streams.
+DECLARED: tuple[StreamSpec | BucketSpec, ...] = (*STREAMS, *BUCKETS)
 
 
-def max_age_seconds(spec: StreamSpec, retention: RetentionSettings) -> float:
+def max_age_seconds(spec: StreamSpec | BucketSpec, retention: RetentionSettings) -> float:
     """How long ``spec`` keeps a message: its retention setting, or its own fixed age."""
+    if isinstance(spec, BucketSpec):
+        # The files are personal data of the dossiers' records, kept as the dossier events are.
+        return retention.dossier_stream_days * 24 * 3600.0
     days = {
         DOSSIER.name: retention.dossier_stream_days,
         CATALOG.name: retention.catalog_stream_days,
@@ -163,12 +204,13 @@ class ConsumerSpec:
 async def ensure_streams(
     js: JetStreamContext, *, replicas: int = 1, retention: RetentionSettings | None = None
 ) -> None:
-    """Create every stream, or bring an existing one up to its declared configuration (a changed
-    retention setting included). A stream already as declared is left alone: on a cluster every
+    """Create every stream and Object Store bucket, or bring an existing one up to its declared
+    configuration (a changed retention setting included). A stream already as declared is left
+    alone: on a cluster every
     change is a proposal its replicas must write, and replicas starting together would otherwise
     each propose every stream again."""
     retention = retention or RetentionSettings()
-    for spec in STREAMS:
+    for spec in DECLARED:
         config = spec.config(replicas, max_age_seconds=max_age_seconds(spec, retention))
         try:
             current = (await js.stream_info(spec.name)).config
@@ -198,6 +240,8 @@ def _declared(config: StreamConfig) -> tuple[object, ...]:
         config.max_msgs_per_subject,
         config.max_age,
         bool(config.allow_msg_schedules),
+        bool(config.allow_rollup_hdrs),
+        bool(config.allow_direct),
     )
 
 

@@ -141,6 +141,8 @@ class DossierResultReturned(CitizenNotice):
     type: Literal["dossier.result.returned"] = "dossier.result.returned"
     returned_at: datetime
     returned_by: str
+    # The result handed over was the electronic one (a PDF the citizen downloads), not paper.
+    electronic: bool = False
 
 
 class DossierRescheduled(CitizenNotice):

@@ -61,6 +61,8 @@ ROWS: tuple[Row, ...] = (
     Row("intake", "POST", "/sign-out", everyone(403), path_params=_nothing),
     # The citizen's own dossier and its forms need the citizen session's cookie.
     Row("intake", "GET", "/dossiers/{code}", everyone(303)),
+    # The electronic result: only the applicant's session gets it; without one, no such file.
+    Row("intake", "GET", "/dossiers/{code}/result.pdf", everyone(404)),
     Row("intake", "POST", "/dossiers/{code}/supplement", everyone(303)),
     Row("intake", "POST", "/dossiers/{code}/withdrawal", everyone(303)),
     Row("intake", "POST", "/dossiers/{code}/rating", everyone(303)),

@@ -72,6 +72,15 @@ ROWS: tuple[Row, ...] = (
     # The matrix's dossiers are approved through the API, without an electronic result: 404 for
     # staff in scope, as for any dossier without one.
     Row("processing", "GET", "/dossiers/{code}/result.pdf", statuses(signed_in(404), outsider=403)),
+    # A document the dossier does not list: 404 for staff in scope (test_documents_and_results.py
+    # opens real ones); the outsider hears only that the dossier is not theirs.
+    Row(
+        "processing",
+        "GET",
+        "/dossiers/{code}/documents/{sha256}",
+        statuses(signed_in(404), outsider=403),
+        path_params=lambda c: {"code": c.code, "sha256": "0" * 64},
+    ),
     # The manager's board: heads, leaders and admins; an officer gets the page that says so. Its
     # token for notify likewise (a bearer caller needs no CSRF header); its script is public.
     Row(

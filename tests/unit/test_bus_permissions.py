@@ -73,3 +73,16 @@ def test_the_compose_cluster_has_the_embedded_servers_users() -> None:
     assert committed == compose_config(), "deploy/nats.conf is stale: write compose_config() to it"
     for user in USERS:
         assert f"$MOTCUA_NATS_{user.upper()}_PASSWORD" in committed
+
+
+def test_each_service_puts_files_only_into_its_own_bucket_and_notify_touches_none() -> None:
+    writers = {"results": "processing", "documents": "intake"}
+    for service in ACCESS:
+        allowed = permissions(service)["publish"]["allow"]
+        for bucket, writer in writers.items():
+            puts = any(matches(p, f"$O.{bucket}.M.ZmlsZQ==") for p in allowed)
+            purges = any(matches(p, f"$JS.API.STREAM.PURGE.OBJ_{bucket}") for p in allowed)
+            reads = any(matches(p, f"$JS.API.CONSUMER.CREATE.OBJ_{bucket}.x.y") for p in allowed)
+            assert puts == purges == (service == writer), (service, bucket)
+            assert reads == (service not in {writer, "notify"}), (service, bucket)
+            assert not any(matches(p, f"$JS.API.STREAM.DELETE.OBJ_{bucket}") for p in allowed)

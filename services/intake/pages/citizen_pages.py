@@ -36,6 +36,8 @@ from services.intake.pages.session import (
 )
 from services.intake.request_bodies import inspect_uploads, is_multipart_request, multipart, split_form
 from services.intake.schemas import RatingIn, SupplementIn, WithdrawalIn
+from shared.bus.objects import BusAway, fetch, jetstream_of
+from shared.bus.streams import RESULTS
 from shared.errors import Refusal
 from shared.events import WITHDRAWABLE, DossierStatus
 from shared.http import RuntimeDep, runtime_of
@@ -246,6 +248,34 @@ async def dossier_page(
     if id_number is None:
         return to_lookup(code)
     return await _dossier_page(request, code, id_number)
+
+
+@router.get("/dossiers/{code}/result.pdf", response_class=Response)
+async def result_file(request: Request, code: str) -> Response:
+    """The electronic result (kết quả điện tử), for the applicant's citizen session only, from the
+    results bucket where processing puts it (``shared.bus.objects``)."""
+    id_number = citizen_id_number(request)
+    if id_number is None:
+        return render(request, "portal/not_found.html.j2", status_code=404, headers=NO_STORE)
+    runtime = runtime_of(request)
+    async with runtime.db.reading() as session:
+        dossier = await views.find_for_citizen(session, code=code, id_number=id_number)
+    if dossier is None or dossier.result_name is None or not dossier.result_electronic:
+        return render(request, "portal/not_found.html.j2", status_code=404, headers=NO_STORE)
+    try:
+        stored = await fetch(jetstream_of(runtime), RESULTS, code)
+    except BusAway:
+        stored = None
+    if stored is None:
+        # Not in the bucket yet (processing puts it there in the background), or NATS is away.
+        later = {FORM: message(request, "portal.dossier.result_later")}
+        return await _dossier_page(request, code, id_number, errors=later, status_code=503)
+    headers = {
+        **NO_STORE,
+        "Content-Disposition": f'attachment; filename="{quote(code, safe="")}.pdf"',
+        "X-Content-Type-Options": "nosniff",
+    }
+    return Response(stored.content, media_type="application/pdf", headers=headers)
 
 
 def _done(code: str, action: str) -> RedirectResponse:

@@ -21,10 +21,12 @@ from services.processing import actions, api, catalog, domain, queries
 from services.processing.auth import actor_named
 from services.processing.commands import Approve
 from services.processing.pages.offers import FIELDS, FormProblems, command_of, offered, running_step
-from services.processing.result_files import MAX_RESULT_BYTES, checked_pdf, result_files_in
+from services.processing.result_files import MAX_RESULT_BYTES, PDF, checked_pdf, result_files_in
 from services.processing.schemas import DossierPublic
 from services.processing.sign_in.web import PageStaff, PageStaffDep, check_csrf, render_page, say
 from shared.body_limit import BodyCap
+from shared.bus.objects import ObjectUploads
+from shared.bus.streams import RESULTS
 from shared.errors import NotFound, Refusal
 from shared.events import DossierStatus, utc_now
 from shared.http import MAX_OFFSET, RuntimeDep, SessionDep
@@ -205,10 +207,18 @@ async def act(
     try:
         async with runtime.db.session() as unit_of_work:
             actor = await actor_named(unit_of_work, me.staff.username)
+            stored = None
             if content and isinstance(command, Approve):
                 files = result_files_in(runtime.settings.common.data_dir)
-                command = command.with_result_file(files.save(command.result.name, content))
+                stored = files.save(command.result.name, content)
+                command = command.with_result_file(stored)
             dossier = await actions.execute(unit_of_work, runtime.outbox, actor=actor, command=command)
+            if stored is not None and stored.sha256 is not None:
+                # For the citizen's download from intake's portal, through the results bucket.
+                uploads: ObjectUploads = request.app.state.object_uploads
+                await uploads.add(
+                    unit_of_work, bucket=RESULTS, name=code, sha256=stored.sha256, media_type=PDF
+                )
     except domain.StaleRevision:
         return await again(409, problem=say(request, "problem.stale"))
     except Refusal as exc:
