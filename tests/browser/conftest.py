@@ -4,7 +4,9 @@ Debian's Chromium, headless.
 
 ``check_page(page, name)`` saves a full-page screenshot as
 ``artifacts/screenshots/<test>-<name>.png`` and runs axe-core on the page: any violation of
-serious or critical impact is printed and fails the test.
+serious or critical impact is printed and fails the test. ``sign_in`` and ``sign_out`` are a member
+of staff at processing's pages; ``board_reaches_notify`` lets the board call notify where the test
+serves it.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from typing import Any
 
 import pytest
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
 
+from services.processing.pages.board import BoardSettings
+from services.processing.sign_in.demo import DEMO_PASSWORD
 from tests.conftest import RuntimeSettingsFactory
 from tests.system import System, running_system, smtp_server  # noqa: F401 - a fixture
 
@@ -106,3 +110,23 @@ def check_page(request: pytest.FixtureRequest) -> PageCheck:
         assert not blocking, f"axe-core on {name}: " + "; ".join(blocking)
 
     return check
+
+
+async def sign_in(page: Page, base: str, username: str, password: str = DEMO_PASSWORD) -> None:
+    """Sign ``username`` in at processing's pages (``base``) from the sign-in form."""
+    await page.goto(f"{base}/")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Đăng nhập cán bộ")
+    await page.get_by_label("Tên đăng nhập").fill(username)
+    await page.get_by_label("Mật khẩu").fill(password)
+    await page.get_by_role("button", name="Đăng nhập").click()
+
+
+async def sign_out(page: Page) -> None:
+    await page.get_by_role("button", name="Đăng xuất").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Đăng nhập cán bộ")
+
+
+def board_reaches_notify(system: System) -> None:
+    """Processing's board calls notify where the test serves it, and notify answers its origin."""
+    system.apps["processing"].state.board = BoardSettings(notify_url=system.urls["notify"])
+    system.apps["notify"].state.cors_origins = [system.urls["processing"]]

@@ -12,25 +12,11 @@ from typing import Any
 
 from playwright.async_api import Page, expect
 
-from services.processing.pages.board import BoardSettings
 from services.processing.sign_in.demo import DEMO_PASSWORD
 from shared.events import AlertOverdue, AlertRecipient, utc_now
-from tests.browser.conftest import PageCheck
+from tests.browser.conftest import PageCheck, board_reaches_notify, sign_in, sign_out
 from tests.samples import PDF_DOCUMENT
 from tests.system import System
-
-
-async def sign_in(page: Page, base: str, username: str, password: str = DEMO_PASSWORD) -> None:
-    await page.goto(f"{base}/")
-    await expect(page.get_by_role("heading", level=1)).to_have_text("Đăng nhập cán bộ")
-    await page.get_by_label("Tên đăng nhập").fill(username)
-    await page.get_by_label("Mật khẩu").fill(password)
-    await page.get_by_role("button", name="Đăng nhập").click()
-
-
-async def sign_out(page: Page) -> None:
-    await page.get_by_role("button", name="Đăng xuất").click()
-    await expect(page.get_by_role("heading", level=1)).to_have_text("Đăng nhập cán bộ")
 
 
 async def act(
@@ -108,9 +94,7 @@ async def test_a_managers_board_receives_an_overdue_alert_live_and_acknowledges_
     live_system: System, page: Page, check_page: PageCheck
 ) -> None:
     base = live_system.urls["processing"]
-    # Processing's pages call notify where this test serves it, and notify answers their origin.
-    live_system.apps["processing"].state.board = BoardSettings(notify_url=live_system.urls["notify"])
-    live_system.apps["notify"].state.cors_origins = [base]
+    board_reaches_notify(live_system)
     code = (await live_system.submit())["code"]
     await live_system.registered(code)
 
