@@ -36,6 +36,7 @@ from services.notify.settings import (
 from services.notify.staff.digest import DigestWriter
 from services.notify.web.api import alerts_router, inbox_router, preferences_router, router
 from services.notify.web.cors import StaffPagesCors
+from services.notify.web.demo import router as demo_router
 from services.notify.web.reports_api import reports_router
 from services.notify.web.templates_api import templates_router
 from shared.runtime import RuntimeSettings, ServiceRuntime
@@ -69,7 +70,15 @@ def create_app(
     app = create_service_app(
         runtime,
         title="motcua notify",
-        routers=[router, inbox_router, alerts_router, preferences_router, reports_router, templates_router],
+        routers=[
+            router,
+            inbox_router,
+            alerts_router,
+            preferences_router,
+            reports_router,
+            templates_router,
+            demo_router,
+        ],
         description=DESCRIPTION,
     )
     # Read by the couriers and handlers on every use, so that they can be replaced while the app

@@ -61,6 +61,9 @@ ROWS: tuple[Row, ...] = (
     Row("intake", "POST", "/sign-out", everyone(403), path_params=_nothing),
     # The citizen's own dossier and its forms need the citizen session's cookie.
     Row("intake", "GET", "/dossiers/{code}", everyone(303)),
+    # The demo's mailbox on notify: the matrix's notify runs outside the demo, where it answers 404
+    # to all; in the demo anyone reads it (tests/service/test_demo_messages.py).
+    Row("notify", "GET", "/demo/messages", everyone(404), path_params=_nothing),
     # The electronic result: only the applicant's session gets it; without one, no such file.
     Row("intake", "GET", "/dossiers/{code}/result.pdf", everyone(404)),
     Row("intake", "POST", "/dossiers/{code}/supplement", everyone(303)),

@@ -42,6 +42,7 @@ from shared.errors import Refusal
 from shared.events import WITHDRAWABLE, DossierStatus
 from shared.http import RuntimeDep, runtime_of
 from shared.pages import CSRF_FIELD, message, render, require_csrf
+from shared.settings import HttpSettings
 
 router = APIRouter(tags=["portal"])
 
@@ -163,7 +164,16 @@ def _code_page(
         code=code,
         sent=sent,
         errors=errors or {},
+        demo_messages=_demo_messages_url(request),
     )
+
+
+def _demo_messages_url(request: Request) -> str | None:
+    """In the demo, where notify lists the SMS and emails it would have sent (the code among them)."""
+    if not runtime_of(request).settings.common.demo:
+        return None
+    http = HttpSettings()
+    return f"http://{http.host}:{http.notify_port}/demo/messages"
 
 
 @router.post("/sign-in", response_class=HTMLResponse)
