@@ -145,11 +145,22 @@ class ObjectUploads:
             return IDLE_SECONDS
         async with self.db.reading() as session:
             rows = (await session.execute(select(self.table).order_by(self.table.c.id).limit(BATCH))).all()
+        failed = 0
         for row in rows:
+            if self.worker.stopping:
+                break
             content = await self.read_file(row.sha256)
             if content is not None:
-                store = await js.object_store(row.bucket)
-                await store.put(row.name, content, meta=ObjectMeta(name=row.name, description=row.media_type))
+                try:
+                    store = await js.object_store(row.bucket)
+                    await store.put(
+                        row.name, content, meta=ObjectMeta(name=row.name, description=row.media_type)
+                    )
+                except (NatsError, TimeoutError) as exc:
+                    # The row stays for a later pass; the others of this one go on.
+                    failed += 1
+                    logger.warning("file %s not put into bucket %s yet: %r", row.name, row.bucket, exc)
+                    continue
                 logger.info("file %s put into bucket %s", row.name, row.bucket)
             else:
                 logger.warning(
@@ -157,7 +168,7 @@ class ObjectUploads:
                 )
             async with self.db.session() as session:
                 await session.execute(delete(self.table).where(self.table.c.id == row.id))
-        return 0.0 if len(rows) == BATCH else IDLE_SECONDS
+        return 0.0 if len(rows) == BATCH and not failed else IDLE_SECONDS
 
 
 async def fetch(js: JetStreamContext | None, bucket: BucketSpec, name: str) -> StoredObject | None:
