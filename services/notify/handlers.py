@@ -18,7 +18,7 @@ from services.notify.messages.one_time_codes import store_code
 from services.notify.messages.rendering import TemplateRenderer
 from services.notify.models import Channel
 from services.notify.settings import WebhookSettings
-from services.notify.staff.alerts import record_alert, record_end
+from services.notify.staff.alerts import record_alert, record_end, recording_ends
 from services.notify.staff.directory import record_person
 from shared.events import (
     CITIZEN_NOTICES,
@@ -73,6 +73,14 @@ class Messaging:
     webhooks: Callable[[], WebhookSettings]
     couriers: Couriers
     feed: InboxFeed
+
+    @asynccontextmanager
+    async def notifying_and_ending(
+        self, session: AsyncSession, events: Sequence[Event]
+    ) -> AsyncIterator[None]:
+        """``notifying``, with the ends of dossiers the events close recorded together."""
+        async with self.notifying(session, events), recording_ends(session, events):
+            yield
 
     @asynccontextmanager
     async def notifying(self, session: AsyncSession, events: Sequence[Event]) -> AsyncIterator[None]:
@@ -163,7 +171,10 @@ def register_handlers(
     runtime.provide(messaging=messaging)
     for notice in CITIZEN_NOTICES:
         runtime.handle(
-            notice, on_citizen_notice, concurrency=DOSSIER_EVENT_CONCURRENCY, scope=messaging.notifying
+            notice,
+            on_citizen_notice,
+            concurrency=DOSSIER_EVENT_CONCURRENCY,
+            scope=messaging.notifying_and_ending,
         )
     for alert in SLA_ALERTS:
         runtime.handle(alert, on_alert, concurrency=DOSSIER_EVENT_CONCURRENCY, scope=messaging.notifying)
@@ -173,6 +184,8 @@ def register_handlers(
         concurrency=DOSSIER_EVENT_CONCURRENCY,
         scope=messaging.notifying,
     )
-    runtime.handle(DossierStepCompleted, on_step_completed, concurrency=DOSSIER_EVENT_CONCURRENCY)
+    runtime.handle(
+        DossierStepCompleted, on_step_completed, concurrency=DOSSIER_EVENT_CONCURRENCY, scope=recording_ends
+    )
     runtime.handle(DirectoryPersonChanged, on_person_changed)
     runtime.handle(CitizenOneTimeCodeIssued, on_one_time_code)

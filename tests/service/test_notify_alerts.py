@@ -201,3 +201,41 @@ async def test_the_directory_copy_keeps_the_newest_change_of_each_person(system:
     assert (await manager()).active is False
     response = await system.notify.get("/api/v1/alerts", headers=system.auth("demo-manager"))
     assert response.status_code == 401
+
+
+async def test_ends_fetched_together_resolve_each_dossiers_own_alerts_and_meet_later_ones(
+    system: System,
+) -> None:
+    """As a consumer fetches them: the ends of several dossiers in one batch, one of them alerted,
+    are kept together; each resolves only its own dossier's step, and an alert that arrives after
+    its step ended is stored resolved."""
+    codes = [f"000.00.06.H56-261127-{number:04d}" for number in range(20, 23)]
+    alerted = overdue(codes[0], agency_code=DEMO_AGENCY, unit_code=DEMO_UNIT, recipients=["demo-officer"])
+    await publish(system, alerted)
+    await alerts_seen_by(system, "demo-admin", 1, status="open")
+    ended_at = utc_now()
+
+    def completed(code: str, step_index: int) -> DossierStepCompleted:
+        return DossierStepCompleted(
+            dossier_code=code,
+            version=alerted.version,
+            step_index=step_index,
+            step_name="Tiếp nhận",
+            unit_code=DEMO_UNIT,
+            completed_by="demo-officer",
+            completed_at=ended_at,
+            used_hours=9,
+            allotted_hours=8,
+        )
+
+    notify = system.runtime("notify")
+    await notify.deliver_batch([completed(codes[0], 1), completed(codes[1], 0), completed(codes[0], 0)])
+    [resolved] = await alerts_seen_by(system, "demo-admin", 1, status="resolved")
+    assert resolved["dossier_code"] == codes[0]
+
+    late = overdue(codes[1], agency_code=DEMO_AGENCY, unit_code=DEMO_UNIT, recipients=["demo-officer"])
+    untouched = overdue(codes[2], agency_code=DEMO_AGENCY, unit_code=DEMO_UNIT, recipients=["demo-officer"])
+    await publish(system, late, untouched)
+    seen = await alerts_seen_by(system, "demo-admin", 3)
+    status = {row["dossier_code"]: row["status"] for row in seen}
+    assert status == {codes[0]: "resolved", codes[1]: "resolved", codes[2]: "open"}

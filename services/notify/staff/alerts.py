@@ -12,17 +12,19 @@ is stored resolved, and an alert is always resolved by the earliest end after it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, or_, text
+from sqlalchemy import ColumnElement, insert, or_, text
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notify.models import Alert, AlertStatus, DossierClosure, new_notification_id
 from shared.db import advisory_lock_key, insert_ignoring_duplicates
 from shared.errors import Conflict, Forbidden
-from shared.events import AlertEscalated, SlaAlert
+from shared.events import AlertEscalated, Event, SlaAlert
 from shared.staff import Staff
 
 ACKNOWLEDGING_ROLES = frozenset({"manager", "leader", "admin"})
@@ -114,6 +116,33 @@ async def record_alert(*, session: AsyncSession, event: SlaAlert) -> None:
     await session.execute(statement)
 
 
+@dataclass(frozen=True)
+class End:
+    """A step of the dossier (``step_index``) or the whole dossier ended at ``revision``."""
+
+    dossier_code: str
+    step_index: int | None
+    revision: int
+    ended_at: datetime
+
+
+_ENDS = "notify.alerts.ends"
+
+
+@asynccontextmanager
+async def recording_ends(session: AsyncSession, _events: Sequence[Event]) -> AsyncIterator[None]:
+    """The scope of a transaction's events (see ``ServiceRuntime.handle``): the ends ``record_end``
+    notes are recorded together once the last event is handled, dossier by dossier in code order,
+    as every batch takes its dossiers."""
+    ends: list[End] = []
+    session.info[_ENDS] = ends
+    try:
+        yield
+        await _record_ends(session, ends)
+    finally:
+        del session.info[_ENDS]
+
+
 async def record_end(
     *,
     session: AsyncSession,
@@ -121,29 +150,59 @@ async def record_end(
     step_index: int | None = None,
     revision: int,
     ended_at: datetime,
-) -> int:
+) -> None:
     """A step of the dossier (``step_index``) or the whole dossier ended at ``revision``: keep it,
     and resolve the alerts about it raised up to that revision, unless an earlier end resolved them
-    already. Returns how many alerts changed."""
-    await _one_dossier_at_a_time(session, dossier_code)
-    session.add(
-        DossierClosure(
-            dossier_code=dossier_code, step_index=step_index, revision=revision, closed_at=ended_at
+    already. Within ``recording_ends`` that happens as the scope ends, at once otherwise."""
+    end = End(dossier_code=dossier_code, step_index=step_index, revision=revision, ended_at=ended_at)
+    pending: list[End] | None = session.info.get(_ENDS)
+    if pending is None:
+        await _record_ends(session, [end])
+    else:
+        pending.append(end)
+
+
+async def _record_ends(session: AsyncSession, ends: Sequence[End]) -> None:
+    if not ends:
+        return
+    codes = sorted({end.dossier_code for end in ends})
+    for code in codes:
+        await _one_dossier_at_a_time(session, code)
+    await session.execute(
+        insert(DossierClosure).execution_options(render_nulls=True),
+        [
+            {
+                "dossier_code": end.dossier_code,
+                "step_index": end.step_index,
+                "revision": end.revision,
+                "closed_at": end.ended_at,
+            }
+            for end in ends
+        ],
+    )
+    # Most dossiers never had an alert: only those that have one are worth an update per end.
+    alerted = set(
+        (
+            await session.execute(
+                select(Alert.dossier_code).where(col(Alert.dossier_code).in_(codes)).distinct()
+            )
+        ).scalars()
+    )
+    for end in ends:
+        if end.dossier_code not in alerted:
+            continue
+        statement = update(Alert).where(
+            col(Alert.dossier_code) == end.dossier_code,
+            col(Alert.revision) <= end.revision,
+            or_(
+                col(Alert.status) != AlertStatus.RESOLVED.value,
+                col(Alert.resolved_at).is_(None),
+                col(Alert.resolved_at) > end.ended_at,
+            ),
         )
-    )
-    statement = update(Alert).where(
-        col(Alert.dossier_code) == dossier_code,
-        col(Alert.revision) <= revision,
-        or_(
-            col(Alert.status) != AlertStatus.RESOLVED.value,
-            col(Alert.resolved_at).is_(None),
-            col(Alert.resolved_at) > ended_at,
-        ),
-    )
-    if step_index is not None:
-        statement = statement.where(col(Alert.level) == "step", col(Alert.step_index) == step_index)
-    changed = await session.execute(statement.values(status=AlertStatus.RESOLVED.value, resolved_at=ended_at))
-    return int(changed.rowcount)  # type: ignore[attr-defined]
+        if end.step_index is not None:
+            statement = statement.where(col(Alert.level) == "step", col(Alert.step_index) == end.step_index)
+        await session.execute(statement.values(status=AlertStatus.RESOLVED.value, resolved_at=end.ended_at))
 
 
 async def list_alerts(
