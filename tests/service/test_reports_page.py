@@ -44,8 +44,9 @@ def row_cells(html: str, heading: str) -> list[str]:
     raise AssertionError(f"no row {heading!r}")
 
 
+@pytest.mark.usefixtures("outcomes")
 async def test_the_page_shows_the_progress_table_the_indicators_and_the_charts(
-    manager: httpx.AsyncClient, outcomes: dict[str, str]
+    manager: httpx.AsyncClient,
 ) -> None:
     response = await manager.get("/reports", params={**page_period(), "group": "unit"})
     assert response.status_code == 200, response.text
@@ -79,8 +80,9 @@ async def test_the_page_shows_the_progress_table_the_indicators_and_the_charts(
     assert row_cells(english.text, "Total")[-1] == "66.7%"
 
 
+@pytest.mark.usefixtures("outcomes")
 async def test_the_files_are_the_apis_under_the_session_cookie(
-    system: System, manager: httpx.AsyncClient, outcomes: dict[str, str]
+    system: System, manager: httpx.AsyncClient
 ) -> None:
     for kind, route in (("bieu-II.06a", "progress"), ("chi-so-766", "indicators")):
         page_file = await manager.get(f"/reports/{kind}.csv", params={**page_period(), "group": "unit"})
