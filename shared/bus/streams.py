@@ -240,7 +240,8 @@ def _declared(config: StreamConfig) -> tuple[object, ...]:
         config.max_msgs_per_subject,
         config.max_age,
         bool(config.allow_msg_schedules),
-        bool(config.allow_rollup_hdrs),
+        # The server turns roll-ups on by itself for a stream of scheduled messages.
+        bool(config.allow_rollup_hdrs or config.allow_msg_schedules),
         bool(config.allow_direct),
     )
 

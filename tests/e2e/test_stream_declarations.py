@@ -10,7 +10,7 @@ from typing import Any
 import nats
 import pytest
 
-from shared.bus.streams import DOSSIER, ensure_streams
+from shared.bus.streams import BUCKETS, DOSSIER, ensure_streams
 from shared.nats_server import NatsServer
 from shared.settings import RetentionSettings
 
@@ -38,7 +38,8 @@ async def test_a_changed_retention_updates_its_stream_and_an_unchanged_start_upd
         assert updated == []
 
         await ensure_streams(js, retention=RetentionSettings(dossier_stream_days=3650))
-        assert updated == [DOSSIER.name]
+        # The buckets' files belong to the dossiers' records and are kept as their events are.
+        assert updated == [DOSSIER.name, *(bucket.name for bucket in BUCKETS)]
         assert (await js.stream_info(DOSSIER.name)).config.max_age == 3650 * DAY
     finally:
         await connection.close()
