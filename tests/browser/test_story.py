@@ -66,6 +66,7 @@ WORK: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
 async def submit_from_the_portal(page: Page, portal: str, form_pdf: Path, check_page: PageCheck) -> str:
     """Step 1: the portal's form for 1.001193 with a PDF; the receipt's code."""
     await page.goto(f"{portal}/procedures/1.001193")
+    await check_page(page, "1-procedure")
     await page.get_by_role("link", name="Nộp hồ sơ trực tuyến").click()
     await page.get_by_label("Họ và tên").fill(APPLICANT["full_name"])
     await page.get_by_label("Số CCCD").fill(APPLICANT["id_number"])
@@ -94,6 +95,7 @@ async def work_the_step(
     """Step 2, one officer: sign in, open the dossier from the worklist, do each action on its form."""
     await sign_in(page, base, username)
     await expect(page.get_by_role("heading", level=1)).to_have_text("Hồ sơ cần xử lý")
+    await check_page(page, f"2-{username}-worklist-before-{actions[0][0]}")
     await page.get_by_role("link", name=code).click()
     await expect(page.get_by_role("heading", level=1)).to_have_text(f"Hồ sơ {code}")
     for action, label in actions:
