@@ -23,12 +23,10 @@ async def current_actor(session: SessionDep, username: TokenSubject) -> Staff:
 
 async def actor_named(session: AsyncSession, username: str) -> Staff:
     """The active staff member ``username`` of the directory; 401 when there is none."""
-    person = await directory.find_person(session, username=username)
-    if person is None:
+    found = await directory.find_staff(session, username=username)
+    if found is None:
         raise unauthorized(f"unknown or inactive user {username}")
-    return Staff(
-        username=person.username, role=person.role, agency_code=person.agency_code, unit_code=person.unit_code
-    )
+    return found
 
 
 ActorDep = Annotated[Staff, Depends(current_actor)]
