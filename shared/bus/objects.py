@@ -17,6 +17,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,12 +49,14 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Read from the local store when the worker puts it; a file that is gone is given up on.
+# Read from the local store when the worker puts it (``None``: not kept here).
 FileReader = Callable[[str], Awaitable[bytes | None]]
 BATCH = 20
 # A commit in this process wakes the worker at once; the poll finds rows another replica wrote.
 IDLE_SECONDS = 5.0
 FETCH_SECONDS = 30.0
+# How long a queued file that this replica cannot read waits for one that can, before it is dropped.
+GIVE_UP_AFTER = timedelta(days=1)
 
 
 def object_upload_table(metadata: MetaData) -> Table:
@@ -145,7 +148,7 @@ class ObjectUploads:
             return IDLE_SECONDS
         async with self.db.reading() as session:
             rows = (await session.execute(select(self.table).order_by(self.table.c.id).limit(BATCH))).all()
-        failed = 0
+        left = 0
         for row in rows:
             if self.worker.stopping:
                 break
@@ -158,17 +161,20 @@ class ObjectUploads:
                     )
                 except (NatsError, TimeoutError) as exc:
                     # The row stays for a later pass; the others of this one go on.
-                    failed += 1
+                    left += 1
                     logger.warning("file %s not put into bucket %s yet: %r", row.name, row.bucket, exc)
                     continue
                 logger.info("file %s put into bucket %s", row.name, row.bucket)
+            elif row.created_at > utc_now() - GIVE_UP_AFTER:
+                # Kept on a disk this replica does not see (a replica of its own without the shared
+                # volume): the replica that stored it puts it.
+                left += 1
+                continue
             else:
-                logger.warning(
-                    "file %s for bucket %s is no longer stored here; dropped", row.name, row.bucket
-                )
+                logger.warning("file %s for bucket %s is not kept any more; dropped", row.name, row.bucket)
             async with self.db.session() as session:
                 await session.execute(delete(self.table).where(self.table.c.id == row.id))
-        return 0.0 if len(rows) == BATCH and not failed else IDLE_SECONDS
+        return 0.0 if len(rows) == BATCH and not left else IDLE_SECONDS
 
 
 async def fetch(js: JetStreamContext | None, bucket: BucketSpec, name: str) -> StoredObject | None:

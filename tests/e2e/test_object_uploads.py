@@ -1,22 +1,24 @@
 """The upload queue of ``shared.bus.objects`` on a real nats-server: a file waits in its row while
-NATS is away and reaches its bucket once NATS is back, a file no longer kept is dropped, and each
-service's NATS user puts files only into its own bucket."""
+NATS is away and reaches its bucket once NATS is back, a file this replica cannot read waits for
+one that can (a day at most), and each service's NATS user puts files only into its own bucket."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import ObjectMeta
-from sqlalchemy import MetaData, func, select
+from sqlalchemy import MetaData, func, select, update
 
-from shared.bus.objects import IDLE_SECONDS, ObjectUploads, fetch, object_upload_table
+from shared.bus.objects import GIVE_UP_AFTER, IDLE_SECONDS, ObjectUploads, fetch, object_upload_table
 from shared.bus.streams import DOCUMENTS, RESULTS, ensure_streams
 from shared.db import Database
+from shared.events import utc_now
 from shared.nats_server import NatsServer
 from tests.e2e.test_bus_permissions import Violations, connected
 
@@ -80,7 +82,7 @@ async def test_a_file_waits_while_nats_is_away_and_reaches_its_bucket_once_it_is
         assert await fetch(intake.jetstream(), RESULTS, "000.00.06.H56-261207-0002") is None
 
 
-async def test_a_file_no_longer_kept_here_is_dropped_from_the_queue(
+async def test_a_file_this_replica_cannot_read_waits_for_another_and_is_dropped_after_a_day(
     streams: NatsServer, queue: tuple[Database, MetaData]
 ) -> None:
     database, metadata = queue
@@ -92,12 +94,20 @@ async def test_a_file_no_longer_kept_here_is_dropped_from_the_queue(
         js = intake.jetstream()
         uploads = ObjectUploads(object_upload_table(metadata), database, read_file=gone, jetstream=lambda: js)
         async with database.session() as session:
-            await uploads.add(
-                session, bucket=DOCUMENTS, name=f"X/{DIGEST}", sha256=DIGEST, media_type="image/png"
+            for name in ("X-new", "X-old"):
+                await uploads.add(
+                    session, bucket=DOCUMENTS, name=f"{name}/{DIGEST}", sha256=DIGEST, media_type="image/png"
+                )
+            await session.execute(
+                update(uploads.table)
+                .where(uploads.table.c.name == f"X-old/{DIGEST}")
+                .values(created_at=utc_now() - GIVE_UP_AFTER - timedelta(minutes=1))
             )
-        await uploads.upload_pass()
-        assert await waiting(database, uploads) == 0
-        assert await fetch(js, DOCUMENTS, f"X/{DIGEST}") is None
+        assert await uploads.upload_pass() == IDLE_SECONDS
+        async with database.reading() as session:
+            names = (await session.execute(select(uploads.table.c.name))).scalars().all()
+        assert names == [f"X-new/{DIGEST}"]
+        assert await fetch(js, DOCUMENTS, f"X-old/{DIGEST}") is None
 
 
 async def test_each_service_puts_files_only_into_its_own_bucket(streams: NatsServer) -> None:
