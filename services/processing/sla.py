@@ -27,6 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.processing.catalog import procedure_of
 from services.processing.models import Dossier, DossierStep, Person, SlaClaim
 from services.processing.steps import running_step
+from services.processing.working_calendar import calendar_of
 from shared.bus.outbox import Outbox
 from shared.db import insert_ignoring_duplicates
 from shared.events import (
@@ -113,8 +114,16 @@ def schedule(
             _before(calendar, step.started_at, step.due_at, near_due_hours(step.allotted_hours)),
         )
         timer("step", step.step_index, "due", step.due_at)
+        # A rung of the escalation ladder is armed once the moment before it (the due time, then
+        # the rung below) has passed: when that timer fires (``fired``), or by the next change or
+        # reconciliation after it. Most steps end before their due time, so most never arm one.
+        previous = step.due_at
         for rung, delay in enumerate(procedure.escalation_hours, start=1):
-            timer("step", step.step_index, "escalation", _after(calendar, step.due_at, delay), rung)
+            if previous > now:
+                break
+            moment = _after(calendar, step.due_at, delay)
+            timer("step", step.step_index, "escalation", moment, rung)
+            previous = moment
         timer("step", step.step_index, "stalled", _after(calendar, now, procedure.stall_hours))
     if dossier.due_at is not None:
         timer(
@@ -261,7 +270,8 @@ async def _claim(session: AsyncSession, *, timer: SlaTimer, index: int) -> bool:
 
 async def fired(session: AsyncSession, outbox: Outbox, *, event: SlaTimer) -> SlaAlert | None:
     """Raise the timer's alert when it still matches the dossier; returns the alert raised, if any."""
-    dossier = await session.get(Dossier, event.dossier_code)
+    # Locked: the next rung's slot is recorded on the dossier, which a change may be re-arming.
+    dossier = await session.get(Dossier, event.dossier_code, with_for_update=True)
     if dossier is None or dossier.revision != event.version:
         return None  # stale: the dossier changed since the timer was armed
     if DossierStatus(dossier.status) not in IN_PROGRESS:
@@ -299,6 +309,32 @@ async def fired(session: AsyncSession, outbox: Outbox, *, event: SlaTimer) -> Sl
         alert = AlertStalled(**common, idle_since=dossier.last_action_at or dossier.registered_at)
     else:
         alert = AlertEscalated(**common, kind="overdue")
-    await outbox.add(session, alert)
+    await outbox.add(session, alert, *await _next_rung(session, event=event, dossier=dossier, step=step))
     logger.info("%s raised for %s (step %s, rung %d)", alert.type, dossier.code, alert.step_index, event.rung)
     return alert
+
+
+async def _next_rung(
+    session: AsyncSession, *, event: SlaTimer, dossier: Dossier, step: DossierStep | None
+) -> list[SlaTimer]:
+    """The escalation rung after the step timer that fired (the first after ``due``), armed at the
+    dossier's revision now that its moment has come (see ``schedule``), and recorded with the
+    dossier's slots; none after the last rung, or for the dossier's own timers."""
+    if event.level != "step" or event.kind not in ("due", "escalation") or step is None:
+        return []
+    wanted = event.rung + 1 if event.kind == "escalation" else 1
+    procedure = await procedure_of(session, dossier)
+    calendar = await calendar_of(session, procedure)
+    # The server's clock fires it, ours decides: never before the moment the timer was set for.
+    now = max(utc_now(), event.fire_at)
+    timers = [
+        timer
+        for timer in plan(dossier=dossier, step=step, procedure=procedure, calendar=calendar, now=now)
+        if timer.kind == "escalation" and timer.rung == wanted
+    ]
+    armed = stamped(timers, revision=dossier.revision)
+    slots = list(dossier.sla_slots or [])
+    if armed and dossier.sla_slots is not None and armed[0].slot not in slots:
+        dossier.sla_slots = [*slots, armed[0].slot]
+        session.add(dossier)
+    return armed

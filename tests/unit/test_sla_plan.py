@@ -64,12 +64,8 @@ def test_a_running_step_arms_near_due_due_escalations_and_stalled_and_the_dossie
     # 20 % of 16 h is 3.2 h, less than 4 h: near due 3 h 12 min of working time before the due time.
     assert moments["step", "near_due", 0] == at("2023-10-30 16:20")
     assert moments["step", "due", 0] == at("2023-10-31 09:32")
-    assert moments["step", "escalation", 1] == calendar.deadline_after(
-        at("2023-10-31 09:32"), procedure.escalation_hours[0]
-    )
-    assert moments["step", "escalation", 2] == calendar.deadline_after(
-        at("2023-10-31 09:32"), procedure.escalation_hours[1]
-    )
+    # The escalation ladder waits for the due time (see the next test).
+    assert not [key for key in moments if key[1] == "escalation"]
     assert moments["step", "stalled", 0] == calendar.deadline_after(started, procedure.stall_hours)
     # The dossier's 40 h: 4 h (the cap) before Fri 03/11 09:32.
     assert moments["dossier", "near_due", 0] == at("2023-11-02 15:32")
@@ -112,8 +108,37 @@ def test_on_the_24_7_calendar_timers_are_exact_to_the_second() -> None:
     }
     assert moments["step", "near_due", 0] == started + timedelta(seconds=48)
     assert moments["step", "due", 0] == started + timedelta(minutes=1)
-    assert moments["step", "escalation", 1] == started + timedelta(minutes=2)
-    assert moments["step", "escalation", 2] == started + timedelta(minutes=3)
+    later = {
+        (timer.level, timer.kind, timer.rung): timer.fire_at
+        for timer in sla.plan(
+            dossier=case,
+            step=running,
+            procedure=procedure,
+            calendar=calendar,
+            now=started + timedelta(minutes=2),
+        )
+    }
+    assert later["step", "escalation", 1] == started + timedelta(minutes=2)
+    assert later["step", "escalation", 2] == started + timedelta(minutes=3)
+
+
+def test_each_rung_of_the_escalation_ladder_is_planned_once_the_moment_before_it_has_passed() -> None:
+    calendar = WorkingCalendar()
+    procedure = CATALOG["1.004944"]  # escalation after 4 h and 8 h of working time past due
+    started = at("2023-10-27 09:32")
+    running = step(started, 16, calendar)
+    case = dossier(DossierStatus.PROCESSING, at("2023-11-03 09:32"), started)
+    assert running.due_at is not None
+    first, second = (calendar.deadline_after(running.due_at, hours) for hours in procedure.escalation_hours)
+
+    def rungs(now: datetime) -> dict[int, datetime]:
+        timers = sla.plan(dossier=case, step=running, procedure=procedure, calendar=calendar, now=now)
+        return {timer.rung: timer.fire_at for timer in timers if timer.kind == "escalation"}
+
+    assert rungs(running.due_at - timedelta(minutes=1)) == {}
+    assert rungs(running.due_at) == {1: first}
+    assert rungs(first - timedelta(minutes=1)) == {1: first}
+    assert rungs(first) == {1: first, 2: second}
 
 
 def test_a_timer_is_scheduled_to_the_millisecond_never_early() -> None:
