@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -16,7 +17,7 @@ from services.notify.inbox.live import InboxFeed
 from services.notify.messages.notifications import Notifying
 from services.notify.messages.one_time_codes import store_code
 from services.notify.messages.rendering import TemplateRenderer
-from services.notify.models import Channel
+from services.notify.models import Alert, AlertPublic, Channel
 from services.notify.settings import WebhookSettings
 from services.notify.staff.alerts import record_alert, record_end, recording_ends
 from services.notify.staff.directory import record_person
@@ -62,12 +63,13 @@ def ended_at(event: CitizenNotice) -> datetime:
 
 
 _NOTIFYING = "notify.handlers.notifying"
+_ALERTED = "notify.handlers.alerted"
 
 
 @dataclass(frozen=True)
 class Messaging:
     """What turning events into notifications needs: the wording, the portals' webhooks, the
-    couriers to wake after commit, and the inbox's live feed."""
+    couriers to wake after commit, and the live feed (the inbox's, and the alerts')."""
 
     renderer: TemplateRenderer
     webhooks: Callable[[], WebhookSettings]
@@ -79,19 +81,34 @@ class Messaging:
         self, session: AsyncSession, events: Sequence[Event]
     ) -> AsyncIterator[None]:
         """``notifying``, with the ends of dossiers the events close recorded together."""
-        async with self.notifying(session, events), recording_ends(session, events):
+        async with self.notifying(session, events), self.ending(session, events):
             yield
+
+    @asynccontextmanager
+    async def ending(self, session: AsyncSession, events: Sequence[Event]) -> AsyncIterator[None]:
+        """``recording_ends``, with the alerts the ends resolve pushed to the live feed."""
+        async with recording_ends(session, events, resolved=partial(self.alerts_changed, session)):
+            yield
+
+    def alerts_changed(self, session: AsyncSession, changed: Sequence[Alert]) -> None:
+        """Push the alerts stored or changed to the streams of those in their scope once the
+        transaction commits, as ``GET /api/v1/alerts`` shows them."""
+        messages = [AlertPublic.model_validate(alert).model_dump(mode="json") for alert in changed]
+        self.feed.broadcast_after_commit(session, messages)
 
     @asynccontextmanager
     async def notifying(self, session: AsyncSession, events: Sequence[Event]) -> AsyncIterator[None]:
         """The scope of a transaction's events (see ``ServiceRuntime.handle``): what ``deliver``
         words for them is stored once the last is handled, with one statement."""
         batch = session.info[_NOTIFYING] = Notifying(self.renderer, self.webhooks().endpoints)
+        alerted: list[Alert] = []
+        session.info[_ALERTED] = alerted
         try:
             yield
             stored = await batch.store(session)
         finally:
-            del session.info[_NOTIFYING]
+            del session.info[_NOTIFYING], session.info[_ALERTED]
+        self.alerts_changed(session, alerted)
         self.couriers.wake_after_commit(session, {Channel(item.channel) for item in stored})
         # The new inbox rows go to the live feed once they are committed.
         inbox = [item for item in stored if item.channel == Channel.INBOX]
@@ -105,6 +122,11 @@ class Messaging:
         """Word the notifications of ``event``, stored with the rest of the transaction's."""
         batch: Notifying = session.info[_NOTIFYING]
         await batch.add(session, event)
+
+    def alerted(self, session: AsyncSession, alert: Alert) -> None:
+        """A new alert, pushed with the rest of the transaction's (see ``notifying``)."""
+        alerts: list[Alert] = session.info[_ALERTED]
+        alerts.append(alert)
 
 
 async def on_citizen_notice(session: AsyncSession, event: CitizenNotice, messaging: Messaging) -> None:
@@ -131,8 +153,11 @@ async def on_step_completed(session: AsyncSession, event: DossierStepCompleted) 
 
 
 async def on_alert(session: AsyncSession, event: SlaAlert, messaging: Messaging) -> None:
-    """Keep the alert for the managers' list, and tell each recipient in their inbox."""
-    await record_alert(session=session, event=event)
+    """Keep the alert for the managers' list and their boards' live feed, and tell each recipient
+    in their inbox."""
+    stored = await record_alert(session=session, event=event)
+    if stored is not None:
+        messaging.alerted(session, stored)
     await messaging.deliver(session, event)
 
 
@@ -185,7 +210,10 @@ def register_handlers(
         scope=messaging.notifying,
     )
     runtime.handle(
-        DossierStepCompleted, on_step_completed, concurrency=DOSSIER_EVENT_CONCURRENCY, scope=recording_ends
+        DossierStepCompleted,
+        on_step_completed,
+        concurrency=DOSSIER_EVENT_CONCURRENCY,
+        scope=messaging.ending,
     )
     runtime.handle(DirectoryPersonChanged, on_person_changed)
     runtime.handle(CitizenOneTimeCodeIssued, on_one_time_code)

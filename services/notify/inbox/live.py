@@ -1,14 +1,16 @@
-"""The inbox's live feed: an in-process publish/subscribe of new inbox notifications, one bounded
-queue per open connection, fed only once the transaction that stored them has committed.
+"""Notify's live feeds: an in-process publish/subscribe, one bounded queue per open connection, fed
+only once the transaction that stored what it carries has committed. A stream is one user's, on one
+topic: their inbox (the new notifications addressed to them), or the alerts (each alert stored or
+changed, pushed to every stream whose filter takes it: the alerts in the user's scope).
 
 Each replica pushes what its own consumer stored. With several replicas a connected client hears
-only of the notifications stored by the replica it is connected to; the inbox itself
-(``GET /api/v1/inbox``) is the source of truth, so a client fetches it on (re)connecting and the
-feed only saves it from polling. A connection that falls too far behind loses the overflow, for
-the same reason.
+only of what the replica it is connected to stored; the inbox and the alerts themselves
+(``GET /api/v1/inbox``, ``GET /api/v1/alerts``) are the source of truth, so a client fetches them on
+(re)connecting and the feed only saves it from polling. A connection that falls too far behind
+loses the overflow, for the same reason.
 
-A stream is bounded like the token that opened it: a user has at most a few open at once (per
-replica), and a stream ends with ``event: expired`` when the token expires and with
+A stream is bounded like the token that opened it: a user has at most a few open at once per
+topic (per replica), and a stream ends with ``event: expired`` when the token expires and with
 ``event: deactivated`` once the directory copy marks the user inactive.
 """
 
@@ -34,6 +36,11 @@ logger = logging.getLogger(__name__)
 
 # A message is a JSON-ready mapping; None tells a subscriber that the feed is closing.
 Message = dict[str, Any] | None
+# Whether a stream takes a broadcast message.
+Accepts = Callable[[dict[str, Any]], bool]
+
+INBOX = "inbox"
+ALERTS = "alerts"
 
 
 class TooManyStreams(Exception):
@@ -54,34 +61,52 @@ class Subscription:
             self._release()
 
 
+@dataclass(eq=False)
+class _Stream:
+    queue: asyncio.Queue[Message]
+    accepts: Accepts | None
+
+
 class InboxFeed:
+    """The live streams of one replica, by topic (``INBOX``, ``ALERTS``) and user."""
+
     def __init__(self, *, queue_size: int = 100) -> None:
         self.queue_size = queue_size
-        self._subscribers: dict[str, set[asyncio.Queue[Message]]] = {}
+        # topic -> user -> their open streams
+        self._topics: dict[str, dict[str, set[_Stream]]] = {}
         self._closed = False
 
-    def open(self, recipient: str, *, limit: int | None = None) -> Subscription:
-        """A queue receiving each notification published for ``recipient`` until it is closed;
-        raises ``TooManyStreams`` when ``recipient`` already has ``limit`` open. Synchronous, so
-        that the count and the new place are one step: two requests cannot both take the last."""
-        queues = self._subscribers.setdefault(recipient, set())
-        if limit is not None and len(queues) >= limit:
-            if not queues:
-                del self._subscribers[recipient]
+    def open(
+        self,
+        recipient: str,
+        *,
+        limit: int | None = None,
+        topic: str = INBOX,
+        accepts: Accepts | None = None,
+    ) -> Subscription:
+        """A queue receiving each message of ``topic`` for ``recipient`` (published for them, or
+        broadcast and taken by ``accepts``) until it is closed; raises ``TooManyStreams`` when
+        ``recipient`` already has ``limit`` open on the topic. Synchronous, so that the count and
+        the new place are one step: two requests cannot both take the last."""
+        users = self._topics.setdefault(topic, {})
+        streams = users.setdefault(recipient, set())
+        if limit is not None and len(streams) >= limit:
+            if not streams:
+                del users[recipient]
             raise TooManyStreams(recipient)
-        queue: asyncio.Queue[Message] = asyncio.Queue(maxsize=self.queue_size)
+        stream = _Stream(asyncio.Queue(maxsize=self.queue_size), accepts)
         if self._closed:
-            queue.put_nowait(None)
-        queues.add(queue)
+            stream.queue.put_nowait(None)
+        streams.add(stream)
 
         def release() -> None:
-            found = self._subscribers.get(recipient)
+            found = users.get(recipient)
             if found is not None:
-                found.discard(queue)
+                found.discard(stream)
                 if not found:
-                    del self._subscribers[recipient]
+                    del users[recipient]
 
-        return Subscription(queue, release)
+        return Subscription(stream.queue, release)
 
     @asynccontextmanager
     async def subscribe(self, recipient: str) -> AsyncIterator[asyncio.Queue[Message]]:
@@ -92,15 +117,20 @@ class InboxFeed:
         finally:
             subscription.close()
 
-    def subscribers(self, recipient: str) -> int:
-        return len(self._subscribers.get(recipient, ()))
+    def subscribers(self, recipient: str, *, topic: str = INBOX) -> int:
+        return len(self._topics.get(topic, {}).get(recipient, ()))
 
     def publish(self, recipient: str, message: dict[str, Any]) -> None:
-        for queue in self._subscribers.get(recipient, ()):
-            try:
-                queue.put_nowait(message)
-            except asyncio.QueueFull:
-                logger.warning("inbox feed of %s is full: a notification was not pushed", recipient)
+        """Push ``message`` to each of ``recipient``'s inbox streams."""
+        for stream in self._topics.get(INBOX, {}).get(recipient, ()):
+            _push(stream, recipient, message)
+
+    def broadcast(self, message: dict[str, Any], *, topic: str = ALERTS) -> None:
+        """Push ``message`` to each stream of ``topic`` that takes it."""
+        for recipient, streams in self._topics.get(topic, {}).items():
+            for stream in streams:
+                if stream.accepts is None or stream.accepts(message):
+                    _push(stream, recipient, message)
 
     def publish_after_commit(
         self, session: AsyncSession, messages: Iterable[tuple[str, dict[str, Any]]]
@@ -108,39 +138,68 @@ class InboxFeed:
         """Publish ``(recipient, message)`` pairs once ``session``'s transaction has committed; a
         rolled-back transaction publishes nothing."""
         pending = list(messages)
-        if not pending:
-            return
-        sync_session = session.sync_session
-        rolled_back = False
 
-        def on_rollback(_session: Any, previous: SessionTransaction) -> None:
-            # A savepoint's rollback leaves the outer transaction, and what it stored, in place.
-            nonlocal rolled_back
-            if not previous.nested:
-                rolled_back = True
-
-        def on_commit(_session: Any) -> None:
-            event.remove(sync_session, "after_soft_rollback", on_rollback)
-            if rolled_back:
-                return
+        def publish_all() -> None:
             for recipient, message in pending:
                 self.publish(recipient, message)
 
-        event.listen(sync_session, "after_soft_rollback", on_rollback)
-        event.listen(sync_session, "after_commit", on_commit, once=True)
+        if pending:
+            _after_commit(session, publish_all)
+
+    def broadcast_after_commit(
+        self, session: AsyncSession, messages: Iterable[dict[str, Any]], *, topic: str = ALERTS
+    ) -> None:
+        """``broadcast`` each message once ``session``'s transaction has committed; a rolled-back
+        transaction broadcasts nothing."""
+        pending = list(messages)
+
+        def broadcast_all() -> None:
+            for message in pending:
+                self.broadcast(message, topic=topic)
+
+        if pending:
+            _after_commit(session, broadcast_all)
 
     def close(self) -> None:
         """End every open stream (the service is stopping)."""
         self._closed = True
-        for queues in self._subscribers.values():
-            for queue in queues:
-                # Make room for the sentinel: the stream is ending anyway.
-                while queue.full():
-                    queue.get_nowait()
-                queue.put_nowait(None)
+        for users in self._topics.values():
+            for streams in users.values():
+                for stream in streams:
+                    # Make room for the sentinel: the stream is ending anyway.
+                    while stream.queue.full():
+                        stream.queue.get_nowait()
+                    stream.queue.put_nowait(None)
 
     def reopen(self) -> None:
         self._closed = False
+
+
+def _push(stream: _Stream, recipient: str, message: dict[str, Any]) -> None:
+    try:
+        stream.queue.put_nowait(message)
+    except asyncio.QueueFull:
+        logger.warning("a live feed of %s is full: a message was not pushed", recipient)
+
+
+def _after_commit(session: AsyncSession, action: Callable[[], None]) -> None:
+    """Run ``action`` once ``session``'s transaction has committed, never after a rollback."""
+    sync_session = session.sync_session
+    rolled_back = False
+
+    def on_rollback(_session: Any, previous: SessionTransaction) -> None:
+        # A savepoint's rollback leaves the outer transaction, and what it stored, in place.
+        nonlocal rolled_back
+        if not previous.nested:
+            rolled_back = True
+
+    def on_commit(_session: Any) -> None:
+        event.remove(sync_session, "after_soft_rollback", on_rollback)
+        if not rolled_back:
+            action()
+
+    event.listen(sync_session, "after_soft_rollback", on_rollback)
+    event.listen(sync_session, "after_commit", on_commit, once=True)
 
 
 def sse_event(name: str, data: dict[str, Any]) -> str:
@@ -155,8 +214,9 @@ async def sse_stream(
     expires_at: datetime | None = None,
     still_active: Callable[[], Awaitable[bool]] | None = None,
     check_seconds: float = 30.0,
+    name: str = "notification",
 ) -> AsyncIterator[str]:
-    """Each message from ``queue`` as an ``event: notification``, with a comment line now and then
+    """Each message from ``queue`` as an ``event: <name>``, with a comment line now and then
     so that proxies keep an idle connection open; ends when the feed closes, with
     ``event: expired`` at ``expires_at``, and with ``event: deactivated`` when ``still_active``
     (asked every ``check_seconds``) says no."""
@@ -187,4 +247,4 @@ async def sse_stream(
         if message is None:
             return
         last_sent = clock()
-        yield sse_event("notification", message)
+        yield sse_event(name, message)

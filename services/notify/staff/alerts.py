@@ -12,7 +12,7 @@ is stored resolved, and an alert is always resolved by the earliest end after it
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +28,9 @@ from shared.events import AlertEscalated, Event, SlaAlert
 from shared.staff import Staff
 
 ACKNOWLEDGING_ROLES = frozenset({"manager", "leader", "admin"})
+
+# Told of the alerts a transaction resolved (for the live feed, once it commits).
+Resolved = Callable[[Sequence[Alert]], None]
 
 
 class NotAllowed(Forbidden):
@@ -83,9 +86,9 @@ async def _first_end_after(session: AsyncSession, *, event: SlaAlert) -> datetim
     return (await session.exec(statement)).first()
 
 
-async def record_alert(*, session: AsyncSession, event: SlaAlert) -> None:
+async def record_alert(*, session: AsyncSession, event: SlaAlert) -> Alert | None:
     """Store the alert once, whatever the redeliveries: resolved already when its step or its
-    dossier has ended since it was raised."""
+    dossier has ended since it was raised. The stored alert, or None for a redelivery."""
     await _one_dossier_at_a_time(session, event.dossier_code)
     ended_at = await _first_end_after(session, event=event)
     statement = (
@@ -112,8 +115,10 @@ async def record_alert(*, session: AsyncSession, event: SlaAlert) -> None:
             revision=event.version,
         )
         .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(Alert)
     )
-    await session.execute(statement)
+    stored: Alert | None = (await session.execute(statement)).scalars().first()
+    return stored
 
 
 @dataclass(frozen=True)
@@ -130,15 +135,19 @@ _ENDS = "notify.alerts.ends"
 
 
 @asynccontextmanager
-async def recording_ends(session: AsyncSession, _events: Sequence[Event]) -> AsyncIterator[None]:
+async def recording_ends(
+    session: AsyncSession, _events: Sequence[Event], *, resolved: Resolved | None = None
+) -> AsyncIterator[None]:
     """The scope of a transaction's events (see ``ServiceRuntime.handle``): the ends ``record_end``
     notes are recorded together once the last event is handled, dossier by dossier in code order,
-    as every batch takes its dossiers."""
+    as every batch takes its dossiers; ``resolved`` is then told of the alerts they resolved."""
     ends: list[End] = []
     session.info[_ENDS] = ends
     try:
         yield
-        await _record_ends(session, ends)
+        changed = await _record_ends(session, ends)
+        if resolved is not None and changed:
+            resolved(changed)
     finally:
         del session.info[_ENDS]
 
@@ -162,9 +171,10 @@ async def record_end(
         pending.append(end)
 
 
-async def _record_ends(session: AsyncSession, ends: Sequence[End]) -> None:
+async def _record_ends(session: AsyncSession, ends: Sequence[End]) -> list[Alert]:
+    """Keep the ends, and resolve the alerts they end; the alerts resolved (or resolved earlier)."""
     if not ends:
-        return
+        return []
     codes = sorted({end.dossier_code for end in ends})
     for code in codes:
         await _one_dossier_at_a_time(session, code)
@@ -188,6 +198,7 @@ async def _record_ends(session: AsyncSession, ends: Sequence[End]) -> None:
             )
         ).scalars()
     )
+    changed: dict[str, Alert] = {}
     for end in ends:
         if end.dossier_code not in alerted:
             continue
@@ -202,7 +213,10 @@ async def _record_ends(session: AsyncSession, ends: Sequence[End]) -> None:
         )
         if end.step_index is not None:
             statement = statement.where(col(Alert.level) == "step", col(Alert.step_index) == end.step_index)
-        await session.execute(statement.values(status=AlertStatus.RESOLVED.value, resolved_at=end.ended_at))
+        values = statement.values(status=AlertStatus.RESOLVED.value, resolved_at=end.ended_at)
+        for alert in (await session.execute(values.returning(Alert))).scalars():
+            changed[alert.id] = alert
+    return list(changed.values())
 
 
 async def list_alerts(

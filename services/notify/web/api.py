@@ -1,18 +1,28 @@
 """HTTP routes: each reader's own notifications (staff by their token, citizens by their citizen
 session) with their delivery history, the staff inbox (marked as read, and its live feed as
-Server-Sent Events), and the SLA alerts staff see and acknowledge."""
+Server-Sent Events), and the SLA alerts staff see (listed, and live) and acknowledge."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
 from services.notify.inbox import store as inbox
-from services.notify.inbox.live import InboxFeed, TooManyStreams, sse_event, sse_stream
+from services.notify.inbox.live import (
+    ALERTS,
+    INBOX,
+    Accepts,
+    InboxFeed,
+    Subscription,
+    TooManyStreams,
+    sse_event,
+    sse_stream,
+)
 from services.notify.messages import notifications
 from services.notify.models import (
     Alert,
@@ -34,6 +44,7 @@ from shared.errors import NotFound
 from shared.events import utc_now
 from shared.http import Limit, Offset, RuntimeDep, SessionDep, unauthorized
 from shared.settings import AuthSettings
+from shared.staff import Staff
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"])
 alerts_router = APIRouter(prefix="/api/v1", tags=["alerts"])
@@ -89,10 +100,15 @@ async def list_alerts(
 
 
 @alerts_router.post("/alerts/{alert_id}/ack", response_model=AlertPublic)
-async def acknowledge_alert(runtime: RuntimeDep, viewer: ViewerDep, alert_id: str) -> Alert:
+async def acknowledge_alert(request: Request, runtime: RuntimeDep, viewer: ViewerDep, alert_id: str) -> Alert:
     """Acknowledge an open alert: managers and leaders in scope, and admins."""
+    feed: InboxFeed = request.app.state.inbox_feed
     async with runtime.db.session() as session:
         alert = await alerts.acknowledge(session=session, viewer=viewer, alert_id=alert_id, now=utc_now())
+        if alert is not None:
+            # The boards of those in its scope hear of it once it is committed.
+            message = AlertPublic.model_validate(alert).model_dump(mode="json")
+            feed.broadcast_after_commit(session, [message])
     if alert is None:
         raise NotFound(f"alert {alert_id} not found")
     return alert
@@ -126,6 +142,65 @@ async def stream_inbox(request: Request, runtime: RuntimeDep, viewer: ViewerDep)
     At most ``MOTCUA_NOTIFY_INBOX_STREAM_MAX_PER_USER`` streams per user are open at once (429 with
     ``Retry-After`` beyond). A stream ends with ``event: expired`` when the token that opened it
     expires, and with ``event: deactivated`` once the user is no longer active."""
+    subscription, expires_at = _open_stream(request, viewer, topic=INBOX)
+
+    async def first() -> str:
+        async with runtime.db.reading() as session:
+            unread = await inbox.unread_count(session=session, recipient=viewer.username)
+        return sse_event("unread", {"unread": unread})
+
+    async def still_active() -> bool:
+        async with runtime.db.reading() as session:
+            return await find_active(session=session, username=viewer.username) is not None
+
+    return _streaming(
+        request, subscription, first, expires_at=expires_at, still_active=still_active, name="notification"
+    )
+
+
+@alerts_router.get(
+    "/alerts/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream_alerts(request: Request, runtime: RuntimeDep, viewer: ViewerDep) -> StreamingResponse:
+    """The SLA alerts in the caller's scope as Server-Sent Events, as ``GET /api/v1/alerts`` lists
+    them: first ``event: ready``, then an ``event: alert`` (JSON) for each alert stored (near due,
+    overdue, stalled, escalated), acknowledged or resolved from then on, whoever it is addressed
+    to. A reconnecting client reads ``GET /api/v1/alerts`` for what it missed.
+
+    Bounded as the inbox's stream is (``MOTCUA_NOTIFY_INBOX_STREAM_*``, counted apart): 429 with
+    ``Retry-After`` beyond the streams a user may have open, ``event: expired`` when the token
+    expires, and ``event: deactivated`` once the user is no longer active or their scope changed."""
+
+    def in_scope(alert: dict[str, Any]) -> bool:
+        return viewer.in_scope(agency_code=alert.get("agency_code"), unit_code=alert.get("unit_code"))
+
+    subscription, expires_at = _open_stream(request, viewer, topic=ALERTS, accepts=in_scope)
+
+    async def first() -> str:
+        return sse_event("ready", {"role": viewer.role})
+
+    async def still_active() -> bool:
+        async with runtime.db.reading() as session:
+            person = await find_active(session=session, username=viewer.username)
+        # A member of staff moved to another unit or role opens a stream with their new scope.
+        return person is not None and (person.role, person.agency_code, person.unit_code) == (
+            viewer.role,
+            viewer.agency_code,
+            viewer.unit_code,
+        )
+
+    return _streaming(
+        request, subscription, first, expires_at=expires_at, still_active=still_active, name="alert"
+    )
+
+
+def _open_stream(
+    request: Request, viewer: Staff, *, topic: str, accepts: Accepts | None = None
+) -> tuple[Subscription, datetime]:
+    """A place on the live feed's ``topic`` for the caller, and when the token that asks expires;
+    429 when the caller has as many streams of the topic open as allowed."""
     feed: InboxFeed = request.app.state.inbox_feed
     limits: InboxStreamSettings = request.app.state.inbox_stream
     auth: AuthSettings = request.app.state.auth
@@ -137,30 +212,40 @@ async def stream_inbox(request: Request, runtime: RuntimeDep, viewer: ViewerDep)
         # It expired in the moment since the check.
         raise unauthorized(str(exc)) from exc
     try:
-        subscription = feed.open(viewer.username, limit=limits.max_per_user)
+        subscription = feed.open(viewer.username, limit=limits.max_per_user, topic=topic, accepts=accepts)
     except TooManyStreams as exc:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            f"{viewer.username} already has {limits.max_per_user} inbox streams open; close one first",
+            f"{viewer.username} already has {limits.max_per_user} {topic} streams open; close one first",
             headers={"Retry-After": str(limits.retry_after_seconds)},
         ) from exc
+    return subscription, expires_at
 
-    async def still_active() -> bool:
-        async with runtime.db.reading() as session:
-            return await find_active(session=session, username=viewer.username) is not None
+
+def _streaming(
+    request: Request,
+    subscription: Subscription,
+    first: Callable[[], Awaitable[str]],
+    *,
+    expires_at: datetime,
+    still_active: Callable[[], Awaitable[bool]],
+    name: str,
+) -> StreamingResponse:
+    """``first`` event, then the subscription's messages as ``event: <name>`` until the stream ends."""
+    limits: InboxStreamSettings = request.app.state.inbox_stream
 
     async def events() -> AsyncIterator[str]:
-        # Subscribed (above) before counting, so that nothing stored in between is missed.
+        # Subscribed (before this) ahead of the first event, so that nothing stored in between is
+        # missed.
         try:
-            async with runtime.db.reading() as session:
-                unread = await inbox.unread_count(session=session, recipient=viewer.username)
-            yield sse_event("unread", {"unread": unread})
+            yield await first()
             async for chunk in sse_stream(
                 subscription.queue,
                 keepalive_seconds=KEEPALIVE_SECONDS,
                 expires_at=expires_at,
                 still_active=still_active,
                 check_seconds=limits.active_check_seconds,
+                name=name,
             ):
                 yield chunk
         finally:
