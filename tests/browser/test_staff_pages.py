@@ -1,7 +1,7 @@
 """Officers on a phone, in a real browser: sign in with the demo password, read the worklist, accept a
 dossier from its page, take it through to an approval with an electronic result (a PDF), switch to
-English and sign out; a manager's board receives an overdue alert live and acknowledges it. Every
-page visited is photographed and checked with axe-core."""
+English and sign out; a manager's board receives an overdue alert addressed to the officer live
+and acknowledges it. Every page visited is photographed and checked with axe-core."""
 
 from __future__ import annotations
 
@@ -105,8 +105,10 @@ async def test_a_managers_board_receives_an_overdue_alert_live_and_acknowledges_
     await expect(page.locator("#alerts")).to_have_attribute("data-live", "true")
     await check_page(page, "board-quiet")
 
-    # Processing raises the alert (as its SLA timer would when the step's time runs out); the page
-    # hears of it from notify's live feed, without a reload.
+    # Processing raises the alert (as its SLA timer would when the step's time runs out), addressed
+    # to the step's officer alone; the manager's page hears of it from notify's live feed of the
+    # alerts in their scope, without a reload (the marker set on this page survives).
+    await page.evaluate("window.stillTheSamePage = true")
     now = utc_now()
     alert = AlertOverdue(
         dossier_code=code,
@@ -120,17 +122,22 @@ async def test_a_managers_board_receives_an_overdue_alert_live_and_acknowledges_
         owner="demo-officer",
         due_at=now - timedelta(minutes=5),
         raised_at=now,
-        rung=1,
-        recipients=[AlertRecipient(username="demo-manager", role="manager")],
+        rung=0,
+        recipients=[AlertRecipient(username="demo-officer", role="officer")],
     )
     await live_system.publish("processing", alert)
     card = page.locator("#alerts li").filter(has_text=code)
     await expect(card).to_contain_text("Quá hạn")
     await expect(page.locator("#alerts-state")).to_have_text("1 cảnh báo chưa xác nhận.")
+    assert await page.evaluate("window.stillTheSamePage === true")
+    inbox = await live_system.notify.get("/api/v1/inbox", headers=System.auth("demo-manager"))
+    assert [item for item in inbox.json()["items"] if item["dossier_code"] == code] == []
     await check_page(page, "board-alert")
 
     await card.get_by_role("button", name=f"Xác nhận đã nắm {code}").click()
-    await expect(page.locator("#alerts-state")).to_have_text("Không có cảnh báo nào chưa xác nhận.")
+    await expect(page.locator("#alerts-state")).to_have_text(
+        "Đã xác nhận cảnh báo. Không có cảnh báo nào chưa xác nhận."
+    )
     await expect(card).to_have_count(0)
     acknowledged = await live_system.notify.get("/api/v1/alerts", headers=System.auth("demo-manager"))
     [row] = [item for item in acknowledged.json() if item["dossier_code"] == code]

@@ -94,6 +94,9 @@ ROWS: tuple[Row, ...] = (
         path_params=_none,
     ),
     Row("processing", "GET", "/board.js", everyone(200), path_params=_none),
+    # The board's live alerts: notify's stream of the alerts in the caller's scope, for every
+    # member of staff, as the list is (tests/service/test_notify_alert_stream.py for the scope).
+    Row("notify", "GET", "/api/v1/alerts/stream", staff(200), path_params=_none, stream=True),
     Row(
         "processing",
         "PUT",

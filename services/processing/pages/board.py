@@ -4,9 +4,10 @@ near due, overdue and stalled, read from processing's dossiers; and the SLA aler
 The alerts are notify's. Notify takes bearer tokens only, so the page asks processing for a
 short-lived one (``POST /board/token``, same origin, CSRF-checked, never in a URL) and calls notify
 with ``fetch`` and an ``Authorization`` header (``/board.js``): the open alerts, their
-acknowledgement, and the inbox's live feed, which tells the page when a new alert arrives. Notify
-allows processing's origin (``MOTCUA_NOTIFY_CORS_ORIGINS``); the page's Content-Security-Policy
-allows notify's."""
+acknowledgement, and the live feed of the alerts in the viewer's scope, which tells the page of
+each alert stored, acknowledged or resolved, whoever it is addressed to. Notify allows
+processing's origin (``MOTCUA_NOTIFY_CORS_ORIGINS``); the page's Content-Security-Policy allows
+notify's."""
 
 from __future__ import annotations
 

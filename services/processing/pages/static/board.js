@@ -1,7 +1,8 @@
-// The manager's board: the open SLA alerts from notify, acknowledged from here, and reloaded when
-// notify's live inbox feed says a new one arrived. Notify takes a bearer token, which this page asks
-// of processing (same origin, CSRF header) and keeps in memory only. No HTML is built from data:
-// every text goes in through textContent.
+// The manager's board: the open SLA alerts from notify, acknowledged from here, and kept current by
+// notify's live feed of the alerts in the manager's scope (each alert stored, acknowledged or
+// resolved, whoever it is addressed to). Notify takes a bearer token, which this page asks of
+// processing (same origin, CSRF header) and keeps in memory only: in a header, never in a URL. No
+// HTML is built from data: every text goes in through textContent.
 (function () {
   "use strict";
   const list = document.getElementById("alerts");
@@ -86,7 +87,39 @@
     return li;
   }
 
+  function counted() {
+    const n = list.children.length;
+    say(n ? words.count.replace("{n}", String(n)) : words.empty);
+  }
+
+  function card(id) {
+    return Array.from(list.children).find(function (li) {
+      return li.dataset.alert === id;
+    });
+  }
+
+  // An alert as the live feed tells it: an open one shown (first when new), any other taken away.
+  function show(alert) {
+    const shown = card(alert.id);
+    if (alert.status === "open") {
+      if (shown) {
+        shown.replaceWith(item(alert));
+      } else {
+        list.prepend(item(alert));
+      }
+    } else if (shown) {
+      shown.remove();
+    } else {
+      return;
+    }
+    counted();
+  }
+
+  // Alerts the feed pushes while the list loads, told again over the loaded list.
+  let held = null;
+
   async function load() {
+    held = [];
     try {
       const response = await call("/api/v1/alerts?status=open&limit=100");
       if (!response.ok) {
@@ -94,9 +127,12 @@
       }
       const alerts = await response.json();
       list.replaceChildren(...alerts.map(item));
-      say(alerts.length ? words.count.replace("{n}", String(alerts.length)) : words.empty);
+      held.forEach(show);
+      counted();
     } catch (error) {
       say(words.error);
+    } finally {
+      held = null;
     }
   }
 
@@ -107,8 +143,12 @@
       if (!response.ok) {
         throw new Error("ack " + response.status);
       }
-      say(words.acknowledged);
-      await load();
+      const shown = card(id);
+      if (shown) {
+        shown.remove();
+      }
+      counted();
+      say(words.acknowledged + " " + state.textContent);
     } catch (error) {
       button.disabled = false;
       say(words.error);
@@ -125,27 +165,33 @@
         data += line.slice(5).trim();
       }
     }
-    if (name !== "notification") {
+    if (name === "ready") {
+      // (Re)connected: what arrived while the page was not listening is in the list.
+      list.dataset.live = "true";
+      load();
+      return;
+    }
+    if (name !== "alert") {
       return;
     }
     try {
-      const notification = JSON.parse(data);
-      if (String(notification.event_type || "").startsWith("alert.")) {
-        load();
+      const alert = JSON.parse(data);
+      if (held) {
+        held.push(alert);
       }
+      show(alert);
     } catch (error) {
-      // Not a notification this page reads.
+      // Not an alert this page reads.
     }
   }
 
   async function listen() {
     for (;;) {
       try {
-        const response = await call("/api/v1/inbox/stream");
+        const response = await call("/api/v1/alerts/stream");
         if (!response.ok || !response.body) {
           throw new Error("stream " + response.status);
         }
-        list.dataset.live = "true";
         const reader = response.body.getReader();
         const decoder = new TextDecoder();
         let buffer = "";
@@ -163,15 +209,17 @@
           }
         }
       } catch (error) {
+        // Without the feed the list is still shown; the feed is tried again below.
         list.dataset.live = "false";
+        await load();
       }
+      list.dataset.live = "false";
       // The stream ends when its token expires: open it again with a fresh one.
       await new Promise(function (resolve) {
         setTimeout(resolve, 3000);
       });
-      await load();
     }
   }
 
-  load().then(listen);
+  listen();
 })();
