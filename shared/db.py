@@ -67,9 +67,10 @@ class Database:
             **engine_args,
         )
         # The event flow (the outbox relay, the consumers) has connections of its own on PostgreSQL,
-        # and goes first for SQLite's one writer: requests then queue behind each other, never in
-        # front of the events that move their dossiers on. Otherwise a busy service keeps its own
-        # events waiting, and every caller that polls for their effect polls longer.
+        # and takes every other turn of SQLite's one writer while requests wait (``WriterTurns``):
+        # never queued behind all the requests in front of it, as the events that move their
+        # dossiers on would be. Otherwise a busy service keeps its own events waiting, and every
+        # caller that polls for their effect polls longer.
         self.flow_engine: AsyncEngine = (
             self.engine
             if self.is_sqlite
@@ -122,7 +123,7 @@ class Database:
     @asynccontextmanager
     async def flow_session(self) -> AsyncIterator[AsyncSession]:
         """A unit of work of the event flow (the outbox relay, the consumers), as ``session`` but
-        on the flow's own connections, and first in line for SQLite's writer."""
+        on the flow's own connections, and taking turns with requests for SQLite's writer."""
         async with self._writer_turn(flow=True), self.flow_sessions() as session, session.begin():
             yield session
 
@@ -154,20 +155,24 @@ class Database:
 
 
 class WriterTurns:
-    """SQLite's one writer, taken in turn by this process's writers: whoever waits for the event
-    flow before any request. Waiters of each kind are served in the order they came; a turn that
-    ends passes straight to the next waiter, so nobody arriving meanwhile takes it first."""
+    """SQLite's one writer, taken in turn by this process's writers: the event flow's and the
+    requests' alternate while both wait, so that the flow never waits behind a queue of requests
+    and requests never behind a backlog of the flow's. Waiters of each kind are served in the order
+    they came; a turn that ends passes straight to the next waiter, so nobody arriving meanwhile
+    takes it first."""
 
     def __init__(self) -> None:
         self._held = False
-        self._waiting: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (deque(), deque())
+        self._flow_turn = True  # whose turn comes next when both wait
+        self._waiting: dict[bool, deque[asyncio.Future[None]]] = {True: deque(), False: deque()}
 
     async def acquire(self, *, flow: bool) -> None:
-        if not self._held and not any(self._waiting):
+        if not self._held and not any(self._waiting.values()):
             self._held = True
+            self._flow_turn = not flow
             return
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        queue = self._waiting[0 if flow else 1]
+        queue = self._waiting[flow]
         queue.append(turn)
         try:
             await turn
@@ -180,10 +185,12 @@ class WriterTurns:
             raise
 
     def release(self) -> None:
-        for queue in self._waiting:
+        for flow in (self._flow_turn, not self._flow_turn):
+            queue = self._waiting[flow]
             while queue:
                 turn = queue.popleft()
                 if not turn.done():
+                    self._flow_turn = not flow
                     turn.set_result(None)
                     return
         self._held = False

@@ -1,5 +1,5 @@
-"""SQLite's one writer is taken in turn: the event flow's writers before any request's, each kind in
-the order it came, and a turn that ends passes straight on."""
+"""SQLite's one writer is taken in turn: the event flow's writers and the requests' alternate while
+both wait, each kind in the order it came, and a turn that ends passes straight on."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ async def _take(turns: WriterTurns, name: str, *, flow: bool, order: list[str]) 
     turns.release()
 
 
-async def test_the_event_flow_goes_before_requests_that_waited_longer() -> None:
+async def test_the_event_flow_and_requests_alternate_whoever_waited_longer() -> None:
     turns = WriterTurns()
     order: list[str] = []
     await turns.acquire(flow=False)  # a request holds the writer
@@ -30,7 +30,7 @@ async def test_the_event_flow_goes_before_requests_that_waited_longer() -> None:
     await asyncio.sleep(0)
     turns.release()
     await asyncio.gather(*waiting)
-    assert order == ["flow 1", "flow 2", "request 1", "request 2"]
+    assert order == ["flow 1", "request 1", "flow 2", "request 2"]
 
 
 async def test_nobody_arriving_takes_a_turn_that_is_being_passed_on() -> None:
