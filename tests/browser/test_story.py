@@ -174,6 +174,8 @@ async def test_a_dossier_from_the_portal_to_the_result_the_board_and_the_report(
     assert accepted.status_code == 200, accepted.text
     card = page.locator("#alerts li").filter(has_text=late).filter(has_text="Quá hạn").first
     await expect(card).to_be_visible(timeout=20_000)
+    # The counts per unit follow the alerts without a reload: the desk has an overdue dossier.
+    await expect(page.locator("#counts .badge.bad").first).to_be_visible(timeout=10_000)
     await check_page(page, "4-board-overdue")
     alert_id = await card.get_attribute("data-alert")
     await card.get_by_role("button", name=f"Xác nhận đã nắm {late}").click()

@@ -93,6 +93,13 @@ ROWS: tuple[Row, ...] = (
         statuses(signed_in(200), officer=403, outsider=403),
         path_params=_none,
     ),
+    Row(
+        "processing",
+        "GET",
+        "/board/counts",
+        statuses(signed_in(200), officer=403, outsider=403),
+        path_params=_none,
+    ),
     Row("processing", "GET", "/board.js", everyone(200), path_params=_none),
     # The board's live alerts: notify's stream of the alerts in the caller's scope, for every
     # member of staff, as the list is (tests/service/test_notify_alert_stream.py for the scope).

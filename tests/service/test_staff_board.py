@@ -73,6 +73,10 @@ async def test_the_board_counts_open_near_due_overdue_and_stalled_dossiers_per_u
     assert '<span class="badge bad">1</span>' in page.text
     policy = page.headers["content-security-policy"]
     assert "connect-src 'self' http://" in policy and ":8003" in policy
+    # The counts alone, as the board reads them again when alerts arrive.
+    counts = await manager.get("/board/counts")
+    assert counts.status_code == 200 and "<html" not in counts.text.lower()
+    assert desk.unit_name in counts.text and '<span class="badge bad">1</span>' in counts.text
 
 
 async def test_an_officer_has_no_board(system: System) -> None:

@@ -133,14 +133,12 @@ async def board_page(request: Request, session: SessionDep, me: PageStaffDep) ->
         return render_page(
             request, "problem.html.j2", status_code=403, message=say(request, "board.forbidden")
         )
-    now = utc_now()
-    near = WorkingCalendar().deadline_after(now, api.NEAR_DUE_HOURS)
     notify = board_settings(request).notify()
     policy = CONTENT_SECURITY_POLICY.replace("connect-src 'self'", f"connect-src 'self' {notify}")
     return render_page(
         request,
         "board.html.j2",
-        units=await unit_counts(session, viewer=me.staff, now=now, near=near),
+        units=await _counts_now(session, me.staff),
         notify=notify,
         csrf_token=token_for(request, csrf_binding(request)),
         kinds=json.dumps(
@@ -148,6 +146,22 @@ async def board_page(request: Request, session: SessionDep, me: PageStaffDep) ->
         ),
         headers={"Content-Security-Policy": policy},
     )
+
+
+@router.get("/board/counts", response_class=HTMLResponse)
+async def board_counts(request: Request, session: SessionDep, me: PageStaffDep) -> Response:
+    """The board's counts per unit alone, which the board reads again as alerts arrive."""
+    if not _may_see_board(me.staff):
+        return render_page(
+            request, "problem.html.j2", status_code=403, message=say(request, "board.forbidden")
+        )
+    return render_page(request, "board_counts.html.j2", units=await _counts_now(session, me.staff))
+
+
+async def _counts_now(session: AsyncSession, viewer: Staff) -> list[UnitCounts]:
+    now = utc_now()
+    near = WorkingCalendar().deadline_after(now, api.NEAR_DUE_HOURS)
+    return await unit_counts(session, viewer=viewer, now=now, near=near)
 
 
 @router.post("/board/token", response_class=JSONResponse)

@@ -67,7 +67,9 @@
     title.append(badge, " ", link);
     const facts = document.createElement("p");
     const parts = [alert.procedure_name];
-    if (alert.step_name) {
+    if (alert.level === "dossier") {
+      parts.push(words.whole);
+    } else if (alert.step_name) {
       parts.push(alert.step_name);
     }
     parts.push(alert.unit_code, words.due + " " + when(alert.due_at));
@@ -113,6 +115,28 @@
       return;
     }
     counted();
+  }
+
+  // The counts per unit, read again (as processing renders them) a moment after alerts arrive, so
+  // that a burst of alerts reads them once.
+  const counts = document.getElementById("counts");
+  let recount = null;
+
+  function refreshCounts() {
+    if (!counts || recount) {
+      return;
+    }
+    recount = setTimeout(async function () {
+      recount = null;
+      try {
+        const response = await fetch(counts.dataset.refresh, { credentials: "same-origin" });
+        if (response.ok) {
+          counts.innerHTML = await response.text();
+        }
+      } catch (error) {
+        // The counts stay as they were until the next alert or reload.
+      }
+    }, 1000);
   }
 
   // Alerts the feed pushes while the list loads, told again over the loaded list.
@@ -180,6 +204,7 @@
         held.push(alert);
       }
       show(alert);
+      refreshCounts();
     } catch (error) {
       // Not an alert this page reads.
     }
