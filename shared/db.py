@@ -58,30 +58,21 @@ class Database:
             engine_args.update(pool_size=50, max_overflow=0)
         else:
             engine_args.update(pool_size=pool_size, max_overflow=max_overflow)
-        self.engine: AsyncEngine = create_async_engine(
+
+        def engine(**pool: Any) -> AsyncEngine:
             # Errors and logs then leave out bound parameters: they hold CCCDs and phone numbers.
-            url,
-            echo=echo,
-            connect_args=connect_args,
-            hide_parameters=True,
-            **engine_args,
-        )
+            return create_async_engine(
+                url, echo=echo, connect_args=connect_args, hide_parameters=True, **pool
+            )
+
+        self.engine: AsyncEngine = engine(**engine_args)
         # The event flow (the outbox relay, the consumers) has connections of its own on PostgreSQL,
         # and takes every other turn of SQLite's one writer while requests wait (``WriterTurns``):
         # never queued behind all the requests in front of it, as the events that move their
         # dossiers on would be. Otherwise a busy service keeps its own events waiting, and every
         # caller that polls for their effect polls longer.
         self.flow_engine: AsyncEngine = (
-            self.engine
-            if self.is_sqlite
-            else create_async_engine(
-                url,
-                echo=echo,
-                connect_args=connect_args,
-                hide_parameters=True,
-                pool_size=flow_pool_size,
-                max_overflow=0,
-            )
+            self.engine if self.is_sqlite else engine(pool_size=flow_pool_size, max_overflow=0)
         )
         if self.is_sqlite:
             _configure_sqlite(self.engine)

@@ -309,13 +309,19 @@ async def fired(session: AsyncSession, outbox: Outbox, *, event: SlaTimer) -> Sl
         alert = AlertStalled(**common, idle_since=dossier.last_action_at or dossier.registered_at)
     else:
         alert = AlertEscalated(**common, kind="overdue")
-    await outbox.add(session, alert, *await _next_rung(session, event=event, dossier=dossier, step=step))
+    following = await _next_rung(session, event=event, dossier=dossier, step=step, procedure=procedure)
+    await outbox.add(session, alert, *following)
     logger.info("%s raised for %s (step %s, rung %d)", alert.type, dossier.code, alert.step_index, event.rung)
     return alert
 
 
 async def _next_rung(
-    session: AsyncSession, *, event: SlaTimer, dossier: Dossier, step: DossierStep | None
+    session: AsyncSession,
+    *,
+    event: SlaTimer,
+    dossier: Dossier,
+    step: DossierStep | None,
+    procedure: ProcedureVersion,
 ) -> list[SlaTimer]:
     """The escalation rung after the step timer that fired (the first after ``due``), armed at the
     dossier's revision now that its moment has come (see ``schedule``), and recorded with the
@@ -323,7 +329,6 @@ async def _next_rung(
     if event.level != "step" or event.kind not in ("due", "escalation") or step is None:
         return []
     wanted = event.rung + 1 if event.kind == "escalation" else 1
-    procedure = await procedure_of(session, dossier)
     calendar = await calendar_of(session, procedure)
     # The server's clock fires it, ours decides: never before the moment the timer was set for.
     now = max(utc_now(), event.fire_at)
@@ -333,8 +338,7 @@ async def _next_rung(
         if timer.kind == "escalation" and timer.rung == wanted
     ]
     armed = stamped(timers, revision=dossier.revision)
-    slots = list(dossier.sla_slots or [])
-    if armed and dossier.sla_slots is not None and armed[0].slot not in slots:
-        dossier.sla_slots = [*slots, armed[0].slot]
+    if armed and dossier.sla_slots is not None and armed[0].slot not in dossier.sla_slots:
+        dossier.sla_slots = [*dossier.sla_slots, armed[0].slot]
         session.add(dossier)
     return armed
