@@ -7,7 +7,10 @@
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 
@@ -22,6 +25,45 @@ class InvalidToken(Exception):
     pass
 
 
+class _Verified:
+    """Tokens whose signature and claims were checked, with their subject and expiry, so that a
+    client sending the same token with each request costs one check, not one per request. Only
+    valid tokens are kept, at most ``size`` of them (least recently used first out), and a token is
+    taken from here only while it has not expired."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._known: OrderedDict[tuple[str, str, str | None], tuple[str, float]] = OrderedDict()
+
+    def subject(self, token: str, *, secret: str, audience: str | None, **claims: Any) -> str:
+        key = (secret, token, audience)
+        known = self._known.get(key)
+        if known is not None:
+            subject, expires = known
+            if time.time() < expires:
+                self._known.move_to_end(key)
+                return subject
+            del self._known[key]
+            raise InvalidToken("token expired")
+        try:
+            decoded = jwt.decode(
+                token, secret, algorithms=[ALGORITHM], issuer=ISSUER, audience=audience, **claims
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise InvalidToken("token expired") from exc
+        except jwt.PyJWTError as exc:
+            # Not only InvalidTokenError: a key the library refuses must answer 401 too, never 500.
+            raise InvalidToken(f"invalid token: {exc}") from exc
+        subject = str(decoded["sub"])
+        self._known[key] = (subject, float(decoded["exp"]))
+        if len(self._known) > self.size:
+            self._known.popitem(last=False)
+        return subject
+
+
+_verified = _Verified()
+
+
 def issue_token(username: str, *, secret: str, ttl_hours: float = 12.0) -> str:
     now = utc_now()
     claims = {"sub": username, "iss": ISSUER, "iat": now, "exp": now + timedelta(hours=ttl_hours)}
@@ -30,16 +72,7 @@ def issue_token(username: str, *, secret: str, ttl_hours: float = 12.0) -> str:
 
 def verify_token(token: str, *, secret: str) -> str:
     """The username the token was issued to; raises ``InvalidToken`` with the reason otherwise."""
-    try:
-        claims = jwt.decode(
-            token, secret, algorithms=[ALGORITHM], issuer=ISSUER, options={"require": ["sub", "exp"]}
-        )
-    except jwt.ExpiredSignatureError as exc:
-        raise InvalidToken("token expired") from exc
-    except jwt.PyJWTError as exc:
-        # Not only InvalidTokenError: a key the library refuses must answer 401 too, never 500.
-        raise InvalidToken(f"invalid token: {exc}") from exc
-    return str(claims["sub"])
+    return _verified.subject(token, secret=secret, audience=None, options={"require": ["sub", "exp"]})
 
 
 def token_expires_at(token: str, *, secret: str) -> datetime:
@@ -63,18 +96,6 @@ def issue_citizen_token(id_number: str, *, secret: str, ttl_minutes: float = 30.
 
 def verify_citizen_token(token: str, *, secret: str) -> str:
     """The CCCD the citizen token was issued for; raises ``InvalidToken`` otherwise."""
-    try:
-        claims = jwt.decode(
-            token,
-            secret,
-            algorithms=[ALGORITHM],
-            issuer=ISSUER,
-            audience=CITIZEN_AUDIENCE,
-            options={"require": ["sub", "exp", "aud"]},
-        )
-    except jwt.ExpiredSignatureError as exc:
-        raise InvalidToken("token expired") from exc
-    except jwt.PyJWTError as exc:
-        # Not only InvalidTokenError: a key the library refuses must answer 401 too, never 500.
-        raise InvalidToken(f"invalid token: {exc}") from exc
-    return str(claims["sub"])
+    return _verified.subject(
+        token, secret=secret, audience=CITIZEN_AUDIENCE, options={"require": ["sub", "exp", "aud"]}
+    )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -205,10 +206,13 @@ async def store_documents(
     return [document.ref() for document in documents]
 
 
+# Built once: read with every look at a dossier.
+_DOCUMENTS_OF = (
+    select(DossierDocument)
+    .where(col(DossierDocument.dossier_code) == bindparam("code"))
+    .order_by(col(DossierDocument.added_at), col(DossierDocument.position), col(DossierDocument.id))
+)
+
+
 async def documents_of(session: AsyncSession, *, code: str) -> list[DossierDocument]:
-    statement = (
-        select(DossierDocument)
-        .where(DossierDocument.dossier_code == code)
-        .order_by(col(DossierDocument.added_at), col(DossierDocument.position), col(DossierDocument.id))
-    )
-    return list((await session.exec(statement)).all())
+    return list((await session.exec(_DOCUMENTS_OF, params={"code": code})).all())

@@ -3,10 +3,10 @@ transaction, each shown with the status the dossier had at its revision."""
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import bindparam, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -40,26 +40,38 @@ class TimelineEntry:
     note: str | None
 
 
+# The status of the last change of status at or before a timeline row's revision: none when the row
+# has no revision or no change is known by then, and the row's own status is shown instead.
+_STATUS_AT_ROW = (
+    select(DossierStatusChange.status)
+    .where(
+        col(DossierStatusChange.dossier_code) == col(DossierTimeline.dossier_code),
+        col(DossierStatusChange.revision) <= col(DossierTimeline.revision),
+    )
+    .order_by(col(DossierStatusChange.revision).desc())
+    .limit(1)
+    .correlate(DossierTimeline)
+    .scalar_subquery()
+)
+
+# Built once: the citizen's view is read on every look at a dossier.
+_TIMELINE = (
+    select(
+        col(DossierTimeline.at),
+        col(DossierTimeline.event_type),
+        func.coalesce(_STATUS_AT_ROW, col(DossierTimeline.status)),
+        col(DossierTimeline.note),
+    )
+    .where(col(DossierTimeline.dossier_code) == bindparam("code"))
+    .order_by(col(DossierTimeline.at), col(DossierTimeline.revision), col(DossierTimeline.id))
+)
+
+
 async def timeline_of(session: AsyncSession, *, code: str) -> list[TimelineEntry]:
     """The citizen's timeline, each entry with the status the dossier had at its row's revision
     (the status stored with the row when no change of status at or before it is known)."""
-    statement = (
-        select(DossierTimeline)
-        .where(DossierTimeline.dossier_code == code)
-        .order_by(col(DossierTimeline.at), col(DossierTimeline.revision), col(DossierTimeline.id))
-    )
-    rows = list((await session.exec(statement)).all())
-    changes = (
-        await session.exec(
-            select(DossierStatusChange)
-            .where(DossierStatusChange.dossier_code == code)
-            .order_by(col(DossierStatusChange.revision))
-        )
-    ).all()
-    revisions = [change.revision for change in changes]
-    entries = []
-    for row in rows:
-        known = -1 if row.revision is None else bisect_right(revisions, row.revision) - 1
-        status = changes[known].status if known >= 0 else row.status
-        entries.append(TimelineEntry(at=row.at, event_type=row.event_type, status=status, note=row.note))
-    return entries
+    rows = await session.exec(_TIMELINE, params={"code": code})
+    return [
+        TimelineEntry(at=at, event_type=event_type, status=status, note=note)
+        for at, event_type, status, note in rows
+    ]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hmac
 from collections.abc import Sequence
 
-from sqlmodel import select
+from sqlalchemy import bindparam
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.intake.documents import documents_of
@@ -14,16 +15,18 @@ from services.intake.schemas import KIND_LABELS, DocumentPublic, DossierPublic, 
 from services.intake.timeline import TimelineEntry, timeline_of
 from shared.events import RESOLVED, DossierStatus
 
+# Built once: a citizen's every look at a dossier starts here.
+_BY_CODE = select(Dossier).where(col(Dossier.code) == bindparam("code"))
+_BY_CODE_FOR_UPDATE = _BY_CODE.with_for_update()
+
 
 async def find_for_citizen(
     session: AsyncSession, *, code: str, id_number: str, for_update: bool = False
 ) -> Dossier | None:
     """The dossier when ``id_number`` is its applicant's CCCD, else ``None``, whichever pair is
     wrong; ``for_update`` locks the row (on PostgreSQL) for a read-modify-write."""
-    statement = select(Dossier).where(Dossier.code == code)
-    if for_update:
-        statement = statement.with_for_update()
-    dossier = (await session.exec(statement)).first()
+    statement = _BY_CODE_FOR_UPDATE if for_update else _BY_CODE
+    dossier = (await session.exec(statement, params={"code": code})).first()
     if dossier is None or not hmac.compare_digest(dossier.id_number.encode(), id_number.strip().encode()):
         return None
     return dossier

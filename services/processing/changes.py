@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
-from sqlmodel import select
+from sqlalchemy import bindparam
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.processing import clocks, domain, sla
@@ -59,11 +60,14 @@ async def agency_of_unit(session: AsyncSession, unit_code: str) -> str:
     return unit.agency_code
 
 
+# Built once: every change starts with it.
+_FOR_UPDATE = select(Dossier).where(col(Dossier.code) == bindparam("code")).with_for_update()
+
+
 async def load_for_update(session: AsyncSession, *, code: str) -> Dossier:
     # FOR UPDATE on PostgreSQL makes two officers racing on one dossier take turns; SQLite's
     # BEGIN IMMEDIATE already serialises writers. The loser then meets the winner's state.
-    statement = select(Dossier).where(Dossier.code == code).with_for_update()
-    dossier = (await session.exec(statement)).first()
+    dossier = (await session.exec(_FOR_UPDATE, params={"code": code})).first()
     if dossier is None:
         raise DossierNotFound(code)
     return dossier

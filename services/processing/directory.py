@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import bindparam
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -191,13 +192,16 @@ async def find_person(session: AsyncSession, *, username: str) -> Person | None:
     return person if person is not None and person.active else None
 
 
+# Built once: every request of staff reads it.
+_STAFF = select(col(Person.username), col(Person.role), col(Person.agency_code), col(Person.unit_code)).where(
+    col(Person.username) == bindparam("username"), col(Person.active).is_(True)
+)
+
+
 async def find_staff(session: AsyncSession, *, username: str) -> Staff | None:
     """The active member of staff ``username``, read as four columns: every request of staff asks,
     and an ORM object (its identity map, its state) cost more than the query."""
-    statement = select(
-        col(Person.username), col(Person.role), col(Person.agency_code), col(Person.unit_code)
-    ).where(col(Person.username) == username, col(Person.active).is_(True))
-    row = (await session.exec(statement)).first()
+    row = (await session.exec(_STAFF, params={"username": username})).first()
     return None if row is None else Staff(username=row[0], role=row[1], agency_code=row[2], unit_code=row[3])
 
 

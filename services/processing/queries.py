@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -26,11 +27,16 @@ async def get(session: AsyncSession, *, code: str) -> Dossier:
     return dossier
 
 
+# Built once: read with every look at a dossier.
+_HISTORY = (
+    select(DossierHistory)
+    .where(col(DossierHistory.dossier_code) == bindparam("code"))
+    .order_by(col(DossierHistory.id))
+)
+
+
 async def history(session: AsyncSession, *, code: str) -> list[DossierHistory]:
-    statement = (
-        select(DossierHistory).where(DossierHistory.dossier_code == code).order_by(col(DossierHistory.id))
-    )
-    return list((await session.exec(statement)).all())
+    return list((await session.exec(_HISTORY, params={"code": code})).all())
 
 
 @dataclass(frozen=True)

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.processing.models import Dossier, DossierStep
 
+# Built once: every action and every read of a dossier reads its steps.
+_STEPS_OF = (
+    select(DossierStep)
+    .where(col(DossierStep.dossier_code) == bindparam("code"))
+    .order_by(col(DossierStep.step_index))
+)
+_STEP_AT = select(DossierStep).where(
+    col(DossierStep.dossier_code) == bindparam("code"), col(DossierStep.step_index) == bindparam("index")
+)
+
 
 async def steps_of(session: AsyncSession, code: str) -> list[DossierStep]:
-    statement = (
-        select(DossierStep).where(DossierStep.dossier_code == code).order_by(col(DossierStep.step_index))
-    )
-    return list((await session.exec(statement)).all())
+    return list((await session.exec(_STEPS_OF, params={"code": code})).all())
 
 
 async def step_at(session: AsyncSession, code: str, index: int) -> DossierStep | None:
-    statement = select(DossierStep).where(DossierStep.dossier_code == code, DossierStep.step_index == index)
-    return (await session.exec(statement)).first()
+    return (await session.exec(_STEP_AT, params={"code": code, "index": index})).first()
 
 
 async def running_step(session: AsyncSession, dossier: Dossier) -> DossierStep | None:
