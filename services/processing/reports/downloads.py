@@ -10,10 +10,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
 
-# openpyxl ships no type information (and types-openpyxl is not a dependency).
-from openpyxl import Workbook  # type: ignore[import-untyped]
-from openpyxl.styles import Alignment, Font  # type: ignore[import-untyped]
-
 from services.processing.reports.labels import (
     GROUPINGS,
     INDICATOR_HEADINGS,
@@ -142,6 +138,11 @@ def as_csv(sheet: Sheet) -> bytes:
 
 
 def as_xlsx(sheet: Sheet) -> bytes:
+    # Imported here: openpyxl costs every processing process some 13 MB, and only a download needs it.
+    # It ships no type information (and types-openpyxl is not a dependency).
+    from openpyxl import Workbook  # type: ignore[import-untyped]
+    from openpyxl.styles import Alignment, Font  # type: ignore[import-untyped]
+
     workbook = Workbook()
     worksheet = workbook.active
     assert worksheet is not None
