@@ -35,7 +35,7 @@ class _Verified:
         self.size = size
         self._known: OrderedDict[tuple[str, str, str | None], tuple[str, float]] = OrderedDict()
 
-    def subject(self, token: str, *, secret: str, audience: str | None, **claims: Any) -> str:
+    def subject(self, token: str, *, secret: str, audience: str | None, **decoding: Any) -> str:
         key = (secret, token, audience)
         known = self._known.get(key)
         if known is not None:
@@ -47,7 +47,7 @@ class _Verified:
             raise InvalidToken("token expired")
         try:
             decoded = jwt.decode(
-                token, secret, algorithms=[ALGORITHM], issuer=ISSUER, audience=audience, **claims
+                token, secret, algorithms=[ALGORITHM], issuer=ISSUER, audience=audience, **decoding
             )
         except jwt.ExpiredSignatureError as exc:
             raise InvalidToken("token expired") from exc
