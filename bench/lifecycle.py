@@ -8,6 +8,8 @@ timers); the clock stops when the citizen's view (intake) shows status 10. N dos
 Prints JSON: dossiers and transitions a second; p50 and p99 of the whole life, of the submission, of
 the wait until processing has registered it, of single officer actions, and of the lag from
 processing's answer to the return until intake shows status 10; and the errors, which must be 0.
+With ``--start``, also each process's CPU milliseconds per dossier (the services, nats-server and
+the PostgreSQL server) and the services' resident memory, now and at its peak.
 Runs against ``make up``, or starts a system of its own with ``--start``:
 
     python bench/lifecycle.py --start --database sqlite -n 300 --concurrency 50

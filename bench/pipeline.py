@@ -2,7 +2,9 @@
 processing has registered it, and the clock stops when notify holds the citizen's receipt.
 
 Prints JSON: throughput (dossiers/s, first submit to last receipt) and p50/p99 latencies of the submit
-request and of submit-to-receipt. Runs against a running system, or starts one with ``--start``:
+request and of submit-to-receipt; with ``--start``, also each process's CPU milliseconds per
+dossier and the services' resident memory. Runs against a running system, or starts one with
+``--start``:
 
     python bench/pipeline.py --start --database sqlite -n 200
     python bench/pipeline.py --start --database postgres -n 200
@@ -22,6 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -127,8 +130,14 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, objec
     }
 
 
+@dataclass(frozen=True)
+class StartedSystem:
+    urls: dict[str, str]
+    pid: int  # the `motcua up` process, whose children are the services and nats-server
+
+
 @contextmanager
-def started_system(database: str) -> Iterator[dict[str, str]]:
+def started_system(database: str) -> Iterator[StartedSystem]:
     """``motcua up`` in a fresh data folder on free ports, stopped with Ctrl-C's signal afterwards."""
     data_dir = Path(tempfile.mkdtemp(prefix="motcua-bench-"))
     ports = {service: free_port() for service in SERVICES}
@@ -170,7 +179,9 @@ def started_system(database: str) -> Iterator[dict[str, str]]:
                 raise RuntimeError(f"the system did not start: {line.strip()}; see {log_path}")
     os.environ["MOTCUA_DATA_DIR"] = str(data_dir)  # so that the token uses the system's secret
     try:
-        yield {service: f"http://127.0.0.1:{port}" for service, port in ports.items()}
+        yield StartedSystem(
+            urls={service: f"http://127.0.0.1:{port}" for service, port in ports.items()}, pid=process.pid
+        )
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=60)
@@ -181,6 +192,80 @@ def started_system(database: str) -> Iterator[dict[str, str]]:
 
 
 Run = Callable[[argparse.Namespace, dict[str, str]], Coroutine[Any, Any, dict[str, object]]]
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What the system's processes have used so far: CPU seconds (user and system) and resident
+    memory now and at its peak (MiB), per process name."""
+
+    cpu_s: dict[str, float]
+    rss_mb: dict[str, float]
+    peak_rss_mb: dict[str, float]
+
+
+def process_usage(root: int) -> Usage:
+    """The services and nats-server under ``root``, by name, and PostgreSQL's processes (the whole
+    server's: its backends are not children of the system), read from ``/proc``; empty where there is
+    no ``/proc``."""
+    parents: dict[int, int] = {}
+    names: dict[int, str] = {}
+    ticks: dict[int, int] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        ticks[pid] = int(fields[11]) + int(fields[12])
+        words = command.split()
+        if "serve" in words and words.index("serve") + 1 < len(words):
+            names[pid] = words[words.index("serve") + 1]
+        elif "nats-server" in command:
+            names[pid] = "nats"
+        elif command.startswith("postgres"):
+            names[pid] = "postgres"
+
+    def under_root(pid: int) -> bool:
+        while pid > 1:
+            if pid == root:
+                return True
+            pid = parents.get(pid, 0)
+        return False
+
+    per_second = os.sysconf("SC_CLK_TCK")
+    cpu: dict[str, float] = {}
+    rss: dict[str, float] = {}
+    peak: dict[str, float] = {}
+    for pid, name in names.items():
+        if name != "postgres" and not under_root(pid):
+            continue
+        cpu[name] = cpu.get(name, 0.0) + ticks[pid] / per_second
+        if name == "postgres":
+            continue
+        try:
+            status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+        except OSError:
+            continue
+        rss[name] = int(status["VmRSS"].split()[0]) / 1024
+        peak[name] = int(status["VmHWM"].split()[0]) / 1024
+    return Usage(cpu_s=cpu, rss_mb=rss, peak_rss_mb=peak)
+
+
+def usage_figures(before: Usage, after: Usage, *, dossiers: int) -> dict[str, Any]:
+    """CPU milliseconds per dossier of each process over the run, and their memory at its end: the
+    cost of a dossier, which varies less from run to run than the throughput on a shared machine."""
+    cpu = {
+        name: round((seconds - before.cpu_s.get(name, 0.0)) * 1000 / dossiers, 1)
+        for name, seconds in sorted(after.cpu_s.items())
+    }
+    return {
+        "cpu_ms_per_dossier": cpu | {"total": round(sum(cpu.values()), 1)},
+        "rss_mb": {name: round(value) for name, value in sorted(after.rss_mb.items())},
+        "peak_rss_mb": {name: round(value) for name, value in sorted(after.peak_rss_mb.items())},
+    }
 
 
 def bench_main(description: str, run: Run, *, dossiers: int, dossiers_help: str) -> None:
@@ -199,8 +284,11 @@ def bench_main(description: str, run: Run, *, dossiers: int, dossiers_help: str)
     parser.add_argument("--notify", default="http://127.0.0.1:8003")
     args = parser.parse_args()
     if args.start:
-        with started_system(args.database) as urls:
-            result = uvloop.run(run(args, urls))
+        with started_system(args.database) as system:
+            before = process_usage(system.pid)
+            result = uvloop.run(run(args, system.urls))
+            after = process_usage(system.pid)
+        result |= usage_figures(before, after, dossiers=args.n)
     else:
         urls = {"intake": args.intake, "processing": args.processing, "notify": args.notify}
         result = uvloop.run(run(args, urls))
