@@ -30,7 +30,7 @@ from sqlalchemy import MetaData
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.bus.broker import create_broker
-from shared.bus.consumer import EventConsumer, Received, consuming, watch_max_deliveries
+from shared.bus.consumer import EventConsumer, Received, consuming
 from shared.bus.in_process import Deliver
 from shared.bus.inbox import Inbox, inbox_table
 from shared.bus.outbox import Acknowledgement, FollowUp, Outbox, OutboxMessage, OutboxRelay, outbox_table
@@ -266,7 +266,6 @@ class ServiceRuntime:
                         finally:
                             current_dossier.reset(token)
 
-        watch_max_deliveries(self.broker, spec, retry_delays=self.settings.nats.retry_delays_seconds)
         self._event_consumers.append(
             EventConsumer(
                 self.broker,

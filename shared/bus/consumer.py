@@ -17,7 +17,8 @@ event loop stood still) each time it held the message, and JetStream handed it o
 max-deliveries advisory, which the ``MAX_DELIVERIES`` stream keeps. Each consumer has a durable
 twin there, shared by the service's replicas like the consumer itself, so one replica takes each
 advisory, even one that started after it was said: it fetches the message by its stream sequence
-and dead-letters it with the same headers. Both ways give the dead letter the same
+and dead-letters it with the same headers. The twin is fetched by a loop of ``EventConsumer``'s
+own, started and stopped with the consumer's. Both ways give the dead letter the same
 ``Nats-Msg-Id`` (stream, consumer, sequence), so a message that takes both is stored once.
 """
 
@@ -29,9 +30,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
-from faststream import AckPolicy
-from faststream.nats import JStream, NatsBroker, PullSub
-from faststream.nats.annotations import NatsMessage
+from faststream.nats import NatsBroker
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
@@ -161,6 +160,29 @@ class Received:
     event: Event
 
 
+async def _fetched(
+    subscription: JetStreamContext.PullSubscription, durable: str, *, batch: int
+) -> AsyncIterator[list[Msg]]:
+    """What each fetch brings, for ever: an idle fetch (``TimeoutError``, whether nats-py raises its
+    own or asyncio's) asks again; a failed one waits a growing while first."""
+    failures = 0
+    while True:
+        try:
+            messages = await subscription.fetch(batch=batch, timeout=FETCH_WAIT_SECONDS)
+        except TimeoutError:
+            continue
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # NATS is away: the client reconnects by itself, and the subscription with it.
+            failures += 1
+            logger.warning("%s: fetch failed (%r); trying again", durable, exc)
+            await asyncio.sleep(min(0.2 * 2**failures, 5.0))
+            continue
+        failures = 0
+        yield messages
+
+
 class EventConsumer:
     """The loop of one durable pull consumer on one replica: it fetches what the consumer has (up to
     ``batch_size`` messages, without waiting for more once one is there) and hands the whole batch
@@ -189,6 +211,7 @@ class EventConsumer:
         self.tracer = tracer
         self.batch_size = batch_size
         self._loops: list[tuple[asyncio.Task[None], JetStreamContext.PullSubscription]] = []
+        self._watcher: tuple[asyncio.Task[None], JetStreamContext.PullSubscription] | None = None
 
     async def start(self, js: JetStreamContext) -> None:
         """Bind to the durable consumer (created elsewhere) and start fetching: ``spec.concurrency``
@@ -201,11 +224,21 @@ class EventConsumer:
             )
             task = asyncio.create_task(self._run(subscription), name=f"consume {self.spec.durable}")
             self._loops.append((task, subscription))
+        if self._watcher is None:
+            durable = self.spec.max_deliveries_durable
+            subscription = await js.pull_subscribe_bind(
+                durable=durable, stream=MAX_DELIVERIES.name, inbox_prefix=_inbox(self.spec)
+            )
+            task = asyncio.create_task(self._watch(subscription), name=f"watch {durable}")
+            self._watcher = (task, subscription)
 
     async def stop(self) -> None:
         """Stop fetching. A batch cut off here is rolled back and left unacknowledged, so JetStream
         hands it out again, and the inbox makes the second handling harmless."""
         loops, self._loops = self._loops, []
+        if self._watcher is not None:
+            loops.append(self._watcher)
+            self._watcher = None
         for task, _ in loops:
             task.cancel()
         if loops:
@@ -218,21 +251,7 @@ class EventConsumer:
                 logger.warning("%s: unsubscribing failed: %r", self.spec.durable, exc)
 
     async def _run(self, subscription: JetStreamContext.PullSubscription) -> None:
-        failures = 0
-        while True:
-            try:
-                messages = await subscription.fetch(batch=self.batch_size, timeout=FETCH_WAIT_SECONDS)
-            except TimeoutError:
-                continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # NATS is away: the client reconnects by itself, and the subscription with it.
-                failures += 1
-                logger.warning("%s: fetch failed (%r); trying again", self.spec.durable, exc)
-                await asyncio.sleep(min(0.2 * 2**failures, 5.0))
-                continue
-            failures = 0
+        async for messages in _fetched(subscription, self.spec.durable, batch=self.batch_size):
             try:
                 await self._handle(messages)
             except asyncio.CancelledError:
@@ -240,6 +259,22 @@ class EventConsumer:
             except Exception:
                 # Whatever is left unacknowledged comes back after ack_wait.
                 logger.exception("%s: a batch could not be handled", self.spec.durable)
+
+    async def _watch(self, subscription: JetStreamContext.PullSubscription) -> None:
+        """Dead-letter each message the consumer's twin on ``MAX_DELIVERIES`` says JetStream gave
+        up on."""
+        durable = self.spec.max_deliveries_durable
+        async for advisories in _fetched(subscription, durable, batch=self.batch_size):
+            for advisory in advisories:
+                try:
+                    await _dead_letter_exhausted(
+                        self.broker, self.spec, advisory, retry_delays=self.retry_delays
+                    )
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    # Left unacknowledged, the advisory comes back after the twin's ack_wait.
+                    logger.exception("%s: an advisory could not be handled", durable)
 
     async def _handle(self, messages: Sequence[Msg]) -> None:
         batch: list[Received] = []
@@ -305,23 +340,6 @@ def _deliveries(message: Msg) -> int:
     return message.metadata.num_delivered or 1
 
 
-def watch_max_deliveries(broker: NatsBroker, spec: ConsumerSpec, *, retry_delays: Sequence[float]) -> None:
-    """Bind the consumer's twin on ``MAX_DELIVERIES``, which dead-letters what JetStream gave up on."""
-
-    @broker.subscriber(
-        spec.max_deliveries_subject,
-        stream=JStream(MAX_DELIVERIES.name, declare=False),
-        durable=spec.max_deliveries_durable,
-        config=spec.max_deliveries_config(),
-        pull_sub=PullSub(batch_size=10, timeout=2.0),
-        inbox_prefix=_inbox(spec),
-        ack_policy=AckPolicy.MANUAL,
-        title=spec.max_deliveries_durable,
-    )
-    async def dead_letter_exhausted(msg: NatsMessage) -> None:
-        await _dead_letter_exhausted(broker, spec, msg, retry_delays=retry_delays)
-
-
 async def _dead_letter(
     broker: NatsBroker, spec: ConsumerSpec, message: Msg, error: Exception, deliveries: int
 ) -> None:
@@ -346,15 +364,15 @@ async def _dead_letter(
 
 
 async def _dead_letter_exhausted(
-    broker: NatsBroker, spec: ConsumerSpec, msg: NatsMessage, *, retry_delays: Sequence[float]
+    broker: NatsBroker, spec: ConsumerSpec, msg: Msg, *, retry_delays: Sequence[float]
 ) -> None:
     """Dead-letter the message a max-deliveries advisory names; retried with the consumer's
     delays while NATS cannot take it."""
     try:
-        advisory = MaxDeliveriesAdvisory.model_validate_json(msg.body)
+        advisory = MaxDeliveriesAdvisory.model_validate_json(msg.data)
     except ValidationError:
         logger.error("%s: not a max-deliveries advisory; dropped", spec.max_deliveries_durable)
-        await msg.reject()
+        await msg.term()
         return
     sequence = advisory.stream_seq
     try:
@@ -376,7 +394,7 @@ async def _dead_letter_exhausted(
         return
     except Exception:
         logger.exception("%s: dead-lettering sequence %d failed; retrying", spec.durable, sequence)
-        await msg.nack(delay=retry_delay(retry_delays, msg.raw_message.metadata.num_delivered))
+        await msg.nak(delay=retry_delay(retry_delays, _deliveries(msg)))
         return
     logger.error(
         "%s gave up on sequence %d after %d deliveries without an answer",
