@@ -216,8 +216,9 @@ class EventConsumer:
     async def start(self, js: JetStreamContext) -> None:
         """Bind to the durable consumer (created elsewhere) and start fetching: ``spec.concurrency``
         loops, each on a subscription of its own, so that that many batches are handled at once
-        where order between messages does not matter. Fetched messages come to inboxes under the
-        service's own prefix, the only ones its NATS user may subscribe to."""
+        where order between messages does not matter, and one more loop on the consumer's twin on
+        ``MAX_DELIVERIES`` (``_watch``). Fetched messages come to inboxes under the service's own
+        prefix, the only ones its NATS user may subscribe to."""
         while len(self._loops) < self.spec.concurrency:
             subscription = await js.pull_subscribe_bind(
                 durable=self.spec.durable, stream=self.spec.stream.name, inbox_prefix=_inbox(self.spec)
