@@ -14,12 +14,12 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, TypeDecorator, event, exc, text
+from sqlalchemy import Column, DateTime, Table, TypeDecorator, event, exc, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection, Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
-from sqlmodel import Field
+from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 _READ_ONLY = "motcua_read_only"
@@ -275,6 +275,12 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The table of a SQLModel table class."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
 
 
 def insert_ignoring_duplicates(session: AsyncSession, table: Any) -> Any:

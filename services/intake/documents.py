@@ -17,7 +17,7 @@ from services.intake.models import Dossier, DossierDocument, StoredFile, object_
 from services.intake.schemas import SUBMISSION_DOCUMENTS, DocumentIn, Loc
 from shared.bus.objects import queue_upload
 from shared.bus.streams import DOCUMENTS
-from shared.db import insert_ignoring_duplicates
+from shared.db import insert_ignoring_duplicates, table_of
 from shared.errors import Invalid
 from shared.events import DocumentRef, ProcedureVersion
 
@@ -173,7 +173,7 @@ async def store_documents(
             continue
         await store.save(upload)
         await session.execute(
-            insert_ignoring_duplicates(session, StoredFile.__table__)  # type: ignore[attr-defined]
+            insert_ignoring_duplicates(session, table_of(StoredFile))
             .values(sha256=upload.sha256, size=upload.size, media_type=upload.media_type, created_at=at)
             .on_conflict_do_nothing()
         )

@@ -37,7 +37,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.intake.models import Dossier, DossierStatusChange, DossierTimeline, ProcedureCopy
-from shared.db import insert_ignoring_duplicates
+from shared.db import table_of
+from shared.driver_statements import DriverInsert
 from shared.events import (
     DossierAccepted,
     DossierRefused,
@@ -68,6 +69,11 @@ _GROUP_OF = {name: group for group, names in GROUPS.items() for name in names}
 
 
 _APPLYING = "intake.projection.applying"
+_RECORD_STATUS_CHANGES = DriverInsert(
+    table_of(DossierStatusChange),
+    ("dossier_code", "revision", "status"),
+    skip_duplicates=True,
+)
 
 
 @dataclass
@@ -96,10 +102,7 @@ async def applying(session: AsyncSession, events: Sequence[Event]) -> AsyncItera
                 {"dossier_code": code, "revision": revision, "status": status}
                 for (code, revision), status in batch.status_changes.items()
             ]
-            # executemany parameters, compiled once (see ``Inbox.first_deliveries``).
-            await session.execute(
-                insert_ignoring_duplicates(session, DossierStatusChange).on_conflict_do_nothing(), rows
-            )
+            await _RECORD_STATUS_CHANGES.rows(session, rows)
     finally:
         del session.info[_APPLYING]
 

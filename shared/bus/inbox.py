@@ -9,7 +9,8 @@ from uuid import UUID
 from sqlalchemy import Column, MetaData, String, Table
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.db import UtcDateTime, insert_ignoring_duplicates
+from shared.db import UtcDateTime
+from shared.driver_statements import DriverInsert
 from shared.events import utc_now
 
 
@@ -28,6 +29,12 @@ def inbox_table(metadata: MetaData) -> Table:
 class Inbox:
     def __init__(self, table: Table) -> None:
         self.table = table
+        self._record = DriverInsert(
+            table,
+            ("consumer", "event_id", "processed_at"),
+            skip_duplicates=True,
+            returning=[table.c.event_id],
+        )
 
     async def first_delivery(self, session: AsyncSession, *, consumer: str, event_id: UUID) -> bool:
         """Record the event for this consumer; False when it was already recorded.
@@ -41,17 +48,7 @@ class Inbox:
     ) -> set[UUID]:
         """Record a batch's events for this consumer in one statement; the ids not recorded before.
         An id twice in ``event_ids`` counts once."""
-        unique = list(dict.fromkeys(str(event_id) for event_id in event_ids))
-        if not unique:
-            return set()
         now = utc_now()
+        unique = dict.fromkeys(str(event_id) for event_id in event_ids)
         rows = [{"consumer": consumer, "event_id": event_id, "processed_at": now} for event_id in unique]
-        # The rows as executemany parameters, not .values(rows): one statement still, but compiled
-        # once and kept in the cache, where a VALUES list is compiled again for every batch.
-        statement = (
-            insert_ignoring_duplicates(session, self.table)
-            .on_conflict_do_nothing()
-            .returning(self.table.c.event_id)
-        )
-        result = await session.execute(statement, rows)
-        return {UUID(event_id) for event_id in result.scalars()}
+        return {UUID(event_id) for (event_id,) in await self._record.rows(session, rows)}

@@ -33,16 +33,17 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     event,
     exists,
     func,
     select,
-    text,
     update,
 )
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.db import Database, UtcDateTime, advisory_lock_key
+from shared.driver_statements import DriverStatement
 from shared.events import Event, utc_now
 from shared.settings import OutboxSettings
 from shared.worker import BackgroundWorker, backoff_seconds
@@ -103,6 +104,7 @@ class Outbox:
     def __init__(self, table: Table) -> None:
         self.table = table
         self._listeners: list[Callable[[], None]] = []
+        self._insert = DriverStatement(table.insert())
 
     def on_commit(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
@@ -126,7 +128,7 @@ class Outbox:
             }
             for item in events
         ]
-        await session.execute(self.table.insert(), rows)
+        await self._insert.run_many(session, rows)
         for listener in self._listeners:
             event.listen(session.sync_session, "after_commit", _call_ignoring_session(listener), once=True)
 
@@ -153,6 +155,7 @@ class OutboxRelay:
         self.publish = publish
         self.settings = settings or OutboxSettings()
         self.owner = str(uuid.uuid4())
+        self._statements = _RelayStatements(self.table)
         self.worker = BackgroundWorker("outbox-relay", self._relay_pass)
         self._failures = 0
         self._busy = False
@@ -190,55 +193,38 @@ class OutboxRelay:
         return await self._relay_leased()
 
     async def _relay_locked(self) -> tuple[int, bool]:
-        table = self.table
+        statements = self._statements
         async with self.db.flow_session() as session:
-            turn = await session.execute(
-                text("SELECT pg_try_advisory_xact_lock(:key)"),
-                {"key": advisory_lock_key("motcua.outbox-relay", self.db.schema)},
-            )
-            if not turn.scalar_one():
+            key = advisory_lock_key("motcua.outbox-relay", self.db.schema)
+            [(turn,)] = await statements.turn.rows(session, {"key": key})
+            if not turn:
                 self._busy = True
                 return 0, True
-            statement = (
-                select(table)
-                .where(table.c.sent_at.is_(None))
-                .order_by(table.c.id)
-                .limit(self.settings.batch_size)
-            )
-            messages = [_message(row) for row in (await session.execute(statement)).mappings()]
+            rows = await statements.unsent.rows(session, {"batch": self.settings.batch_size})
+            messages = [_message(row) for row in rows]
             sent, error = await self._publish_all(messages)
             await self._record(session, messages, sent, error)
         return len(sent), error is None
 
     async def _relay_leased(self) -> tuple[int, bool]:
-        table = self.table
+        statements = self._statements
         now = utc_now()
         lease = self.settings.lease_seconds
         async with self.db.flow_session() as session:
-            held_elsewhere = exists().where(
-                and_(
-                    table.c.sent_at.is_(None),
-                    table.c.lease_owner != self.owner,
-                    table.c.lease_until >= now,
-                )
+            [(held_elsewhere,)] = await statements.held_elsewhere.rows(
+                session, {"owner": self.owner, "now": now}
             )
-            if (await session.execute(select(held_elsewhere))).scalar_one():
+            if held_elsewhere:
                 self._busy = True
                 return 0, True
-            claimable = (
-                select(table.c.id)
-                .where(table.c.sent_at.is_(None))
-                .order_by(table.c.id)
-                .limit(self.settings.batch_size)
-                .scalar_subquery()
+            rows = await statements.claim.rows(
+                session,
+                {
+                    "owner": self.owner,
+                    "until": now + timedelta(seconds=lease),
+                    "batch": self.settings.batch_size,
+                },
             )
-            statement = (
-                update(table)
-                .where(table.c.id.in_(claimable))
-                .values(lease_owner=self.owner, lease_until=now + timedelta(seconds=lease))
-                .returning(*table.c)
-            )
-            rows = (await session.execute(statement)).mappings().all()
         # The lease was taken at ``now``; keep a publish timeout's margin so that no publish of this
         # pass can still be under way when another relay may claim.
         deadline = asyncio.get_running_loop().time() + lease - self.settings.publish_timeout_seconds
@@ -301,40 +287,83 @@ class OutboxRelay:
     async def _record(
         self, session: AsyncSession, messages: Sequence[OutboxMessage], sent: list[int], error: str | None
     ) -> None:
-        table = self.table
+        statements = self._statements
         sent_ids = set(sent)
-        if sent:
-            await session.execute(
-                update(table)
-                .where(table.c.id.in_(sent))
-                .values(sent_at=utc_now(), lease_owner=None, lease_until=None, attempts=table.c.attempts + 1)
-            )
+        now = utc_now()
+        await statements.sent.run_many(session, [{"row": row, "now": now} for row in sent])
         erased = [
-            message.id
+            {"row": message.id}
             for message in messages
             if message.id in sent_ids and message.subject in ERASED_ONCE_SENT
         ]
-        if erased:
-            await session.execute(update(table).where(table.c.id.in_(erased)).values(payload="{}"))
-        unsent = [message.id for message in messages if message.id not in sent_ids]
-        if unsent:
-            await session.execute(
-                update(table)
-                .where(table.c.id.in_(unsent))
-                .values(lease_owner=None, lease_until=None, last_error=error, attempts=table.c.attempts + 1)
-            )
+        await statements.erase.run_many(session, erased)
+        unsent = [{"row": message.id, "error": error} for message in messages if message.id not in sent_ids]
+        await statements.unsent_again.run_many(session, unsent)
 
 
 async def _completed() -> FollowUp | None:
     return None
 
 
-def _message(row: Any) -> OutboxMessage:
+class _RelayStatements:
+    """The relay's statements, each on the driver (``DriverStatement``): a pass runs a few of them
+    for every batch the services publish."""
+
+    def __init__(self, table: Table) -> None:
+        columns = table.c
+        message = (columns.id, columns.event_id, columns.subject, columns.payload, columns.trace_headers)
+        message_columns = (*message, columns.headers)
+        row = columns.id == bindparam("row")
+        self.turn = DriverStatement(
+            select(func.pg_try_advisory_xact_lock(bindparam("key", type_=BigInteger)))
+        )
+        self.unsent = DriverStatement(
+            select(*message_columns)
+            .where(columns.sent_at.is_(None))
+            .order_by(columns.id)
+            .limit(bindparam("batch", type_=Integer))
+        )
+        self.held_elsewhere = DriverStatement(
+            select(
+                exists().where(
+                    and_(
+                        columns.sent_at.is_(None),
+                        columns.lease_owner != bindparam("owner"),
+                        columns.lease_until >= bindparam("now", type_=UtcDateTime()),
+                    )
+                )
+            )
+        )
+        claimable = (
+            select(columns.id)
+            .where(columns.sent_at.is_(None))
+            .order_by(columns.id)
+            .limit(bindparam("batch", type_=Integer))
+            .scalar_subquery()
+        )
+        self.claim = DriverStatement(
+            update(table)
+            .where(columns.id.in_(claimable))
+            .values(lease_owner=bindparam("owner"), lease_until=bindparam("until", type_=UtcDateTime()))
+            .returning(*message_columns)
+        )
+        attempted = {"lease_owner": None, "lease_until": None, "attempts": columns.attempts + 1}
+        self.sent = DriverStatement(
+            update(table).where(row).values(sent_at=bindparam("now", type_=UtcDateTime()), **attempted)
+        )
+        self.erase = DriverStatement(update(table).where(row).values(payload="{}"))
+        self.unsent_again = DriverStatement(
+            update(table).where(row).values(last_error=bindparam("error", type_=Text), **attempted)
+        )
+
+
+def _message(row: Sequence[Any]) -> OutboxMessage:
+    id_, event_id, subject, payload, trace_headers, headers = row
     return OutboxMessage(
-        id=int(row["id"]),
-        event_id=str(row["event_id"]),
-        subject=str(row["subject"]),
-        payload=str(row["payload"]).encode(),
-        trace_headers=json.loads(row["trace_headers"] or "{}"),
-        headers=json.loads(row["headers"] or "{}"),
+        id=int(id_),
+        event_id=str(event_id),
+        subject=str(subject),
+        payload=str(payload).encode(),
+        trace_headers=json.loads(trace_headers or "{}"),
+        headers=json.loads(headers or "{}"),
     )

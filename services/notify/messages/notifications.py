@@ -26,7 +26,8 @@ from services.notify.models import (
     new_notification_id,
 )
 from services.notify.settings import WebhookEndpoint
-from shared.db import insert_ignoring_duplicates
+from shared.db import table_of
+from shared.driver_statements import DriverInsert
 from shared.events import Event, utc_now
 
 logger = logging.getLogger(__name__)
@@ -147,6 +148,29 @@ def _worded(
         return renderer.render(event.type, recipient.language, context, channel=channel)
 
 
+_STORE = DriverInsert(
+    table_of(Notification),
+    (
+        "id",
+        "event_id",
+        "event_type",
+        "dossier_code",
+        "recipient",
+        "channel",
+        "language",
+        "subject",
+        "body",
+        "status",
+        "urgent",
+        "created_at",
+        "attempts",
+        "next_attempt_at",
+    ),
+    skip_duplicates=("event_id", "recipient", "channel"),
+    returning=[table_of(Notification).c.id],
+)
+
+
 async def store_messages(*, session: AsyncSession, outgoing: Sequence[Outgoing]) -> list[NotificationPublic]:
     """Insert the notifications in one statement; returns those stored, in the order given, without
     any a recipient already had for its event on its channel."""
@@ -175,13 +199,7 @@ async def store_messages(*, session: AsyncSession, outgoing: Sequence[Outgoing])
         )
     if not rows:
         return []
-    # executemany parameters, compiled once (see ``Inbox.first_deliveries``).
-    statement = (
-        insert_ignoring_duplicates(session, Notification)
-        .on_conflict_do_nothing(index_elements=["event_id", "recipient", "channel"])
-        .returning(col(Notification.id))
-    )
-    stored = set((await session.execute(statement, list(rows.values()))).scalars())
+    stored = {id_ for (id_,) in await _STORE.rows(session, list(rows.values()))}
     return [NotificationPublic.model_validate(row) for row in rows.values() if row["id"] in stored]
 
 

@@ -17,12 +17,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, insert, or_, text
+from sqlalchemy import BigInteger, ColumnElement, bindparam, exists, func, insert, or_
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notify.models import Alert, AlertStatus, DossierClosure, new_notification_id
 from shared.db import advisory_lock_key, insert_ignoring_duplicates
+from shared.driver_statements import DriverStatement
 from shared.errors import Conflict, Forbidden
 from shared.events import AlertEscalated, Event, SlaAlert
 from shared.staff import Staff
@@ -67,8 +68,7 @@ async def _one_dossier_at_a_time(session: AsyncSession, dossier_code: str) -> No
     """Alerts and ends of one dossier take turns, so that an alert stored while its step ends still
     meets that end (SQLite's writers take turns already)."""
     if session.get_bind().dialect.name == "postgresql":
-        key = advisory_lock_key("motcua.notify.alerts", dossier_code)
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        await _TURN.run(session, {"key": advisory_lock_key("motcua.notify.alerts", dossier_code)})
 
 
 async def _first_end_after(session: AsyncSession, *, event: SlaAlert) -> datetime | None:
@@ -132,6 +132,9 @@ class End:
 
 
 _ENDS = "notify.alerts.ends"
+_TURN = DriverStatement(select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger))))
+_CLOSE = DriverStatement(insert(DossierClosure))
+_ALERTED = DriverStatement(select(exists().where(col(Alert.dossier_code) == bindparam("code"))))
 
 
 @asynccontextmanager
@@ -178,8 +181,8 @@ async def _record_ends(session: AsyncSession, ends: Sequence[End]) -> list[Alert
     codes = sorted({end.dossier_code for end in ends})
     for code in codes:
         await _one_dossier_at_a_time(session, code)
-    await session.execute(
-        insert(DossierClosure).execution_options(render_nulls=True),
+    await _CLOSE.run_many(
+        session,
         [
             {
                 "dossier_code": end.dossier_code,
@@ -191,13 +194,7 @@ async def _record_ends(session: AsyncSession, ends: Sequence[End]) -> list[Alert
         ],
     )
     # Most dossiers never had an alert: only those that have one are worth an update per end.
-    alerted = set(
-        (
-            await session.execute(
-                select(Alert.dossier_code).where(col(Alert.dossier_code).in_(codes)).distinct()
-            )
-        ).scalars()
-    )
+    alerted = {code for code in codes if (await _ALERTED.rows(session, {"code": code}))[0][0]}
     changed: dict[str, Alert] = {}
     for end in ends:
         if end.dossier_code not in alerted:

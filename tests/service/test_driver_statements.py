@@ -1,0 +1,134 @@
+"""Statements run on the driver's connection behave as SQLAlchemy's would: in the session's
+transaction, with the same values stored and read back, and the same errors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, exc, insert, select, text, update
+
+from shared.db import Database, UtcDateTime, drop_schemas
+from shared.driver_statements import DriverStatement
+from tests.conftest import POSTGRES_URL_VARIABLE
+
+metadata = MetaData()
+things = Table(
+    "thing",
+    metadata,
+    Column("code", String(20), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("seen_at", UtcDateTime(), nullable=True),
+    Column("note", String(20), nullable=False, default="none"),
+)
+ADD = DriverStatement(insert(things).values(note=bindparam("note", "")))
+BY_CODE = DriverStatement(select(things.c.count, things.c.seen_at).where(things.c.code == bindparam("code")))
+COUNT_UP = DriverStatement(
+    update(things)
+    .where(things.c.code == bindparam("match"))
+    .values(count=things.c.count + 1)
+    .returning(things.c.count)
+)
+MOMENT = datetime(2026, 12, 7, 9, 30, 15, 123456, tzinfo=UTC)
+
+
+class Boom(Exception):
+    pass
+
+
+@pytest.fixture
+async def database(db_backend: str, tmp_path: Path) -> AsyncIterator[Database]:
+    if db_backend == "sqlite":
+        db = Database(f"sqlite+aiosqlite:///{tmp_path}/driver.db")
+        schema = None
+    else:
+        url = os.environ[POSTGRES_URL_VARIABLE]
+        schema = f"t_{uuid4().hex[:10]}_driver"
+        maker = Database(url)
+        async with maker.session() as session:
+            await session.execute(text(f'CREATE SCHEMA "{schema}"'))
+        await maker.dispose()
+        db = Database(url, schema=schema)
+    async with db.engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+        if schema is not None:
+            await drop_schemas(os.environ[POSTGRES_URL_VARIABLE], [schema])
+
+
+async def test_what_is_stored_reads_back_the_same_through_the_driver_and_through_sqlalchemy(
+    database: Database,
+) -> None:
+    async with database.session() as session:
+        await ADD.run_many(
+            session,
+            [
+                {"code": "a", "count": 1, "seen_at": MOMENT},
+                {"code": "b", "count": 2, "seen_at": MOMENT.astimezone(UTC) + timedelta(hours=7)},
+                {"code": "c", "count": 3, "seen_at": None},
+            ],
+        )
+    async with database.reading() as session:
+        assert await BY_CODE.rows(session, {"code": "a"}) == [(1, MOMENT)]
+        assert await BY_CODE.rows(session, {"code": "c"}) == [(3, None)]
+        assert await BY_CODE.rows(session, {"code": "none"}) == []
+        read = (await session.execute(select(things.c.seen_at).where(things.c.code == "b"))).scalar_one()
+    assert read == MOMENT + timedelta(hours=7)
+    assert read.tzinfo is not None and read.utcoffset() == timedelta(0)
+
+
+async def test_a_statement_joins_the_session_transaction_even_as_its_first(database: Database) -> None:
+    with pytest.raises(Boom):
+        async with database.session() as session:
+            await ADD.run(session, {"code": "gone", "count": 1, "seen_at": MOMENT})
+            raise Boom
+    async with database.session() as session:
+        await ADD.run(session, {"code": "kept", "count": 1, "seen_at": MOMENT})
+        assert await COUNT_UP.rows(session, {"match": "kept"}) == [(2,)]
+    async with database.reading() as session:
+        assert await BY_CODE.rows(session, {"code": "gone"}) == []
+        assert await BY_CODE.rows(session, {"code": "kept"}) == [(2, MOMENT)]
+
+
+async def test_the_driver_and_sqlalchemy_share_one_transaction(database: Database) -> None:
+    with pytest.raises(Boom):
+        async with database.session() as session:
+            await session.execute(insert(things).values(code="x", count=1))
+            await COUNT_UP.run(session, {"match": "x"})
+            assert (await session.execute(select(things.c.count))).scalar_one() == 2
+            raise Boom
+    async with database.reading() as session:
+        assert (await session.execute(select(things.c.code))).all() == []
+
+
+async def test_a_broken_constraint_is_sqlalchemys_integrity_error_and_changes_nothing(
+    database: Database,
+) -> None:
+    async with database.session() as session:
+        await ADD.run(session, {"code": "a", "count": 1, "seen_at": None})
+    with pytest.raises(exc.IntegrityError):
+        async with database.session() as session:
+            await COUNT_UP.run(session, {"match": "a"})
+            await ADD.run(session, {"code": "a", "count": 5, "seen_at": None})
+    async with database.reading() as session:
+        assert await BY_CODE.rows(session, {"code": "a"}) == [(1, None)]
+
+
+def test_a_statement_whose_sql_changes_per_call_or_lacks_a_value_is_refused() -> None:
+    from sqlalchemy.dialects.sqlite import aiosqlite
+
+    dialect = aiosqlite.dialect()
+    codes = bindparam("codes", expanding=True)
+    expanding = DriverStatement(select(things.c.code).where(things.c.code.in_(codes)))
+    with pytest.raises(ValueError, match="changes per call"):
+        expanding._compile(dialect, {"codes": ["a"]})
+    # A column's Python-side default is SQLAlchemy's to apply, not the driver's.
+    with pytest.raises(ValueError, match="no value for note"):
+        DriverStatement(insert(things))._compile(dialect, {"code": "a", "count": 1})
