@@ -21,9 +21,11 @@ the copy ends the same (the status, every field and the timeline). It holds beca
   own, which only processing's ``dossier.request.declined`` of that very request undoes.
 - Each event locks its dossier's row, so two events of one dossier handled at once take turns.
 
-A transaction's events are applied together (``applying``): their dossiers are locked by one
-statement, and the status changes they bring are written by one, so that a batch costs a few
-round trips to the database rather than a few per event.
+A transaction's events are applied together (``applying``): their dossiers are locked and read by
+one statement, each changed dossier is written once, and the timeline rows and status changes they
+bring are written by one statement each, so that a batch costs a few round trips to the database
+rather than a few per event. These statements run on the driver (``DriverStatement``): they are
+most of intake's work on the bus.
 """
 
 from __future__ import annotations
@@ -33,12 +35,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlmodel import col, select
+from sqlalchemy import String, bindparam, insert, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.intake.models import Dossier, DossierStatusChange, DossierTimeline, ProcedureCopy
 from shared.db import table_of
-from shared.driver_statements import DriverInsert
+from shared.driver_statements import DriverInsert, DriverStatement
 from shared.events import (
     DossierAccepted,
     DossierRefused,
@@ -69,6 +71,23 @@ _GROUP_OF = {name: group for group, names in GROUPS.items() for name in names}
 
 
 _APPLYING = "intake.projection.applying"
+_DOSSIERS = table_of(Dossier)
+# What applying an event reads of the copy: the revisions, the status a timeline row shows when its
+# event says none, and intake's records of the citizen's requests, which a decline may undo.
+_HELD = (
+    "code",
+    "status",
+    "revision",
+    *(f"{group}_revision" for group in GROUPS),
+    "supplement_provided_for",
+    "withdrawal_requested_at",
+    "rated_at",
+)
+# Locking the batch's dossiers, by their number.
+_LOCKING: dict[int, DriverStatement] = {}
+# The changed columns are the statement's parameters besides ``dossier``: one SQL per set of them.
+_WRITE = DriverStatement(update(_DOSSIERS).where(_DOSSIERS.c.code == bindparam("dossier")))
+_ADD_TO_TIMELINE = DriverStatement(insert(table_of(DossierTimeline)))
 _RECORD_STATUS_CHANGES = DriverInsert(
     table_of(DossierStatusChange),
     ("dossier_code", "revision", "status"),
@@ -76,35 +95,69 @@ _RECORD_STATUS_CHANGES = DriverInsert(
 )
 
 
+class DossierCopy:
+    """A locked dossier's copy as the batch's events leave it: the columns read (``_HELD``), and
+    those the events changed, to be written once the batch is applied."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.code: str = values["code"]
+        self._values = values
+        self.changed: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        if name not in self._values or self._values[name] != value:
+            self._values[name] = self.changed[name] = value
+
+
 @dataclass
 class _Applying:
-    """What one transaction's events share: their dossiers, locked, and the status changes heard
-    of, by (dossier, revision), the first of each kept as a statement each would have kept it."""
+    """What one transaction's events share: their dossiers, locked, the timeline rows they add, and
+    the status changes heard of, by (dossier, revision), the first of each kept as a statement each
+    would have kept it."""
 
-    dossiers: dict[str, Dossier]
+    dossiers: dict[str, DossierCopy]
+    timeline: list[dict[str, Any]] = field(default_factory=list)
     status_changes: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 @asynccontextmanager
 async def applying(session: AsyncSession, events: Sequence[Event]) -> AsyncIterator[None]:
     """Apply ``events`` in ``session`` together: their dossiers locked first, in code order (as
-    every batch locks them, so that two never deadlock), and their status changes written last."""
+    every batch locks them, so that two never deadlock), and what they changed written last."""
     codes = sorted({event.dossier_code for event in events if event.dossier_code is not None})
-    statement = (
-        select(Dossier).where(col(Dossier.code).in_(codes)).order_by(col(Dossier.code)).with_for_update()
-    )
-    dossiers = {dossier.code: dossier for dossier in (await session.exec(statement)).all()} if codes else {}
+    parameters = {f"code_{number}": code for number, code in enumerate(codes)}
+    rows = await _locking(len(codes)).rows(session, parameters) if codes else []
+    dossiers = {copy.code: copy for copy in (DossierCopy(dict(zip(_HELD, row, strict=True))) for row in rows)}
     batch = session.info[_APPLYING] = _Applying(dossiers)
     try:
         yield
-        if batch.status_changes:
-            rows = [
-                {"dossier_code": code, "revision": revision, "status": status}
-                for (code, revision), status in batch.status_changes.items()
-            ]
-            await _RECORD_STATUS_CHANGES.rows(session, rows)
+        for copy in dossiers.values():
+            if copy.changed:
+                await _WRITE.run(session, {**copy.changed, "dossier": copy.code})
+        await _ADD_TO_TIMELINE.run_many(session, batch.timeline)
+        changes = [
+            {"dossier_code": code, "revision": revision, "status": status}
+            for (code, revision), status in batch.status_changes.items()
+        ]
+        await _RECORD_STATUS_CHANGES.rows(session, changes)
     finally:
         del session.info[_APPLYING]
+
+
+def _locking(count: int) -> DriverStatement:
+    statement = _LOCKING.get(count)
+    if statement is None:
+        codes = [bindparam(f"code_{number}", type_=String) for number in range(count)]
+        statement = _LOCKING[count] = DriverStatement(
+            select(*(_DOSSIERS.c[name] for name in _HELD))
+            .where(_DOSSIERS.c.code.in_(codes))
+            .order_by(_DOSSIERS.c.code)
+            .with_for_update()
+        )
+    return statement
 
 
 async def store_procedure(session: AsyncSession, *, event: ProcedurePublished) -> None:
@@ -130,7 +183,7 @@ async def _apply(
     timeline: str | None = None,
     once: dict[str, Any] | None = None,
     **changes: Any,
-) -> Dossier | None:
+) -> DossierCopy | None:
     """Write the event's groups that are not newer in the copy, its once-only fields, its status
     change and its timeline row; returns the locked dossier (None when intake has no such dossier)."""
     assert event.dossier_code is not None
@@ -143,32 +196,31 @@ async def _apply(
     written = {group for group in map(_GROUP_OF.__getitem__, changes) if _current(dossier, group, event)}
     for name, value in changes.items():
         if _GROUP_OF[name] in written:
-            setattr(dossier, name, value)
+            dossier[name] = value
     for group in written:
-        setattr(dossier, f"{group}_revision", event.version)
+        dossier[f"{group}_revision"] = event.version
     for name, value in (once or {}).items():
-        setattr(dossier, name, value)
-    dossier.revision = max(dossier.revision, event.version)
-    session.add(dossier)
+        dossier[name] = value
+    dossier["revision"] = max(dossier["revision"], event.version)
     if status is not None:
         batch.status_changes.setdefault((dossier.code, event.version), int(status))
     if timeline is not None:
-        session.add(
-            DossierTimeline(
-                dossier_code=dossier.code,
-                at=event.occurred_at,
-                event_type=event.type,
+        batch.timeline.append(
+            {
+                "dossier_code": dossier.code,
+                "at": event.occurred_at,
+                "event_type": event.type,
                 # What is known now; the timeline shows the status at ``revision`` once known.
-                status=int(status if status is not None else dossier.status),
-                note=timeline,
-                revision=event.version,
-            )
+                "status": int(status if status is not None else dossier["status"]),
+                "note": timeline,
+                "revision": event.version,
+            }
         )
     return dossier
 
 
-def _current(dossier: Dossier, group: str, event: Event) -> bool:
-    revision: int = getattr(dossier, f"{group}_revision")
+def _current(dossier: DossierCopy, group: str, event: Event) -> bool:
+    revision: int = dossier[f"{group}_revision"]
     return event.version >= revision
 
 
@@ -303,16 +355,15 @@ async def apply_request_declined(session: AsyncSession, *, event: DossierRequest
     if event.request == "supplement":
         # The record answers the request of its revision; processing declined at ``version``, so a
         # record for a later request is another supplement, still pending.
-        answered = dossier.supplement_provided_for
+        answered = dossier["supplement_provided_for"]
         if answered is not None and answered <= event.version:
-            dossier.supplement_provided_at = dossier.supplement_provided_for = None
+            dossier["supplement_provided_at"] = dossier["supplement_provided_for"] = None
     elif event.request == "withdrawal":
-        requested = dossier.withdrawal_requested_at
+        requested = dossier["withdrawal_requested_at"]
         if requested is not None and requested <= event.requested_at:
-            dossier.withdrawal_requested_at = None
+            dossier["withdrawal_requested_at"] = None
     elif event.reason == "not_returned":
         # An earlier rating that processing holds ("already_rated") stands as intake has it.
-        rated = dossier.rated_at
+        rated = dossier["rated_at"]
         if rated is not None and rated <= event.requested_at:
-            dossier.rating = dossier.rating_reason = dossier.rated_at = None
-    session.add(dossier)
+            dossier["rating"] = dossier["rating_reason"] = dossier["rated_at"] = None

@@ -3,7 +3,8 @@
 ``open_change`` locks the dossier, checks the expected revision and the actor's scope, and loads its
 procedure and calendar. ``Change.commit`` is the one place a status changes: it moves the dossier as
 ``domain.TRANSITIONS`` says, writes the history row from the same two statuses, stamps the events
-with the new revision and re-arms the SLA timers.
+with the new revision and re-arms the SLA timers; then it writes the change's rows
+(``writing.write_change``).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.processing import clocks, domain, sla
 from services.processing.catalog import procedure_of
-from services.processing.models import Dossier, DossierHistory, DossierStep, Unit
+from services.processing.models import Dossier, DossierStep, Unit
 from services.processing.steps import steps_of
 from services.processing.working_calendar import calendar_of
+from services.processing.writing import write_change
 from shared.bus.outbox import Outbox
 from shared.db import memo_of
 from shared.errors import NotFound
@@ -211,19 +213,16 @@ class Change:
         self.dossier.status = after
         self.dossier.revision += 1
         self.dossier.last_action_at = self.now
-        self.session.add(self.dossier)
-        self.session.add(
-            DossierHistory(
-                dossier_code=self.dossier.code,
-                at=self.now,
-                action=action.value,
-                actor=self.actor.username,
-                actor_role=self.actor.role,
-                from_status=before,
-                to_status=after,
-                note=note,
-            )
-        )
+        history = {
+            "dossier_code": self.dossier.code,
+            "at": self.now,
+            "action": action.value,
+            "actor": self.actor.username,
+            "actor_role": self.actor.role,
+            "from_status": int(before),
+            "to_status": int(after),
+            "note": note,
+        }
         # Every event of one change carries the revision the change produced.
         stamped = [self._stamped(item) for item in self.events]
         # The clock moved (or stopped): re-arm the SLA timers for the state the dossier is now in.
@@ -236,6 +235,7 @@ class Change:
             now=self.now,
         )
         await self.outbox.add(self.session, *stamped, *timers)
+        await write_change(self.session, dossier=self.dossier, steps=self.steps.values(), history=history)
         return self.dossier
 
     def _stamped(self, item: Event) -> Event:

@@ -10,7 +10,20 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, exc, insert, select, text, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    exc,
+    insert,
+    select,
+    text,
+    update,
+)
 
 from shared.db import Database, UtcDateTime, drop_schemas
 from shared.driver_statements import DriverStatement
@@ -24,9 +37,12 @@ things = Table(
     Column("count", Integer, nullable=False),
     Column("seen_at", UtcDateTime(), nullable=True),
     Column("note", String(20), nullable=False, default="none"),
+    Column("tags", JSON, nullable=True),
 )
 ADD = DriverStatement(insert(things).values(note=bindparam("note", "")))
 BY_CODE = DriverStatement(select(things.c.count, things.c.seen_at).where(things.c.code == bindparam("code")))
+TAGS = DriverStatement(select(things.c.tags).where(things.c.code == bindparam("code")))
+RETAG = DriverStatement(update(things).where(things.c.code == bindparam("match")))
 COUNT_UP = DriverStatement(
     update(things)
     .where(things.c.code == bindparam("match"))
@@ -82,6 +98,16 @@ async def test_what_is_stored_reads_back_the_same_through_the_driver_and_through
         read = (await session.execute(select(things.c.seen_at).where(things.c.code == "b"))).scalar_one()
     assert read == MOMENT + timedelta(hours=7)
     assert read.tzinfo is not None and read.utcoffset() == timedelta(0)
+
+
+async def test_json_is_written_and_read_as_sqlalchemy_does(database: Database) -> None:
+    tags = {"items": ["Tờ khai", "CCCD"], "count": 2}
+    async with database.session() as session:
+        await ADD.run(session, {"code": "a", "count": 1, "seen_at": None, "tags": None})
+        await RETAG.run(session, {"match": "a", "tags": tags})
+    async with database.reading() as session:
+        assert await TAGS.rows(session, {"code": "a"}) == [(tags,)]
+        assert (await session.execute(select(things.c.tags))).scalar_one() == tags
 
 
 async def test_a_statement_joins_the_session_transaction_even_as_its_first(database: Database) -> None:
