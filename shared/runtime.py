@@ -362,7 +362,7 @@ class ServiceRuntime:
                 await asyncio.gather(*(ensure_consumer(js, spec) for spec in self.consumers))
                 await self.broker.start()
                 for consumer in self._event_consumers:
-                    await consumer.start(js)
+                    await consumer.start(self.broker.config.connection_state.connection)
             except Exception as exc:
                 logger.warning("%s: bus not up yet (%r); retrying in %.1fs", self.service, exc, delay)
                 await asyncio.sleep(delay)

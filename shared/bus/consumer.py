@@ -29,16 +29,18 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from functools import partial
 
 from faststream.nats import NatsBroker
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Tracer
 from pydantic import BaseModel, ValidationError
 
 from shared.bus.permissions import inbox_prefix
+from shared.bus.pulling import Puller
 from shared.bus.streams import DEAD_LETTER, DEAD_LETTER_PREFIX, MAX_DELIVERIES, ConsumerSpec
 from shared.events import Event, parse_event
 from shared.personal_data import mask_personal_data
@@ -160,15 +162,13 @@ class Received:
     event: Event
 
 
-async def _fetched(
-    subscription: JetStreamContext.PullSubscription, durable: str, *, batch: int
-) -> AsyncIterator[list[Msg]]:
-    """What each fetch brings, for ever: an idle fetch (``TimeoutError``, whether nats-py raises its
-    own or asyncio's) asks again; a failed one waits a growing while first."""
+async def _fetched(fetch: Callable[[], Awaitable[list[Msg]]], durable: str) -> AsyncIterator[list[Msg]]:
+    """What each fetch brings, for ever: an idle fetch (``TimeoutError``, nats-py's or asyncio's)
+    asks again; a failed one waits a growing while first."""
     failures = 0
     while True:
         try:
-            messages = await subscription.fetch(batch=batch, timeout=FETCH_WAIT_SECONDS)
+            messages = await fetch()
         except TimeoutError:
             continue
         except asyncio.CancelledError:
@@ -210,28 +210,29 @@ class EventConsumer:
         self.retry_delays = retry_delays
         self.tracer = tracer
         self.batch_size = batch_size
-        self._loops: list[tuple[asyncio.Task[None], JetStreamContext.PullSubscription]] = []
-        self._watcher: tuple[asyncio.Task[None], JetStreamContext.PullSubscription] | None = None
+        self._loops: list[tuple[asyncio.Task[None], Puller]] = []
+        self._watcher: tuple[asyncio.Task[None], Puller] | None = None
 
-    async def start(self, js: JetStreamContext) -> None:
-        """Bind to the durable consumer (created elsewhere) and start fetching: ``spec.concurrency``
-        loops, each on a subscription of its own, so that that many batches are handled at once
-        where order between messages does not matter, and one more loop on the consumer's twin on
-        ``MAX_DELIVERIES`` (``_watch``). Fetched messages come to inboxes under the service's own
-        prefix, the only ones its NATS user may subscribe to."""
+    async def start(self, connection: NATS) -> None:
+        """Start taking the durable consumer's messages (it is created elsewhere): ``spec.concurrency``
+        loops, each with an inbox of its own, so that that many batches are handled at once where
+        order between messages does not matter, and one more loop on the consumer's twin on
+        ``MAX_DELIVERIES`` (``_watch``). The inboxes are under the service's own prefix, the only
+        subjects its NATS user may subscribe to."""
+        prefix = inbox_prefix(self.spec.service)
         while len(self._loops) < self.spec.concurrency:
-            subscription = await js.pull_subscribe_bind(
-                durable=self.spec.durable, stream=self.spec.stream.name, inbox_prefix=_inbox(self.spec)
+            puller = Puller(
+                connection, stream=self.spec.stream.name, durable=self.spec.durable, inbox_prefix=prefix
             )
-            task = asyncio.create_task(self._run(subscription), name=f"consume {self.spec.durable}")
-            self._loops.append((task, subscription))
+            await puller.start()
+            task = asyncio.create_task(self._run(puller), name=f"consume {self.spec.durable}")
+            self._loops.append((task, puller))
         if self._watcher is None:
             durable = self.spec.max_deliveries_durable
-            subscription = await js.pull_subscribe_bind(
-                durable=durable, stream=MAX_DELIVERIES.name, inbox_prefix=_inbox(self.spec)
-            )
-            task = asyncio.create_task(self._watch(subscription), name=f"watch {durable}")
-            self._watcher = (task, subscription)
+            puller = Puller(connection, stream=MAX_DELIVERIES.name, durable=durable, inbox_prefix=prefix)
+            await puller.start()
+            task = asyncio.create_task(self._watch(puller), name=f"watch {durable}")
+            self._watcher = (task, puller)
 
     async def stop(self) -> None:
         """Stop fetching. A batch cut off here is rolled back and left unacknowledged, so JetStream
@@ -244,15 +245,16 @@ class EventConsumer:
             task.cancel()
         if loops:
             await asyncio.wait({task for task, _ in loops}, timeout=5)
-        for _, subscription in loops:
-            # Otherwise the connection's drain at shutdown waits on its pending fetch.
+        for _, puller in loops:
             try:
-                await subscription.unsubscribe()
+                await puller.stop()
             except Exception as exc:
                 logger.warning("%s: unsubscribing failed: %r", self.spec.durable, exc)
 
-    async def _run(self, subscription: JetStreamContext.PullSubscription) -> None:
-        async for messages in _fetched(subscription, self.spec.durable, batch=self.batch_size):
+    async def _run(self, puller: Puller) -> None:
+        async for messages in _fetched(
+            partial(puller.take, batch=self.batch_size, wait=FETCH_WAIT_SECONDS), self.spec.durable
+        ):
             try:
                 await self._handle(messages)
             except asyncio.CancelledError:
@@ -261,11 +263,12 @@ class EventConsumer:
                 # Whatever is left unacknowledged comes back after ack_wait.
                 logger.exception("%s: a batch could not be handled", self.spec.durable)
 
-    async def _watch(self, subscription: JetStreamContext.PullSubscription) -> None:
+    async def _watch(self, puller: Puller) -> None:
         """Dead-letter each message the consumer's twin on ``MAX_DELIVERIES`` says JetStream gave
         up on."""
         durable = self.spec.max_deliveries_durable
-        async for advisories in _fetched(subscription, durable, batch=self.batch_size):
+        take = partial(puller.take, batch=self.batch_size, wait=FETCH_WAIT_SECONDS)
+        async for advisories in _fetched(take, durable):
             for advisory in advisories:
                 try:
                     await _dead_letter_exhausted(
@@ -331,10 +334,6 @@ class EventConsumer:
             await message.nak(delay=delay)
         else:
             await message.ack()
-
-
-def _inbox(spec: ConsumerSpec) -> bytes:
-    return f"{inbox_prefix(spec.service)}.".encode()
 
 
 def _deliveries(message: Msg) -> int:

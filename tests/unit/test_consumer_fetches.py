@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import nats.errors
 import pytest
-from nats.js import JetStreamContext
+from nats.aio.msg import Msg
 
 from shared.bus.consumer import _fetched
 
@@ -21,12 +21,12 @@ class Subscription:
         self.answers = list(answers)
         self.fetches = 0
 
-    async def fetch(self, *, batch: int, timeout: float) -> list[str]:  # noqa: ASYNC109 - nats-py's signature
+    async def fetch(self) -> list[Msg]:
         self.fetches += 1
         answer = self.answers.pop(0)
         if isinstance(answer, BaseException):
             raise answer
-        return cast(list[str], answer)
+        return cast(list[Msg], answer)
 
 
 async def test_idle_and_failed_fetches_ask_again_and_only_messages_are_handed_on(
@@ -39,7 +39,7 @@ async def test_idle_and_failed_fetches_ask_again_and_only_messages_are_handed_on
         ConnectionError("NATS is away"),
         ["second", "third"],
     )
-    fetched = _fetched(cast(JetStreamContext.PullSubscription, subscription), "intake-test", batch=10)
+    fetched = _fetched(subscription.fetch, "intake-test")
     assert [await anext(fetched), await anext(fetched)] == [["first"], ["second", "third"]]
     assert subscription.fetches == 5
     assert [record.levelname for record in caplog.records] == ["WARNING"]
@@ -48,6 +48,6 @@ async def test_idle_and_failed_fetches_ask_again_and_only_messages_are_handed_on
 
 async def test_a_cancelled_fetch_ends_the_loop() -> None:
     subscription = Subscription(asyncio.CancelledError())
-    fetched = _fetched(cast(JetStreamContext.PullSubscription, subscription), "intake-test", batch=10)
+    fetched = _fetched(subscription.fetch, "intake-test")
     with pytest.raises(asyncio.CancelledError):
         await anext(fetched)
