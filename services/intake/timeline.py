@@ -11,6 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.intake.models import Dossier, DossierStatusChange, DossierTimeline
+from shared.driver_statements import DriverStatement
 
 
 def record_timeline(
@@ -54,8 +55,8 @@ _STATUS_AT_ROW = (
     .scalar_subquery()
 )
 
-# Built once: the citizen's view is read on every look at a dossier.
-_TIMELINE = (
+# Built once, and run on the driver: the citizen's view is read on every look at a dossier.
+_TIMELINE = DriverStatement(
     select(
         col(DossierTimeline.at),
         col(DossierTimeline.event_type),
@@ -70,7 +71,7 @@ _TIMELINE = (
 async def timeline_of(session: AsyncSession, *, code: str) -> list[TimelineEntry]:
     """The citizen's timeline, each entry with the status the dossier had at its row's revision
     (the status stored with the row when no change of status at or before it is known)."""
-    rows = await session.exec(_TIMELINE, params={"code": code})
+    rows = await _TIMELINE.rows(session, {"code": code})
     return [
         TimelineEntry(at=at, event_type=event_type, status=status, note=note)
         for at, event_type, status, note in rows

@@ -21,6 +21,7 @@ from uuid import UUID, uuid4
 from jinja2 import TemplateNotFound, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 from sqlmodel import delete as delete_rows
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -28,6 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.notify.messages.rendering import MessageSources, TemplateRenderer
 from services.notify.models import Channel, TemplateOverride
 from shared.db import upsert
+from shared.driver_statements import DriverStatement
 from shared.errors import Invalid
 from shared.events import EVENT_TYPES, CitizenNotice, DossierStepAssigned, Event, SlaAlert
 
@@ -93,13 +95,24 @@ async def get_override(
     return await session.get(TemplateOverride, (language, event_type, channel))
 
 
+# Read for every event notify words: on the driver.
+_OVERRIDES_OF = DriverStatement(
+    select(
+        col(TemplateOverride.language),
+        col(TemplateOverride.channel),
+        col(TemplateOverride.subject),
+        col(TemplateOverride.body),
+    ).where(col(TemplateOverride.event_type) == bindparam("event_type"))
+)
+
+
 async def overrides_for(*, session: AsyncSession, event_type: str) -> dict[tuple[str, str], MessageSources]:
     """What the renderer needs of each override of ``event_type``, by (language, channel): one read
     for all of an event's messages. A key that is not here uses the shipped files."""
-    statement = select(TemplateOverride).where(TemplateOverride.event_type == event_type)
+    rows = await _OVERRIDES_OF.rows(session, {"event_type": event_type})
     return {
-        (row.language, row.channel): MessageSources(subject=row.subject, body=row.body)
-        for row in (await session.exec(statement)).all()
+        (language, channel): MessageSources(subject=subject, body=body)
+        for language, channel, subject, body in rows
     }
 
 
