@@ -14,13 +14,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from typing import Any
 
-from sqlalchemy import ColumnElement
+import sqlalchemy as sql
+from sqlalchemy import String, bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notify.models import Channel, Person, StaffPreferences, StaffPreferencesBase
 from services.notify.settings import WebhookEndpoint
+from shared.db import table_of
+from shared.driver_statements import DriverStatement
 from shared.events import CitizenNotice, DossierStepAssigned, DossierSupplementRequested, Event, SlaAlert
 
 # The applicant has no language of their own yet: every citizen hears in Vietnamese.
@@ -55,14 +59,9 @@ async def recipients_for(
         # Whoever assigned the step knows of it already.
         if event.assignee:
             usernames = [event.assignee] if event.assignee != event.assigned_by else []
-            known = await staff(session, col(Person.username).in_(usernames)) if usernames else {}
+            known = await staff_named(session, usernames)
         else:
-            officers = (
-                col(Person.unit_code) == event.unit_code,
-                col(Person.role) == "officer",
-                col(Person.active).is_(True),
-            )
-            known = await staff(session, *officers)
+            known = await _staff(session, _OFFICERS_OF_UNIT, {"unit_code": event.unit_code})
             usernames = [username for username in sorted(known) if username != event.assigned_by]
         found.extend(addressed(usernames, known, alert=False))
     found.extend(
@@ -100,20 +99,60 @@ async def preferences_of(
     return {username: stored.get(username) or StaffPreferencesBase() for username in wanted}
 
 
-async def staff(
-    session: AsyncSession, *conditions: ColumnElement[bool]
-) -> dict[str, tuple[Person, StaffPreferencesBase]]:
-    """The people of the directory copy that ``conditions`` select, each with their preferences
-    (the defaults for someone who never set any), read together."""
-    statement = (
-        select(Person, StaffPreferences)
-        .outerjoin(StaffPreferences, col(StaffPreferences.username) == col(Person.username))
-        .where(*conditions)
+@dataclass(frozen=True)
+class Contact:
+    """What telling a member of staff needs of the directory copy's row."""
+
+    active: bool
+    email: str | None
+
+
+Known = Mapping[str, tuple[Contact, StaffPreferencesBase]]
+
+_PEOPLE = table_of(Person)
+_PREFERENCES = table_of(StaffPreferences)
+# Each person with their preferences, read together (none stored: the columns are NULL).
+_STAFF = sql.select(
+    _PEOPLE.c.username,
+    _PEOPLE.c.active,
+    _PEOPLE.c.email,
+    _PREFERENCES.c.language,
+    _PREFERENCES.c.email_alerts,
+    _PREFERENCES.c.daily_digest,
+).select_from(_PEOPLE.outerjoin(_PREFERENCES, _PREFERENCES.c.username == _PEOPLE.c.username))
+# Read for every step assigned to a unit, and for every alert: on the driver.
+_OFFICERS_OF_UNIT = DriverStatement(
+    _STAFF.where(
+        _PEOPLE.c.unit_code == bindparam("unit_code"), _PEOPLE.c.role == "officer", _PEOPLE.c.active.is_(True)
     )
-    return {
-        person.username: (person, preferences or StaffPreferencesBase())
-        for person, preferences in (await session.exec(statement)).all()
-    }
+)
+# By the number of people named.
+_NAMED: dict[int, DriverStatement] = {}
+
+
+async def staff_named(session: AsyncSession, usernames: Sequence[str]) -> Known:
+    """The people of the directory copy named, each with their preferences (the defaults for someone
+    who never set any)."""
+    names = list(dict.fromkeys(usernames))
+    if not names:
+        return {}
+    statement = _NAMED.get(len(names))
+    if statement is None:
+        wanted = [bindparam(f"name_{number}", type_=String) for number in range(len(names))]
+        statement = _NAMED[len(names)] = DriverStatement(_STAFF.where(_PEOPLE.c.username.in_(wanted)))
+    return await _staff(session, statement, {f"name_{number}": name for number, name in enumerate(names)})
+
+
+async def _staff(session: AsyncSession, statement: DriverStatement, parameters: dict[str, Any]) -> Known:
+    known: dict[str, tuple[Contact, StaffPreferencesBase]] = {}
+    for username, active, email, language, email_alerts, digest in await statement.rows(session, parameters):
+        preferences = (
+            StaffPreferencesBase()
+            if language is None  # none stored
+            else StaffPreferencesBase(language=language, email_alerts=email_alerts, daily_digest=digest)
+        )
+        known[username] = (Contact(active=bool(active), email=email), preferences)
+    return known
 
 
 async def staff_recipients(
@@ -122,12 +161,10 @@ async def staff_recipients(
     """See ``addressed``: the people named, read from the directory copy."""
     if not usernames:
         return []
-    return addressed(usernames, await staff(session, col(Person.username).in_(usernames)), alert=alert)
+    return addressed(usernames, await staff_named(session, usernames), alert=alert)
 
 
-def addressed(
-    usernames: Sequence[str], known: Mapping[str, tuple[Person, StaffPreferencesBase]], *, alert: bool
-) -> list[Recipient]:
+def addressed(usernames: Sequence[str], known: Known, *, alert: bool) -> list[Recipient]:
     """The inbox of each person, and for an alert their email too. People the directory copy knows
     as inactive hear nothing; someone it does not know yet still gets the inbox message, with the
     default preferences (only people it knows can set any)."""
