@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import ColumnElement, Integer, String, and_, bindparam, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -221,19 +221,20 @@ async def store_message(
     return Created(stored[0].id, channel, recipient) if stored else None
 
 
-def _readable_by(reader: Reader) -> ColumnElement[bool]:
-    """The rows ``reader`` owns: their inbox rows (a citizen's addressed by CCCD, staff's by username)
-    and the SMS and email of the same events. A citizen notice goes to its applicant alone, so all
-    of its SMS and email are theirs; a staff alert may go to several people, so only the email to the
-    reader's own address is. Webhook deliveries, which carry whole events, belong to nobody who reads
-    over HTTP."""
-    inbox_key = reader.username if reader.username is not None else reader.id_number
+def _readable_by(*, staff: bool) -> ColumnElement[bool]:
+    """The rows a reader owns: their inbox rows (a citizen's addressed by CCCD, staff's by username,
+    the parameter ``inbox_key``) and the SMS and email of the same events. A citizen notice goes to
+    its applicant alone, so all of its SMS and email are theirs; a staff alert may go to several
+    people, so only the email to the reader's own address (the parameter ``email``) is. Webhook
+    deliveries, which carry whole events, belong to nobody who reads over HTTP."""
+    inbox_key = bindparam("inbox_key", type_=String)
     own_events = select(Notification.event_id).where(
         col(Notification.recipient) == inbox_key, col(Notification.channel) == Channel.INBOX
     )
-    if reader.username is not None:
+    if staff:
         outside = and_(
-            col(Notification.channel) == Channel.EMAIL, col(Notification.recipient) == reader.email
+            col(Notification.channel) == Channel.EMAIL,
+            col(Notification.recipient) == bindparam("email", type_=String),
         )
     else:
         outside = col(Notification.channel).in_([Channel.SMS, Channel.EMAIL])
@@ -246,26 +247,46 @@ def _readable_by(reader: Reader) -> ColumnElement[bool]:
     )
 
 
+# Built once, staff's and citizens': readers poll their notifications.
+_LISTS = {
+    staff: select(Notification)
+    .where(_readable_by(staff=staff))
+    .order_by(col(Notification.created_at).desc(), col(Notification.id).desc())
+    .limit(bindparam("limit", type_=Integer))
+    .offset(bindparam("offset", type_=Integer))
+    for staff in (True, False)
+}
+_ONES = {
+    staff: select(Notification).where(
+        col(Notification.id) == bindparam("notification_id", type_=String), _readable_by(staff=staff)
+    )
+    for staff in (True, False)
+}
+
+
+def _reading(reader: Reader) -> dict[str, Any]:
+    """The parameters of ``_readable_by`` for ``reader``."""
+    if reader.username is not None:
+        return {"inbox_key": reader.username, "email": reader.email}
+    return {"inbox_key": reader.id_number}
+
+
 async def list_for_reader(
     *, session: AsyncSession, reader: Reader, limit: int = 50, offset: int = 0
 ) -> Sequence[Notification]:
     """The reader's own notifications, newest first."""
-    statement = (
-        select(Notification)
-        .where(_readable_by(reader))
-        .order_by(col(Notification.created_at).desc(), col(Notification.id).desc())
-        .limit(limit)
-        .offset(offset)
-    )
-    return (await session.exec(statement)).all()
+    statement = _LISTS[reader.username is not None]
+    parameters = {**_reading(reader), "limit": limit, "offset": offset}
+    return (await session.exec(statement, params=parameters)).all()
 
 
 async def get_for_reader(
     *, session: AsyncSession, reader: Reader, notification_id: str
 ) -> Notification | None:
     """One of the reader's own notifications; None for anyone else's."""
-    statement = select(Notification).where(Notification.id == notification_id, _readable_by(reader))
-    return (await session.exec(statement)).first()
+    statement = _ONES[reader.username is not None]
+    parameters = {**_reading(reader), "notification_id": notification_id}
+    return (await session.exec(statement, params=parameters)).first()
 
 
 async def get(*, session: AsyncSession, notification_id: str) -> Notification | None:
