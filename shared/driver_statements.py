@@ -31,6 +31,8 @@ from sqlalchemy import ColumnElement, Table, bindparam, exc
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.types import TypeEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 Processor = Callable[[Any], Any] | None
@@ -99,6 +101,32 @@ class DriverStatement:
         return compiled
 
 
+class PerCount:
+    """Driver statements that differ only in how many values they take (an ``IN`` list, the rows of
+    an ``INSERT``), an expanding ``IN`` being compiled again for every call: ``build(count)`` makes
+    the statement for ``count`` values, once, on first use."""
+
+    def __init__(self, build: Callable[[int], ClauseElement]) -> None:
+        self._build = build
+        self._statements: dict[int, DriverStatement] = {}
+
+    def __getitem__(self, count: int) -> DriverStatement:
+        statement = self._statements.get(count)
+        if statement is None:
+            statement = self._statements[count] = DriverStatement(self._build(count))
+        return statement
+
+
+def numbered(name: str, count: int, type_: TypeEngine[Any]) -> list[BindParameter[Any]]:
+    """``count`` bind parameters, ``{name}_0`` onwards, for ``numbered_values``."""
+    return [bindparam(f"{name}_{number}", type_=type_) for number in range(count)]
+
+
+def numbered_values(name: str, values: Sequence[Any]) -> dict[str, Any]:
+    """``values`` as the parameters ``numbered`` names."""
+    return {f"{name}_{number}": value for number, value in enumerate(values)}
+
+
 class DriverInsert:
     """``INSERT … VALUES`` of several rows in one statement on the driver, with ``ON CONFLICT DO
     NOTHING`` when duplicates are to be skipped (of any unique key, or of the one named), and
@@ -117,7 +145,7 @@ class DriverInsert:
         self.columns = tuple(columns)
         self.skip_duplicates = skip_duplicates
         self.returning = tuple(returning)
-        self._statements: dict[int, DriverStatement] = {}
+        self._statements = PerCount(self._insert_of)
 
     async def rows(self, session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> list[Row]:
         """What ``RETURNING`` answers of the rows inserted (none for a duplicate skipped)."""
@@ -126,24 +154,21 @@ class DriverInsert:
         parameters = {
             f"{name}_{number}": row[name] for number, row in enumerate(rows) for name in self.columns
         }
-        return await self._statement(len(rows)).rows(session, parameters)
+        return await self._statements[len(rows)].rows(session, parameters)
 
-    def _statement(self, count: int) -> DriverStatement:
-        statement = self._statements.get(count)
-        if statement is None:
-            values = [
-                {name: bindparam(f"{name}_{number}", type_=self.table.c[name].type) for name in self.columns}
-                for number in range(count)
-            ]
-            # ``postgresql.insert`` for ON CONFLICT, which SQLite spells the same way.
-            insert = postgresql.insert(self.table).values(values)
-            if self.skip_duplicates:
-                key = None if self.skip_duplicates is True else list(self.skip_duplicates)
-                insert = insert.on_conflict_do_nothing(index_elements=key)
-            if self.returning:
-                insert = insert.returning(*self.returning)  # type: ignore[assignment]
-            statement = self._statements[count] = DriverStatement(insert)
-        return statement
+    def _insert_of(self, count: int) -> ClauseElement:
+        values = [
+            {name: bindparam(f"{name}_{number}", type_=self.table.c[name].type) for name in self.columns}
+            for number in range(count)
+        ]
+        # ``postgresql.insert`` for ON CONFLICT, which SQLite spells the same way.
+        insert = postgresql.insert(self.table).values(values)
+        if self.skip_duplicates:
+            key = None if self.skip_duplicates is True else list(self.skip_duplicates)
+            insert = insert.on_conflict_do_nothing(index_elements=key)
+        if self.returning:
+            insert = insert.returning(*self.returning)  # type: ignore[assignment]
+        return insert
 
 
 def _compile(statement: ClauseElement, dialect: Dialect, parameters: Mapping[str, Any]) -> _Compiled:

@@ -40,7 +40,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.intake.models import Dossier, DossierStatusChange, DossierTimeline, ProcedureCopy
 from shared.db import table_of
-from shared.driver_statements import DriverInsert, DriverStatement
+from shared.driver_statements import DriverInsert, DriverStatement, PerCount, numbered, numbered_values
 from shared.events import (
     DossierAccepted,
     DossierRefused,
@@ -84,7 +84,14 @@ _HELD = (
     "rated_at",
 )
 # Locking the batch's dossiers, by their number.
-_LOCKING: dict[int, DriverStatement] = {}
+_LOCKING = PerCount(
+    lambda count: (
+        select(*(_DOSSIERS.c[name] for name in _HELD))
+        .where(_DOSSIERS.c.code.in_(numbered("code", count, String())))
+        .order_by(_DOSSIERS.c.code)
+        .with_for_update()
+    )
+)
 # The changed columns are the statement's parameters besides ``dossier``: one SQL per set of them.
 _WRITE = DriverStatement(update(_DOSSIERS).where(_DOSSIERS.c.code == bindparam("dossier")))
 _ADD_TO_TIMELINE = DriverStatement(insert(table_of(DossierTimeline)))
@@ -128,8 +135,7 @@ async def applying(session: AsyncSession, events: Sequence[Event]) -> AsyncItera
     """Apply ``events`` in ``session`` together: their dossiers locked first, in code order (as
     every batch locks them, so that two never deadlock), and what they changed written last."""
     codes = sorted({event.dossier_code for event in events if event.dossier_code is not None})
-    parameters = {f"code_{number}": code for number, code in enumerate(codes)}
-    rows = await _locking(len(codes)).rows(session, parameters) if codes else []
+    rows = await _LOCKING[len(codes)].rows(session, numbered_values("code", codes)) if codes else []
     dossiers = {copy.code: copy for copy in (DossierCopy(dict(zip(_HELD, row, strict=True))) for row in rows)}
     batch = session.info[_APPLYING] = _Applying(dossiers)
     try:
@@ -145,19 +151,6 @@ async def applying(session: AsyncSession, events: Sequence[Event]) -> AsyncItera
         await _RECORD_STATUS_CHANGES.rows(session, changes)
     finally:
         del session.info[_APPLYING]
-
-
-def _locking(count: int) -> DriverStatement:
-    statement = _LOCKING.get(count)
-    if statement is None:
-        codes = [bindparam(f"code_{number}", type_=String) for number in range(count)]
-        statement = _LOCKING[count] = DriverStatement(
-            select(*(_DOSSIERS.c[name] for name in _HELD))
-            .where(_DOSSIERS.c.code.in_(codes))
-            .order_by(_DOSSIERS.c.code)
-            .with_for_update()
-        )
-    return statement
 
 
 async def store_procedure(session: AsyncSession, *, event: ProcedurePublished) -> None:

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 
 from shared.db import Database, UtcDateTime, drop_schemas
-from shared.driver_statements import DriverStatement
+from shared.driver_statements import DriverStatement, PerCount, numbered, numbered_values
 from tests.conftest import POSTGRES_URL_VARIABLE
 
 metadata = MetaData()
@@ -48,6 +48,13 @@ COUNT_UP = DriverStatement(
     .where(things.c.code == bindparam("match"))
     .values(count=things.c.count + 1)
     .returning(things.c.count)
+)
+COUNTS_OF = PerCount(
+    lambda count: (
+        select(things.c.code, things.c.count)
+        .where(things.c.code.in_(numbered("code", count, String())))
+        .order_by(things.c.code)
+    )
 )
 MOMENT = datetime(2026, 12, 7, 9, 30, 15, 123456, tzinfo=UTC)
 
@@ -98,6 +105,18 @@ async def test_what_is_stored_reads_back_the_same_through_the_driver_and_through
         read = (await session.execute(select(things.c.seen_at).where(things.c.code == "b"))).scalar_one()
     assert read == MOMENT + timedelta(hours=7)
     assert read.tzinfo is not None and read.utcoffset() == timedelta(0)
+
+
+async def test_a_list_of_values_takes_the_statement_for_its_length(database: Database) -> None:
+    async with database.session() as session:
+        await ADD.run_many(
+            session, [{"code": code, "count": number, "seen_at": None} for number, code in enumerate("abcd")]
+        )
+    async with database.reading() as session:
+        assert await COUNTS_OF[1].rows(session, numbered_values("code", ["c"])) == [("c", 2)]
+        wanted = ["d", "a", "x"]
+        assert await COUNTS_OF[3].rows(session, numbered_values("code", wanted)) == [("a", 0), ("d", 3)]
+    assert COUNTS_OF[3] is COUNTS_OF[3]
 
 
 async def test_json_is_written_and_read_as_sqlalchemy_does(database: Database) -> None:

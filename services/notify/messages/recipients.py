@@ -24,7 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.notify.models import Channel, Person, StaffPreferences, StaffPreferencesBase
 from services.notify.settings import WebhookEndpoint
 from shared.db import table_of
-from shared.driver_statements import DriverStatement
+from shared.driver_statements import DriverStatement, PerCount, numbered, numbered_values
 from shared.events import CitizenNotice, DossierStepAssigned, DossierSupplementRequested, Event, SlaAlert
 
 # The applicant has no language of their own yet: every citizen hears in Vietnamese.
@@ -127,7 +127,7 @@ _OFFICERS_OF_UNIT = DriverStatement(
     )
 )
 # By the number of people named.
-_NAMED: dict[int, DriverStatement] = {}
+_NAMED = PerCount(lambda count: _STAFF.where(_PEOPLE.c.username.in_(numbered("name", count, String()))))
 
 
 async def staff_named(session: AsyncSession, usernames: Sequence[str]) -> Known:
@@ -136,11 +136,7 @@ async def staff_named(session: AsyncSession, usernames: Sequence[str]) -> Known:
     names = list(dict.fromkeys(usernames))
     if not names:
         return {}
-    statement = _NAMED.get(len(names))
-    if statement is None:
-        wanted = [bindparam(f"name_{number}", type_=String) for number in range(len(names))]
-        statement = _NAMED[len(names)] = DriverStatement(_STAFF.where(_PEOPLE.c.username.in_(wanted)))
-    return await _staff(session, statement, {f"name_{number}": name for number, name in enumerate(names)})
+    return await _staff(session, _NAMED[len(names)], numbered_values("name", names))
 
 
 async def _staff(session: AsyncSession, statement: DriverStatement, parameters: dict[str, Any]) -> Known:
