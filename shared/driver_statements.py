@@ -55,12 +55,13 @@ class _Compiled:
         arguments = []
         for name, process in zip(self.names, self.binds, strict=True):
             value = parameters[name] if name in parameters else self.constants[name]
-            arguments.append(value if process is None or value is None else process(value))
+            # None too: SQLAlchemy's JSON, say, stores it as JSON's null.
+            arguments.append(value if process is None else process(value))
         return arguments
 
     def row(self, values: Sequence[Any]) -> Row:
         return tuple(
-            value if process is None or value is None else process(value)
+            value if process is None else process(value)
             for process, value in zip(self.results, values, strict=True)
         )
 

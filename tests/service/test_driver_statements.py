@@ -129,6 +129,17 @@ async def test_json_is_written_and_read_as_sqlalchemy_does(database: Database) -
         assert (await session.execute(select(things.c.tags))).scalar_one() == tags
 
 
+async def test_none_is_stored_as_sqlalchemy_stores_it(database: Database) -> None:
+    """A JSON column's None is JSON's null through SQLAlchemy (not SQL's NULL): the same here."""
+    async with database.session() as session:
+        await ADD.run(session, {"code": "driver", "count": 1, "seen_at": None, "tags": None})
+        await session.execute(insert(things).values(code="orm", count=1, seen_at=None, tags=None))
+    async with database.reading() as session:
+        stored = select(things.c.code, things.c.tags.is_(None), things.c.seen_at.is_(None))
+        rows = {code: flags for code, *flags in (await session.execute(stored.order_by(things.c.code))).all()}
+    assert rows["driver"] == rows["orm"]
+
+
 async def test_a_statement_joins_the_session_transaction_even_as_its_first(database: Database) -> None:
     with pytest.raises(Boom):
         async with database.session() as session:
