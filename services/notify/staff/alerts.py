@@ -17,13 +17,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ColumnElement, bindparam, exists, func, insert, or_
+from sqlalchemy import BigInteger, ColumnElement, String, bindparam, func, insert, or_
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notify.models import Alert, AlertStatus, DossierClosure, new_notification_id
 from shared.db import advisory_lock_key, insert_ignoring_duplicates
-from shared.driver_statements import DriverStatement
+from shared.driver_statements import DriverStatement, PerCount, numbered, numbered_values
 from shared.errors import Conflict, Forbidden
 from shared.events import AlertEscalated, Event, SlaAlert
 from shared.staff import Staff
@@ -134,7 +134,14 @@ class End:
 _ENDS = "notify.alerts.ends"
 _TURN = DriverStatement(select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger))))
 _CLOSE = DriverStatement(insert(DossierClosure))
-_ALERTED = DriverStatement(select(exists().where(col(Alert.dossier_code) == bindparam("code"))))
+# Which of the dossiers named have an alert, by how many are named.
+_ALERTED = PerCount(
+    lambda count: (
+        select(col(Alert.dossier_code))
+        .where(col(Alert.dossier_code).in_(numbered("code", count, String())))
+        .distinct()
+    )
+)
 
 
 @asynccontextmanager
@@ -194,7 +201,7 @@ async def _record_ends(session: AsyncSession, ends: Sequence[End]) -> list[Alert
         ],
     )
     # Most dossiers never had an alert: only those that have one are worth an update per end.
-    alerted = {code for code in codes if (await _ALERTED.rows(session, {"code": code}))[0][0]}
+    alerted = {code for (code,) in await _ALERTED[len(codes)].rows(session, numbered_values("code", codes))}
     changed: dict[str, Alert] = {}
     for end in ends:
         if end.dossier_code not in alerted:
