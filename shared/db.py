@@ -22,6 +22,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.sqlite_one_hop import use_one_hop
+
 _READ_ONLY = "motcua_read_only"
 _MEMO = "motcua_memo"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -238,11 +240,13 @@ def _replace_closed_connections(engine: AsyncEngine) -> None:
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
-    """WAL for concurrent readers, and ``BEGIN IMMEDIATE`` so that writers queue on the busy timeout
-    instead of failing with "database is locked" when a read transaction tries to upgrade."""
+    """WAL for concurrent readers, ``BEGIN IMMEDIATE`` so that writers queue on the busy timeout
+    instead of failing with "database is locked" when a read transaction tries to upgrade, and each
+    statement in one hop to aiosqlite's thread (``shared.sqlite_one_hop``)."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+        use_one_hop(dbapi_connection)
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA busy_timeout=30000")
