@@ -27,12 +27,10 @@ things = Table(
 @pytest.fixture
 async def database(tmp_path: Path) -> AsyncIterator[Database]:
     db = Database(f"sqlite+aiosqlite:///{tmp_path}/hops.db")
-    async with db.engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
-    try:
-        yield db
-    finally:
-        await db.dispose()
+    async with db.session() as session:
+        await session.run_sync(lambda sync_session: metadata.create_all(sync_session.connection()))
+    yield db  # what follows runs whether the test passed or failed
+    await db.dispose()
 
 
 @contextmanager
