@@ -182,10 +182,10 @@ async def submit_and_view(
 @router.get("/dossiers/{code}", tags=["dossiers"], dependencies=[NoStore], responses=_responses(401, 404))
 async def lookup_dossier(code: str, session: SessionDep, id_number: CitizenIdNumber) -> DossierPublic:
     """The dossier with its documents and history, for its applicant's citizen session."""
-    dossier = await views.find_for_citizen(session, code=code, id_number=id_number)
-    if dossier is None:
+    view = await views.look_up(session, code=code, id_number=id_number)
+    if view is None:
         raise not_found()
-    return await views.citizen_view(session, dossier)
+    return view
 
 
 @router.get(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import Table, bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -13,6 +14,8 @@ from services.intake.documents import documents_of
 from services.intake.models import Dossier, DossierDocument
 from services.intake.schemas import KIND_LABELS, DocumentPublic, DossierPublic, HistoryEntryPublic
 from services.intake.timeline import TimelineEntry, timeline_of
+from shared.db import table_of
+from shared.driver_statements import DriverStatement
 from shared.events import RESOLVED, DossierStatus
 
 # Built once: a citizen's every look at a dossier starts here.
@@ -32,7 +35,99 @@ async def find_for_citizen(
     return dossier
 
 
-def _document_view(document: DossierDocument) -> DocumentPublic:
+class Record:
+    """A row read on the driver, its columns read as attributes, as the ORM's objects are."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = values
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _reading(table: Table, names: Sequence[str]) -> tuple[tuple[str, ...], Any]:
+    return tuple(names), select(*(table.c[name] for name in names))
+
+
+_DOSSIERS = table_of(Dossier)
+_DOCUMENTS = table_of(DossierDocument)
+# What the citizen's view reads of the dossier (``public_view``), and the CCCD it is checked against.
+_VIEWED, _viewed = _reading(
+    _DOSSIERS,
+    [
+        "id_number",
+        "code",
+        "status",
+        "procedure_code",
+        "procedure_name",
+        "agency_code",
+        "channel",
+        "submitted_at",
+        "accepted_at",
+        "due_at",
+        "current_step",
+        "status_note",
+        "supplement_items",
+        "supplement_deadline_at",
+        "supplement_revision",
+        "supplement_provided_for",
+        "supplement_provided_at",
+        "resolved_at",
+        "result_name",
+        "result_electronic",
+        "timeliness",
+        "returned_at",
+        "withdrawal_requested_at",
+        "rating",
+        "rated_at",
+        "documents",
+    ],
+)
+_VIEW_BY_CODE = DriverStatement(_viewed.where(_DOSSIERS.c.code == bindparam("code")))
+_DOCUMENT_NAMES, _documents = _reading(
+    _DOCUMENTS,
+    [
+        "name",
+        "kind",
+        "origin",
+        "media_type",
+        "size",
+        "original_filename",
+        "sha256",
+        "reused_from",
+        "added_at",
+    ],
+)
+_DOCUMENTS_OF = DriverStatement(
+    _documents.where(_DOCUMENTS.c.dossier_code == bindparam("code")).order_by(
+        _DOCUMENTS.c.added_at, _DOCUMENTS.c.position, _DOCUMENTS.c.id
+    )
+)
+
+
+async def look_up(session: AsyncSession, *, code: str, id_number: str) -> DossierPublic | None:
+    """What the citizen sees of the dossier when ``id_number`` is its applicant's CCCD, else
+    ``None``, whichever pair is wrong: as ``find_for_citizen`` then ``citizen_view``, read on the
+    driver (the citizen's every look at a dossier, and a portal polls it)."""
+    rows = await _VIEW_BY_CODE.rows(session, {"code": code})
+    if not rows:
+        return None
+    dossier = Record(dict(zip(_VIEWED, rows[0], strict=True)))
+    if not hmac.compare_digest(dossier.id_number.encode(), id_number.strip().encode()):
+        return None
+    documents = [
+        Record(dict(zip(_DOCUMENT_NAMES, row, strict=True)))
+        for row in await _DOCUMENTS_OF.rows(session, {"code": code})
+    ]
+    return public_view(dossier, documents=documents, history=await timeline_of(session, code=code))
+
+
+def _document_view(document: DossierDocument | Record) -> DocumentPublic:
     return DocumentPublic.model_validate(
         {
             "name": document.name,
@@ -63,9 +158,9 @@ def _history_view(row: TimelineEntry) -> HistoryEntryPublic:
 
 
 def public_view(
-    dossier: Dossier,
+    dossier: Dossier | Record,
     *,
-    documents: Sequence[DossierDocument] = (),
+    documents: Sequence[DossierDocument | Record] = (),
     history: Sequence[TimelineEntry] = (),
 ) -> DossierPublic:
     """What the citizen sees: the status in the portal's terms, the dates in Vietnam's time, what

@@ -317,6 +317,9 @@ class Intake:
             dossier = await session.get(Dossier, code)
             assert dossier is not None
             view = (await views.citizen_view(session, dossier)).model_dump(mode="json")
+            # The look-up the citizen's API serves, on the driver, shows the same.
+            looked_up = await views.look_up(session, code=code, id_number=dossier.id_number)
+            assert looked_up is not None and looked_up.model_dump(mode="json") == view
         submitted, *rest = view.pop("history")
         assert submitted["event_type"] == "dossier.submitted"
         documents = [{**document, "added_at": None} for document in view.pop("documents")]
