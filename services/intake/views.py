@@ -6,7 +6,8 @@ import hmac
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, bindparam
+from sqlalchemy import Select, Table, bindparam
+from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -50,8 +51,9 @@ class Record:
             raise AttributeError(name) from None
 
 
-def _reading(table: Table, names: Sequence[str]) -> tuple[tuple[str, ...], Any]:
-    return tuple(names), select(*(table.c[name] for name in names))
+def _reading(table: Table, names: Sequence[str]) -> tuple[tuple[str, ...], Select[Any]]:
+    """The column names, and the select of those columns of ``table``."""
+    return tuple(names), select_columns(*(table.c[name] for name in names))
 
 
 _DOSSIERS = table_of(Dossier)
