@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -137,8 +138,10 @@ class StartedSystem:
 
 
 @contextmanager
-def started_system(database: str) -> Iterator[StartedSystem]:
-    """``motcua up`` in a fresh data folder on free ports, stopped with Ctrl-C's signal afterwards."""
+def started_system(database: str, *, keep_data: bool = False) -> Iterator[StartedSystem]:
+    """``motcua up`` in a fresh data folder on free ports, stopped with Ctrl-C's signal afterwards.
+    The folder (the log, the SQLite files, the NATS store) is removed then, unless ``keep_data``;
+    a system that did not start leaves it, with its log, for a look."""
     data_dir = Path(tempfile.mkdtemp(prefix="motcua-bench-"))
     ports = {service: free_port() for service in SERVICES}
     env = {
@@ -189,6 +192,10 @@ def started_system(database: str) -> Iterator[StartedSystem]:
             # The run's own scratch schemas: left behind, they pile up in the shared database.
             schemas = [f"{suffix}_{service}" for service in SERVICES]
             asyncio.run(drop_schemas(env["MOTCUA_INTAKE_DATABASE_URL"], schemas))
+        if keep_data:
+            print(f"the system's data is kept in {data_dir}", file=sys.stderr)
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 Run = Callable[[argparse.Namespace, dict[str, str]], Coroutine[Any, Any, dict[str, object]]]
@@ -279,12 +286,15 @@ def bench_main(description: str, run: Run, *, dossiers: int, dossiers_help: str)
     parser.add_argument("--offset", type=int, default=0, help="first citizen serial (keeps CCCDs apart)")
     parser.add_argument("--start", action="store_true", help="start a system of its own with `motcua up`")
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument(
+        "--keep-data", action="store_true", help="with --start: keep the system's data folder and log"
+    )
     parser.add_argument("--intake", default="http://127.0.0.1:8001")
     parser.add_argument("--processing", default="http://127.0.0.1:8002")
     parser.add_argument("--notify", default="http://127.0.0.1:8003")
     args = parser.parse_args()
     if args.start:
-        with started_system(args.database) as system:
+        with started_system(args.database, keep_data=args.keep_data) as system:
             before = process_usage(system.pid)
             result = uvloop.run(run(args, system.urls))
             after = process_usage(system.pid)
