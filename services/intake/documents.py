@@ -206,11 +206,13 @@ async def store_documents(
     return [document.ref() for document in documents]
 
 
+# The order a dossier's documents are shown in: as they came, each submission's in its own order.
+DOCUMENT_ORDER = (col(DossierDocument.added_at), col(DossierDocument.position), col(DossierDocument.id))
 # Built once: read with every look at a dossier.
 _DOCUMENTS_OF = (
     select(DossierDocument)
     .where(col(DossierDocument.dossier_code) == bindparam("code"))
-    .order_by(col(DossierDocument.added_at), col(DossierDocument.position), col(DossierDocument.id))
+    .order_by(*DOCUMENT_ORDER)
 )
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.intake.documents import documents_of
+from services.intake.documents import DOCUMENT_ORDER, documents_of
 from services.intake.models import Dossier, DossierDocument
 from services.intake.schemas import KIND_LABELS, DocumentPublic, DossierPublic, HistoryEntryPublic
 from services.intake.timeline import TimelineEntry, timeline_of
@@ -31,9 +31,14 @@ async def find_for_citizen(
     wrong; ``for_update`` locks the row (on PostgreSQL) for a read-modify-write."""
     statement = _BY_CODE_FOR_UPDATE if for_update else _BY_CODE
     dossier = (await session.exec(statement, params={"code": code})).first()
-    if dossier is None or not hmac.compare_digest(dossier.id_number.encode(), id_number.strip().encode()):
+    if dossier is None or not _is_applicant(dossier.id_number, id_number):
         return None
     return dossier
+
+
+def _is_applicant(applicant_id_number: str, id_number: str) -> bool:
+    """``id_number`` (the citizen session's) is the applicant's CCCD, compared in constant time."""
+    return hmac.compare_digest(applicant_id_number.encode(), id_number.strip().encode())
 
 
 class Record:
@@ -106,9 +111,7 @@ _DOCUMENT_NAMES, _documents = _reading(
     ],
 )
 _DOCUMENTS_OF = DriverStatement(
-    _documents.where(_DOCUMENTS.c.dossier_code == bindparam("code")).order_by(
-        _DOCUMENTS.c.added_at, _DOCUMENTS.c.position, _DOCUMENTS.c.id
-    )
+    _documents.where(_DOCUMENTS.c.dossier_code == bindparam("code")).order_by(*DOCUMENT_ORDER)
 )
 
 
@@ -120,7 +123,7 @@ async def look_up(session: AsyncSession, *, code: str, id_number: str) -> Dossie
     if not rows:
         return None
     dossier = Record(dict(zip(_VIEWED, rows[0], strict=True)))
-    if not hmac.compare_digest(dossier.id_number.encode(), id_number.strip().encode()):
+    if not _is_applicant(dossier.id_number, id_number):
         return None
     documents = [
         Record(dict(zip(_DOCUMENT_NAMES, row, strict=True)))
