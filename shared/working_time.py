@@ -30,6 +30,7 @@ __all__ = [
     "CalendarMode",
     "OfficeHours",
     "WorkingCalendar",
+    "load_holidays",
 ]
 
 HOURS_PER_DAY: Final = 8
@@ -121,6 +122,14 @@ def _vn_year(year: int) -> tuple[frozenset[date], frozenset[date]]:
         days_off.update(day for day in off if day.year == year)
         workdays.update(day for day in work if day.year == year)
     return frozenset(days_off), frozenset(workdays)
+
+
+def load_holidays(around: date) -> None:
+    """Read the holiday tables of ``around``'s year and the next into memory now. The first read
+    imports and builds ``holidays``' tables, a third of a second of CPU that the first deadline
+    computed would otherwise wait for: a service calls this as it starts."""
+    for year in (around.year, around.year + 1):
+        _vn_year(year)
 
 
 def _whole_minutes(working_hours: float) -> int:

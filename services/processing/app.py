@@ -23,10 +23,13 @@ from services.processing.sign_in.demo import seed_demo_passwords
 from services.processing.sign_in.settings import SignInSettings
 from services.processing.sign_in.web import install_sign_in
 from shared.bus.objects import ObjectUploads, jetstream_of, local_files
+from shared.events import utc_now
 from shared.pages import mount_pages
 from shared.runtime import RuntimeSettings, ServiceRuntime
 from shared.service_app import create_service_app
 from shared.settings import AuthSettings
+from shared.vietnam_time import in_vietnam
+from shared.working_time import load_holidays
 
 
 def create_app(
@@ -51,7 +54,11 @@ def create_app(
             if demo:
                 await seed_demo_passwords(session)
 
+    async def load_calendar() -> None:
+        load_holidays(in_vietnam(utc_now()).date())
+
     runtime.on_start(seed)
+    runtime.on_start(load_calendar)
     runtime.add_worker(sla_reconcile.Reconciler(runtime, settings=sla_settings or SlaSettings()).worker)
     register_handlers(runtime)
     # Electronic results go to the results bucket, for intake's portal.
