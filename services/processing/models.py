@@ -144,6 +144,13 @@ class DossierBase(ProcessingModel):
     revision: int = 1
 
 
+def _no_slots() -> list[str]:
+    # A function of ours, not ``list``: SQLModel asks pydantic at every construction whether the
+    # factory takes arguments, and reading a builtin's signature cost more than the rest of
+    # building a dossier (bench/lifecycle.py registers one per dossier).
+    return []
+
+
 class Dossier(DossierBase, table=True):
     registered_at: datetime = moment_field()
     # When the supplement was asked for: the clock stands still from here.
@@ -152,7 +159,7 @@ class Dossier(DossierBase, table=True):
     last_action_at: datetime | None = moment_field(optional=True)
     # Which SLA timers (``SlaTimer.slot``) the last arm armed, so that the next one purges only
     # those its plan drops. ``None`` (rows older than this record) is not known: purge them all.
-    sla_slots: list[str] | None = Field(default_factory=list, sa_column=Column(JSON, nullable=True))
+    sla_slots: list[str] | None = Field(default_factory=_no_slots, sa_column=Column(JSON, nullable=True))
 
 
 # The worklist: a unit's (a leader's: an agency's) dossiers in the order of the deadline that matters
