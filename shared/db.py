@@ -9,20 +9,24 @@ import hashlib
 import re
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Hashable, Iterable
+from collections.abc import AsyncIterator, Hashable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Column, DateTime, Table, TypeDecorator, event, exc, text
+from sqlalchemy import Column, DateTime, Select, Table, TypeDecorator, event, exc, select, text
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection, Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.sqlite_one_hop import use_one_hop
+
+T = TypeVar("T", bound=SQLModel)
 
 _READ_ONLY = "motcua_read_only"
 _MEMO = "motcua_memo"
@@ -285,6 +289,30 @@ def table_of(model: type[SQLModel]) -> Table:
     """The table of a SQLModel table class."""
     table: Table = model.__table__  # type: ignore[attr-defined]
     return table
+
+
+class Detached(Generic[T]):
+    """Rows of a table read on the driver (``DriverStatement``) as objects of its SQLModel class,
+    made as the ORM makes the objects of a query, but in no session: what is set on them is tracked
+    (``inspect(obj).committed_state``), and no flush ever writes it. For a change that writes its
+    own rows: an object of a session would cost its identity map, its unit of work, and taking it
+    out again."""
+
+    def __init__(self, model: type[T]) -> None:
+        mapper = sa_inspect(model)
+        self.table = table_of(model)
+        self._manager = mapper.class_manager
+        self._keys = tuple(mapper.get_property_by_column(column).key for column in self.table.columns)
+
+    def select(self) -> Select[Any]:
+        """Every column, in the order ``of`` reads them."""
+        return select(*self.table.columns)
+
+    def of(self, row: Sequence[Any]) -> T:
+        instance: T = self._manager.new_instance()
+        instance.__dict__.update(zip(self._keys, row, strict=True))
+        make_transient_to_detached(instance)
+        return instance
 
 
 def insert_ignoring_duplicates(session: AsyncSession, table: Any) -> Any:

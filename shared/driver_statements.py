@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, bindparam, exc
+from sqlalchemy import ColumnElement, Float, Table, bindparam, exc
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.sql import ClauseElement
@@ -189,10 +189,17 @@ def _compile(statement: ClauseElement, dialect: Dialect, parameters: Mapping[str
     if missing:
         raise ValueError(f"no value for {', '.join(missing)} in {compiled.string}")
     binds = tuple(compiled._bind_processors.get(name) for name in names)
-    results = tuple(
-        column.type._cached_result_processor(dialect, None) for column in compiled._result_columns
-    )
+    results = tuple(_result_processor(column.type, dialect) for column in compiled._result_columns)
     return _Compiled(compiled.string, names, binds, constants, results)
+
+
+def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
+    if dialect.name == "postgresql" and isinstance(type_, Float) and not type_.asdecimal:
+        # asyncpg answers a double precision column with floats already. SQLAlchemy's processor
+        # for it asks which type the server sent, which is known only once rows come.
+        return None
+    processor: Processor = type_._cached_result_processor(dialect, None)
+    return processor
 
 
 async def _driver(session: AsyncSession) -> tuple[Dialect, Any]:

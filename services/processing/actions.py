@@ -111,7 +111,6 @@ async def claim(change: Change, command: Claim) -> Dossier:
     step = change.current_step()
     domain.check_claim(change.actor, step.assignee, step_name=step.name)
     step.assignee = change.actor.username
-    change.session.add(step)
     change.step_assigned(step)
     return await change.commit(A.CLAIM, note=command.note or f"Nhận xử lý bước: {step.name}")
 

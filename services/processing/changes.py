@@ -14,16 +14,13 @@ from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import bindparam
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.processing import clocks, domain, sla
 from services.processing.catalog import procedure_of
 from services.processing.models import Dossier, DossierStep, Unit
-from services.processing.steps import steps_of
 from services.processing.working_calendar import calendar_of
-from services.processing.writing import write_change
+from services.processing.writing import read_for_change, write_change
 from shared.bus.outbox import Outbox
 from shared.db import memo_of
 from shared.errors import NotFound
@@ -60,19 +57,6 @@ async def agency_of_unit(session: AsyncSession, unit_code: str) -> str:
         raise LookupError(f"unit {unit_code} is not in the directory")
     memo[key] = unit.agency_code
     return unit.agency_code
-
-
-# Built once: every change starts with it.
-_FOR_UPDATE = select(Dossier).where(col(Dossier.code) == bindparam("code")).with_for_update()
-
-
-async def load_for_update(session: AsyncSession, *, code: str) -> Dossier:
-    # FOR UPDATE on PostgreSQL makes two officers racing on one dossier take turns; SQLite's
-    # BEGIN IMMEDIATE already serialises writers. The loser then meets the winner's state.
-    dossier = (await session.exec(_FOR_UPDATE, params={"code": code})).first()
-    if dossier is None:
-        raise DossierNotFound(code)
-    return dossier
 
 
 @dataclass
@@ -161,7 +145,6 @@ class Change:
         step.due_at = clocks.step_deadline(self.procedure, index, self.now, self.calendar)
         step.paused_hours = 0
         step.completed_at = step.completed_by = step.used_hours = None
-        self.session.add(step)
         self.dossier.current_step_index = index
         self.dossier.current_unit_code = step.unit_code
         self.dossier.current_agency_code = step.agency_code
@@ -171,7 +154,6 @@ class Change:
         step.completed_at = self.now
         step.completed_by = self.actor.username
         step.used_hours = round(self.used_hours(step, self.now), 4)
-        self.session.add(step)
         self.events.append(
             DossierStepCompleted(
                 dossier_code=self.dossier.code,
@@ -227,7 +209,6 @@ class Change:
         stamped = [self._stamped(item) for item in self.events]
         # The clock moved (or stopped): re-arm the SLA timers for the state the dossier is now in.
         timers = sla.rearm(
-            self.session,
             dossier=self.dossier,
             step=self.running_step(),
             procedure=self.procedure,
@@ -254,7 +235,10 @@ async def open_change(
     expected_revision: int | None = None,
     check_scope: bool = True,
 ) -> Change:
-    dossier = await load_for_update(session, code=code)
+    found = await read_for_change(session, code)
+    if found is None:
+        raise DossierNotFound(code)
+    dossier, steps = found
     # The revision first: an officer whose action was overtaken (the dossier moved on, perhaps to
     # another unit) hears that it changed meanwhile, which is what happened, not that it is out of
     # reach. Only staff reach here, and a revision tells nothing about the dossier's content.
@@ -265,5 +249,6 @@ async def open_change(
         )
     procedure = await procedure_of(session, dossier)
     calendar = await calendar_of(session, procedure)
-    steps = {step.step_index: step for step in await steps_of(session, dossier.code)}
-    return Change(session, outbox, dossier, procedure, calendar, actor, steps)
+    return Change(
+        session, outbox, dossier, procedure, calendar, actor, {step.step_index: step for step in steps}
+    )

@@ -106,7 +106,6 @@ async def supplement_provided(
     else:
         step.paused_hours += resumption.paused_hours
     step.due_at = resumption.step_due_at if step.counted else None
-    session.add(step)
     dossier.documents = [
         *dossier.documents,
         *(document.model_dump(mode="json") for document in event.documents),

@@ -195,7 +195,6 @@ def stamped(timers: Sequence[SlaTimer], *, revision: int) -> list[SlaTimer]:
 
 
 def rearm(
-    session: AsyncSession,
     *,
     dossier: Dossier,
     step: DossierStep | None,
@@ -220,7 +219,6 @@ def rearm(
     events.extend(timers)
     if dossier.sla_slots != slots:
         dossier.sla_slots = slots
-        session.add(dossier)
     return events
 
 

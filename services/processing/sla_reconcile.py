@@ -291,7 +291,6 @@ async def _rearm(
             procedure, calendar = await clocks.of(session, dossier)
             index = dossier.current_step_index
             events += rearm(
-                session,
                 dossier=dossier,
                 step=None if index is None else steps.get((dossier.code, index)),
                 procedure=procedure,

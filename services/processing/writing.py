@@ -1,10 +1,11 @@
-"""A change's rows, written on the driver (``DriverStatement``) when the change commits.
+"""A change's rows, read and written on the driver (``DriverStatement``).
 
-The domain works on ORM objects (the dossier, its steps) and the ORM would write what changed at
-the session's flush: a unit of work that cost more CPU than the statements it sends, on the path
-every officer action takes. ``write_change`` sends the same statements itself: the dossier's
-changed columns, each step started or changed, and the audit row, then takes the objects out of
-the session (they stay readable, detached), so that the flush finds nothing left to write.
+The domain works on objects of the ORM's classes (the dossier, its steps), but a change neither
+loads them through the ORM nor lets it write them: its unit of work cost more CPU than the
+statements it sends, on the path every officer action takes. ``read_for_change`` reads the dossier
+(locked) and its steps as objects in no session (``Detached``), which track what is set on them;
+``write_change`` sends the statements itself: the dossier's changed columns, each step started or
+changed, and the audit row. No flush ever finds them.
 """
 
 from __future__ import annotations
@@ -16,42 +17,60 @@ from sqlalchemy import bindparam, insert, inspect, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.processing.models import Dossier, DossierHistory, DossierStep
-from shared.db import table_of
+from shared.db import Detached, table_of
 from shared.driver_statements import DriverStatement
 
-_DOSSIERS = table_of(Dossier)
-_STEPS = table_of(DossierStep)
+_DOSSIERS = Detached(Dossier)
+_STEPS = Detached(DossierStep)
+# FOR UPDATE on PostgreSQL makes two officers racing on one dossier take turns; SQLite's BEGIN
+# IMMEDIATE already serialises writers. The loser then meets the winner's state.
+_READ_DOSSIER = DriverStatement(
+    _DOSSIERS.select().where(_DOSSIERS.table.c.code == bindparam("code")).with_for_update()
+)
+_READ_STEPS = DriverStatement(
+    _STEPS.select()
+    .where(_STEPS.table.c.dossier_code == bindparam("code"))
+    .order_by(_STEPS.table.c.step_index)
+)
 # The changed columns are the statements' parameters besides the key: one SQL per set of them.
-_WRITE_DOSSIER = DriverStatement(update(_DOSSIERS).where(_DOSSIERS.c.code == bindparam("dossier")))
-_WRITE_STEP = DriverStatement(update(_STEPS).where(_STEPS.c.id == bindparam("step")))
-_ADD_STEP = DriverStatement(insert(_STEPS).returning(_STEPS.c.id))
+_WRITE_DOSSIER = DriverStatement(
+    update(_DOSSIERS.table).where(_DOSSIERS.table.c.code == bindparam("dossier"))
+)
+_WRITE_STEP = DriverStatement(update(_STEPS.table).where(_STEPS.table.c.id == bindparam("step")))
+_ADD_STEP = DriverStatement(insert(_STEPS.table).returning(_STEPS.table.c.id))
 _ADD_HISTORY = DriverStatement(insert(table_of(DossierHistory)))
+
+
+async def read_for_change(session: AsyncSession, code: str) -> tuple[Dossier, list[DossierStep]] | None:
+    """The dossier, locked for the change, and every step it has started, in order; ``None`` when
+    there is no such dossier."""
+    found = await _READ_DOSSIER.rows(session, {"code": code})
+    if not found:
+        return None
+    steps = await _READ_STEPS.rows(session, {"code": code})
+    return _DOSSIERS.of(found[0]), [_STEPS.of(row) for row in steps]
 
 
 async def write_change(
     session: AsyncSession, *, dossier: Dossier, steps: Iterable[DossierStep], history: Mapping[str, Any]
 ) -> None:
-    """Write what the change did to ``dossier`` and ``steps`` (objects of ``session``) and its
-    ``history`` row, then detach the objects from the session."""
+    """Write what the change did to ``dossier`` and ``steps`` (read by ``read_for_change``, or new)
+    and its ``history`` row."""
     changed = _changed(dossier)
     if changed:
         await _WRITE_DOSSIER.run(session, {**changed, "dossier": dossier.code})
     for step in steps:
-        state = inspect(step)
-        if state.pending:
+        if inspect(step).key is None:
             values = {
-                column.key: getattr(step, column.key) for column in _STEPS.columns if column.key != "id"
+                column.key: getattr(step, column.key) for column in _STEPS.table.columns if column.key != "id"
             }
             [(step.id,)] = await _ADD_STEP.rows(session, values)
         elif changed := _changed(step):
             await _WRITE_STEP.run(session, {**changed, "step": step.id})
-        if state.pending or state.persistent:
-            session.expunge(step)
     await _ADD_HISTORY.run(session, history)
-    session.expunge(dossier)
 
 
 def _changed(row: Dossier | DossierStep) -> dict[str, Any]:
-    """The columns set since the object was loaded, with their values now."""
+    """The columns set since the object was read, with their values now."""
     state = inspect(row)
     return {key: getattr(row, key) for key in state.committed_state}

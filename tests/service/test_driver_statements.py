@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import (
     JSON,
     Column,
+    Float,
     Integer,
     MetaData,
     String,
@@ -38,9 +39,11 @@ things = Table(
     Column("seen_at", UtcDateTime(), nullable=True),
     Column("note", String(20), nullable=False, default="none"),
     Column("tags", JSON, nullable=True),
+    Column("hours", Float, nullable=True),
 )
 ADD = DriverStatement(insert(things).values(note=bindparam("note", "")))
 BY_CODE = DriverStatement(select(things.c.count, things.c.seen_at).where(things.c.code == bindparam("code")))
+HOURS = DriverStatement(select(things.c.hours).where(things.c.code == bindparam("code")))
 TAGS = DriverStatement(select(things.c.tags).where(things.c.code == bindparam("code")))
 RETAG = DriverStatement(update(things).where(things.c.code == bindparam("match")))
 COUNT_UP = DriverStatement(
@@ -127,6 +130,21 @@ async def test_json_is_written_and_read_as_sqlalchemy_does(database: Database) -
     async with database.reading() as session:
         assert await TAGS.rows(session, {"code": "a"}) == [(tags,)]
         assert (await session.execute(select(things.c.tags))).scalar_one() == tags
+
+
+async def test_a_float_reads_back_as_a_float_as_through_sqlalchemy(database: Database) -> None:
+    """asyncpg's float processor asks for the type the server sent, unknown until rows come."""
+    async with database.session() as session:
+        await ADD.run(session, {"code": "a", "count": 1, "seen_at": None, "hours": 7.25})
+        await ADD.run(session, {"code": "b", "count": 1, "seen_at": None, "hours": None})
+    async with database.reading() as session:
+        [(hours,)] = await HOURS.rows(session, {"code": "a"})
+        assert await HOURS.rows(session, {"code": "b"}) == [(None,)]
+        through_sqlalchemy = (
+            await session.execute(select(things.c.hours).where(things.c.code == "a"))
+        ).scalar_one()
+    assert hours == through_sqlalchemy == 7.25
+    assert type(hours) is float
 
 
 async def test_none_is_stored_as_sqlalchemy_stores_it(database: Database) -> None:
