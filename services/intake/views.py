@@ -11,7 +11,7 @@ from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.intake.documents import DOCUMENT_ORDER, documents_of
+from services.intake.documents import DOCUMENT_ORDER
 from services.intake.models import Dossier, DossierDocument
 from services.intake.schemas import KIND_LABELS, DocumentPublic, DossierPublic, HistoryEntryPublic
 from services.intake.timeline import TimelineEntry, timeline_of
@@ -125,11 +125,15 @@ async def look_up(session: AsyncSession, *, code: str, id_number: str) -> Dossie
     dossier = Record(dict(zip(_VIEWED, rows[0], strict=True)))
     if not _is_applicant(dossier.id_number, id_number):
         return None
-    documents = [
-        Record(dict(zip(_DOCUMENT_NAMES, row, strict=True)))
-        for row in await _DOCUMENTS_OF.rows(session, {"code": code})
-    ]
-    return public_view(dossier, documents=documents, history=await timeline_of(session, code=code))
+    return public_view(
+        dossier, documents=await _documents_of(session, code), history=await timeline_of(session, code=code)
+    )
+
+
+async def _documents_of(session: AsyncSession, code: str) -> list[Record]:
+    """The dossier's documents as the citizen's view reads them, in ``DOCUMENT_ORDER``."""
+    rows = await _DOCUMENTS_OF.rows(session, {"code": code})
+    return [Record(dict(zip(_DOCUMENT_NAMES, row, strict=True))) for row in rows]
 
 
 def _document_view(document: DossierDocument | Record) -> DocumentPublic:
@@ -211,8 +215,11 @@ def public_view(
 
 
 async def citizen_view(session: AsyncSession, dossier: Dossier) -> DossierPublic:
+    # Its documents and timeline on the driver, which sees what the session has written only: what
+    # the transaction added to them (a submission's, a supplement's) is written first.
+    await session.flush()
     return public_view(
         dossier,
-        documents=await documents_of(session, code=dossier.code),
+        documents=await _documents_of(session, dossier.code),
         history=await timeline_of(session, code=dossier.code),
     )
