@@ -10,8 +10,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.processing import clocks, domain
 from services.processing.catalog import get_version
 from services.processing.changes import agency_of_unit, open_change
-from services.processing.models import Dossier, DossierHistory
+from services.processing.models import Dossier
 from services.processing.working_calendar import calendar_of
+from services.processing.writing import add_dossier
 from shared.bus.outbox import Outbox
 from shared.events import (
     DossierRated,
@@ -28,9 +29,8 @@ A = domain.Action
 
 
 async def register(session: AsyncSession, *, event: DossierSubmitted) -> Dossier | None:
-    """Register a submitted dossier in the receiving unit's queue, with its acceptance deadline."""
-    if await session.get(Dossier, event.dossier_code) is not None:
-        return None
+    """Register a submitted dossier in the receiving unit's queue, with its acceptance deadline;
+    ``None`` when it was registered before."""
     procedure = await get_version(session, code=event.procedure_code, version=event.procedure_version)
     if procedure is None:
         # Intake only accepts procedures processing published, so this is a lag, not a bad event.
@@ -55,21 +55,17 @@ async def register(session: AsyncSession, *, event: DossierSubmitted) -> Dossier
         last_action_at=now,
         revision=event.version,
     )
-    session.add(dossier)
-    await session.flush()
-    session.add(
-        DossierHistory(
-            dossier_code=dossier.code,
-            at=now,
-            action="submitted",
-            actor=f"citizen:{event.applicant.id_number}",
-            actor_role="citizen",
-            from_status=None,
-            to_status=S.RECEIVING,
-            note=f"Nộp trực tuyến ({event.channel})",
-        )
-    )
-    return dossier
+    history = {
+        "dossier_code": dossier.code,
+        "at": now,
+        "action": "submitted",
+        "actor": f"citizen:{event.applicant.id_number}",
+        "actor_role": "citizen",
+        "from_status": None,
+        "to_status": int(S.RECEIVING),
+        "note": f"Nộp trực tuyến ({event.channel})",
+    }
+    return dossier if await add_dossier(session, dossier=dossier, history=history) else None
 
 
 async def supplement_provided(

@@ -1,4 +1,4 @@
-"""A change's rows, read and written on the driver (``DriverStatement``).
+"""A change's rows, and a registered dossier's, read and written on the driver (``DriverStatement``).
 
 The domain works on objects of the ORM's classes (the dossier, its steps), but a change neither
 loads them through the ORM nor lets it write them: its unit of work cost more CPU than the
@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.processing.models import Dossier, DossierHistory, DossierStep
 from shared.db import Detached, table_of
-from shared.driver_statements import DriverStatement
+from shared.driver_statements import DriverInsert, DriverStatement
 
 _DOSSIERS = Detached(Dossier)
 _STEPS = Detached(DossierStep)
@@ -39,6 +39,19 @@ _WRITE_DOSSIER = DriverStatement(
 _WRITE_STEP = DriverStatement(update(_STEPS.table).where(_STEPS.table.c.id == bindparam("step")))
 _ADD_STEP = DriverStatement(insert(_STEPS.table).returning(_STEPS.table.c.id))
 _ADD_HISTORY = DriverStatement(insert(table_of(DossierHistory)))
+_COLUMNS = [column.key for column in _DOSSIERS.table.columns]
+_ADD_DOSSIER = DriverInsert(
+    _DOSSIERS.table, _COLUMNS, skip_duplicates=["code"], returning=[_DOSSIERS.table.c.code]
+)
+
+
+async def add_dossier(session: AsyncSession, *, dossier: Dossier, history: Mapping[str, Any]) -> bool:
+    """Write the new ``dossier`` (an object in no session) and its ``history`` row; ``False``, and
+    nothing written, when a dossier of its code is there already."""
+    if not await _ADD_DOSSIER.rows(session, [{key: getattr(dossier, key) for key in _COLUMNS}]):
+        return False
+    await _ADD_HISTORY.run(session, history)
+    return True
 
 
 async def read_for_change(session: AsyncSession, code: str) -> tuple[Dossier, list[DossierStep]] | None:

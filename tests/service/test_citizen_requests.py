@@ -10,7 +10,7 @@ from typing import Any
 from sqlmodel import select
 
 from services.notify.models import Notification
-from shared.events import DossierStatus
+from shared.events import Applicant, DossierStatus, DossierSubmitted, utc_now
 from tests.conftest import eventually
 from tests.service.test_intake_citizen import set_status
 from tests.service.test_workflow import accepted, act, citizen_view, forward_to, procedure, staff
@@ -109,3 +109,26 @@ async def test_a_withdrawal_after_the_result_is_declined_in_the_timeline_and_the
     told = await eventually(citizen_told)
     assert "không được chấp nhận" in told.subject and code in told.subject
     assert "Đã trả kết quả" in told.body
+
+
+async def test_a_dossier_submitted_again_under_a_new_event_is_registered_once(system: System) -> None:
+    """The inbox drops a redelivered event; a second event for a registered dossier (published
+    again under an id of its own) finds the dossier there and changes nothing."""
+    code = (await system.submit())["code"]
+    before = await system.registered(code)
+    runtime = system.apps["processing"].state.runtime
+    again = DossierSubmitted(
+        dossier_code=code,
+        procedure_code=before["procedure_code"],
+        procedure_version=before["procedure_version"],
+        agency_code=before["agency_code"],
+        applicant=Applicant(full_name="Người khác", id_number="001090000001"),
+        documents=[],
+        channel="online",
+        submitted_at=utc_now(),
+    )
+    await runtime.deliver(again)
+    after = await system.registered(code)
+    kept = ("revision", "status", "acceptance_due_at", "applicant", "history")
+    assert {key: after[key] for key in kept} == {key: before[key] for key in kept}
+    assert [row["action"] for row in after["history"]] == ["submitted"]
