@@ -16,27 +16,32 @@ from services.processing.changes import DossierNotFound
 from services.processing.models import WORKLIST_DEADLINE, Dossier, DossierHistory, DossierStep
 from services.processing.steps import steps_of
 from services.processing.working_calendar import calendar_of
+from services.processing.writing import read_dossier
+from shared.db import Detached
+from shared.driver_statements import DriverStatement
 from shared.events import OPEN
 from shared.staff import Staff
 
 
 async def get(session: AsyncSession, *, code: str) -> Dossier:
-    dossier = await session.get(Dossier, code)
+    """The dossier, to be read only: an object in no session (see ``writing``)."""
+    dossier = await read_dossier(session, code)
     if dossier is None:
         raise DossierNotFound(code)
     return dossier
 
 
-# Built once: read with every look at a dossier.
-_HISTORY = (
-    select(DossierHistory)
-    .where(col(DossierHistory.dossier_code) == bindparam("code"))
-    .order_by(col(DossierHistory.id))
+_HISTORIES = Detached(DossierHistory)
+# Read with every look at a dossier.
+_HISTORY = DriverStatement(
+    _HISTORIES.select()
+    .where(_HISTORIES.table.c.dossier_code == bindparam("code"))
+    .order_by(_HISTORIES.table.c.id)
 )
 
 
 async def history(session: AsyncSession, *, code: str) -> list[DossierHistory]:
-    return list((await session.exec(_HISTORY, params={"code": code})).all())
+    return [_HISTORIES.of(row) for row in await _HISTORY.rows(session, {"code": code})]
 
 
 @dataclass(frozen=True)

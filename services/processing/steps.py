@@ -7,12 +7,15 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.processing.models import Dossier, DossierStep
+from shared.db import Detached
+from shared.driver_statements import DriverStatement
 
-# Built once: every action and every read of a dossier reads its steps.
-_STEPS_OF = (
-    select(DossierStep)
-    .where(col(DossierStep.dossier_code) == bindparam("code"))
-    .order_by(col(DossierStep.step_index))
+_STEPS = Detached(DossierStep)
+# Every action and every read of a dossier reads its steps.
+_STEPS_OF = DriverStatement(
+    _STEPS.select()
+    .where(_STEPS.table.c.dossier_code == bindparam("code"))
+    .order_by(_STEPS.table.c.step_index)
 )
 _STEP_AT = select(DossierStep).where(
     col(DossierStep.dossier_code) == bindparam("code"), col(DossierStep.step_index) == bindparam("index")
@@ -20,7 +23,9 @@ _STEP_AT = select(DossierStep).where(
 
 
 async def steps_of(session: AsyncSession, code: str) -> list[DossierStep]:
-    return list((await session.exec(_STEPS_OF, params={"code": code})).all())
+    """Every step the dossier has started, in order, read on the driver as objects in no session
+    (``Detached``): a change writes them itself (``writing.write_change``)."""
+    return [_STEPS.of(row) for row in await _STEPS_OF.rows(session, {"code": code})]
 
 
 async def step_at(session: AsyncSession, code: str, index: int) -> DossierStep | None:

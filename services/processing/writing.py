@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, insert, inspect, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.processing.models import Dossier, DossierHistory, DossierStep
+from services.processing.steps import steps_of
 from shared.db import Detached, table_of
 from shared.driver_statements import DriverInsert, DriverStatement
 
@@ -24,14 +25,9 @@ _DOSSIERS = Detached(Dossier)
 _STEPS = Detached(DossierStep)
 # FOR UPDATE on PostgreSQL makes two officers racing on one dossier take turns; SQLite's BEGIN
 # IMMEDIATE already serialises writers. The loser then meets the winner's state.
-_READ_DOSSIER = DriverStatement(
-    _DOSSIERS.select().where(_DOSSIERS.table.c.code == bindparam("code")).with_for_update()
-)
-_READ_STEPS = DriverStatement(
-    _STEPS.select()
-    .where(_STEPS.table.c.dossier_code == bindparam("code"))
-    .order_by(_STEPS.table.c.step_index)
-)
+_DOSSIER = _DOSSIERS.select().where(_DOSSIERS.table.c.code == bindparam("code"))
+_READ_DOSSIER = DriverStatement(_DOSSIER.with_for_update())
+_LOOK_AT_DOSSIER = DriverStatement(_DOSSIER)
 # The changed columns are the statements' parameters besides the key: one SQL per set of them.
 _WRITE_DOSSIER = DriverStatement(
     update(_DOSSIERS.table).where(_DOSSIERS.table.c.code == bindparam("dossier"))
@@ -60,8 +56,13 @@ async def read_for_change(session: AsyncSession, code: str) -> tuple[Dossier, li
     found = await _READ_DOSSIER.rows(session, {"code": code})
     if not found:
         return None
-    steps = await _READ_STEPS.rows(session, {"code": code})
-    return _DOSSIERS.of(found[0]), [_STEPS.of(row) for row in steps]
+    return _DOSSIERS.of(found[0]), await steps_of(session, code)
+
+
+async def read_dossier(session: AsyncSession, code: str) -> Dossier | None:
+    """The dossier, to be read only (an object in no session, not locked)."""
+    found = await _LOOK_AT_DOSSIER.rows(session, {"code": code})
+    return _DOSSIERS.of(found[0]) if found else None
 
 
 async def write_change(
