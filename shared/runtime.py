@@ -14,7 +14,8 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TypeVar, cast
+from functools import partial
+from typing import Any, TypeVar, cast
 
 from fastapi import FastAPI
 from faststream.nats import NatsBroker
@@ -34,8 +35,9 @@ from shared.bus.consumer import EventConsumer, Received, consuming
 from shared.bus.in_process import Deliver
 from shared.bus.inbox import Inbox, inbox_table
 from shared.bus.outbox import Acknowledgement, FollowUp, Outbox, OutboxMessage, OutboxRelay, outbox_table
+from shared.bus.permissions import ACCESS
 from shared.bus.retention import Pruner, RetentionSweep
-from shared.bus.streams import ConsumerSpec, ensure_consumer, ensure_streams, stream_for
+from shared.bus.streams import ConsumerSpec, durable_name, ensure_consumer, ensure_streams, stream_for
 from shared.db import Database
 from shared.events import PURGE_HEADER, Event, parse_event
 from shared.migrations import MigrationHistory, prepare_database
@@ -72,6 +74,24 @@ async def _no_scope(_session: AsyncSession, _events: Sequence[Event]) -> AsyncIt
 
 
 StartHook = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class _Handling:
+    """One handler of one event type, as a consumer (a group's too) calls it."""
+
+    event_type: type[Event]
+    # Its name in the inbox.
+    name: str
+    call: Callable[[AsyncSession, Event], Awaitable[None]]
+    scope: BatchScope
+
+
+def _handling_of(handlings: Sequence[_Handling], event: Event) -> _Handling:
+    for handling in handlings:
+        if isinstance(event, handling.event_type):
+            return handling
+    raise TypeError(f"no handler here for {event.type}")
 
 
 @dataclass
@@ -133,6 +153,11 @@ class ServiceRuntime:
         self._event_consumers: list[EventConsumer] = []
         self._entry_points: dict[str, list[Callable[[Event], Awaitable[None]]]] = {}
         self._batch_entry_points: dict[str, list[Callable[[Sequence[Received]], Awaitable[None]]]] = {}
+        self._groups: dict[str, list[_Handling]] = {}
+        self._group_subjects: dict[str, tuple[str, ...]] = {}
+        self._group_specs: dict[str, ConsumerSpec] = {}
+        access = ACCESS.get(service)
+        self._replaceable = frozenset(access.replaced if access is not None else ())
         self._start_hooks: list[StartHook] = []
         self._dependencies: dict[str, object] = {"outbox": self.outbox, "runtime": self}
         self._workers: list[BackgroundWorker] = []
@@ -197,89 +222,126 @@ class ServiceRuntime:
         subject: str | None = None,
         concurrency: int = 1,
         scope: BatchScope = _no_scope,
+        group: str | None = None,
     ) -> ConsumerSpec:
         """Consume ``event_type`` through this service's durable consumer for its subject (by default
-        the event's type), ``concurrency`` messages at a time.
+        the event's type), ``concurrency`` messages at a time; or, with ``group``, through the
+        group's one durable, whose batches bring the events of all its subjects together.
 
         The handler runs in one transaction with the inbox row, so a redelivery changes nothing.
         Its dependencies are injected by parameter name (see ``EventHandler``); ``scope`` wraps the
-        handling of each transaction's events (see ``BatchScope``).
+        handling of each transaction's events (see ``BatchScope``), the same for a whole group.
         """
-        call = self._injected(handler)
         subject = subject or event_type.model_fields["type"].default
-        spec = ConsumerSpec(
+        handling = _Handling(
+            event_type=event_type,
+            # The inbox's name for the handler, a group's too: the durable of its subject alone.
+            name=durable_name(self.service, subject),
+            call=self._injected(handler),
+            scope=scope,
+        )
+        if group is None:
+            spec = self._spec(subject, concurrency=concurrency)
+            self._consume(spec, [handling])
+        else:
+            members = self._groups.setdefault(group, [])
+            if members and (members[0].scope != scope or concurrency != 1):
+                raise ValueError(f"the handlers of group {group} share one scope, one at a time")
+            members.append(handling)
+            subjects = tuple(dict.fromkeys([*self._group_subjects.get(group, ()), subject]))
+            self._group_subjects[group] = subjects
+            spec = self._spec(
+                subjects[0],
+                group=group,
+                subjects=subjects,
+                # The durables that ran before for its members' subjects, one each (``BusAccess``).
+                replaces=tuple(member.name for member in members if member.name in self._replaceable),
+            )
+            # The group's consumer, made again with each member it gains.
+            self._consume(spec, members, replacing=self._group_specs.get(group))
+            self._group_specs[group] = spec
+        self._entry_points.setdefault(event_type.model_fields["type"].default, []).append(
+            partial(self._run_alone, [handling])
+        )
+        self._batch_entry_points.setdefault(event_type.model_fields["type"].default, []).append(
+            partial(self._run_batch, [handling], spec.durable)
+        )
+        return spec
+
+    def _spec(self, subject: str, **group: Any) -> ConsumerSpec:
+        return ConsumerSpec(
             service=self.service,
             subject=subject,
             max_deliver=self.settings.nats.max_deliver,
             ack_wait_seconds=self.settings.nats.ack_wait_seconds,
             handler_timeout_seconds=self.settings.nats.handler_timeout_seconds,
-            concurrency=concurrency,
+            **group,
         )
 
-        async def run(event: Event) -> None:
-            if not isinstance(event, event_type):
-                raise TypeError(f"{spec.durable} got {event.type}")
-            token = current_dossier.set(event.dossier_code or "-")
-            try:
-                async with self.db.flow_session() as session:
-                    first = await self.inbox.first_delivery(
-                        session, consumer=spec.durable, event_id=event.event_id
-                    )
-                    if not first:
-                        logger.info(
-                            "%s skips %s %s: already handled", spec.durable, event.type, event.event_id
-                        )
-                        return
-                    async with scope(session, [event]):
-                        await call(session, event)
-            finally:
-                current_dossier.reset(token)
+    def _consume(
+        self, spec: ConsumerSpec, handlings: list[_Handling], *, replacing: ConsumerSpec | None = None
+    ) -> None:
+        consumer = EventConsumer(
+            self.broker,
+            spec,
+            handle_one=partial(self._run_alone, handlings),
+            handle_batch=partial(self._run_batch, handlings, spec.durable),
+            retry_delays=self.settings.nats.retry_delays_seconds,
+            tracer=self.tracer,
+        )
+        if replacing is not None:
+            index = self.consumers.index(replacing)
+            self.consumers[index] = spec
+            self._event_consumers[index] = consumer
+        else:
+            self.consumers.append(spec)
+            self._event_consumers.append(consumer)
 
-        async def run_batch(batch: Sequence[Received]) -> None:
-            """The batch in one transaction, each event recorded in the inbox as ``run`` records one;
-            any failure rolls all of it back (the consumer then goes one at a time)."""
-            for item in batch:
-                if not isinstance(item.event, event_type):
-                    raise TypeError(f"{spec.durable} got {item.event.type}")
+    async def _run_alone(self, handlings: Sequence[_Handling], event: Event) -> None:
+        """``event`` in a transaction of its own, with its inbox row."""
+        handling = _handling_of(handlings, event)
+        token = current_dossier.set(event.dossier_code or "-")
+        try:
             async with self.db.flow_session() as session:
-                fresh = await self.inbox.first_deliveries(
-                    session, consumer=spec.durable, event_ids=[item.event.event_id for item in batch]
+                first = await self.inbox.first_delivery(
+                    session, consumer=handling.name, event_id=event.event_id
                 )
-                # Dossier by dossier, each one's events in their order: batches of every consumer
-                # then lock dossiers in one order, so that two of them never deadlock.
-                todo: list[Received] = []
-                for item in sorted(batch, key=lambda item: item.event.dossier_code or ""):
-                    event = item.event
-                    if event.event_id not in fresh:
-                        logger.info(
-                            "%s skips %s %s: already handled", spec.durable, event.type, event.event_id
-                        )
-                        continue
-                    fresh.discard(event.event_id)
-                    todo.append(item)
-                async with scope(session, [item.event for item in todo]):
-                    for item in todo:
-                        token = current_dossier.set(item.event.dossier_code or "-")
-                        try:
-                            with consuming(self.tracer, item.message):
-                                await call(session, item.event)
-                        finally:
-                            current_dossier.reset(token)
+                if not first:
+                    logger.info("%s skips %s %s: already handled", handling.name, event.type, event.event_id)
+                    return
+                async with handling.scope(session, [event]):
+                    await handling.call(session, event)
+        finally:
+            current_dossier.reset(token)
 
-        self._event_consumers.append(
-            EventConsumer(
-                self.broker,
-                spec,
-                handle_one=run,
-                handle_batch=run_batch,
-                retry_delays=self.settings.nats.retry_delays_seconds,
-                tracer=self.tracer,
+    async def _run_batch(
+        self, handlings: Sequence[_Handling], durable: str, batch: Sequence[Received]
+    ) -> None:
+        """The batch in one transaction, each event recorded in the inbox as ``_run_alone`` records
+        one; any failure rolls all of it back (the consumer then goes one at a time)."""
+        handled = [(item, _handling_of(handlings, item.event)) for item in batch]
+        async with self.db.flow_session() as session:
+            fresh = await self.inbox.first_deliveries_of(
+                session, [(handling.name, item.event.event_id) for item, handling in handled]
             )
-        )
-        self.consumers.append(spec)
-        self._entry_points.setdefault(event_type.model_fields["type"].default, []).append(run)
-        self._batch_entry_points.setdefault(event_type.model_fields["type"].default, []).append(run_batch)
-        return spec
+            # Dossier by dossier, each one's events in their order: batches of every consumer
+            # then lock dossiers in one order, so that two of them never deadlock.
+            todo: list[tuple[Received, _Handling]] = []
+            for item, handling in sorted(handled, key=lambda pair: pair[0].event.dossier_code or ""):
+                event = item.event
+                if (handling.name, event.event_id) not in fresh:
+                    logger.info("%s skips %s %s: already handled", durable, event.type, event.event_id)
+                    continue
+                fresh.discard((handling.name, event.event_id))
+                todo.append((item, handling))
+            async with handlings[0].scope(session, [item.event for item, _ in todo]):
+                for item, handling in todo:
+                    token = current_dossier.set(item.event.dossier_code or "-")
+                    try:
+                        with consuming(self.tracer, item.message):
+                            await handling.call(session, item.event)
+                    finally:
+                        current_dossier.reset(token)
 
     async def deliver(self, event: Event) -> None:
         """Hand ``event`` to this service's consumers of its type as a delivery from the bus would

@@ -173,11 +173,11 @@ async def on_one_time_code(
         messaging.couriers.wake_after_commit(session, {created.channel})
 
 
-# One fetch loop per event type: what waits meanwhile comes as one batch, applied in one transaction
-# (one inbox statement, one commit). Four loops side by side each took one event at a time under
-# load, and cost a quarter more CPU per dossier for no shorter wait (bench/lifecycle.py). Alerts and
+# The dossier events come through one durable (a group): what waits while a batch is handled comes
+# as the next batch, of every type together, in one transaction (one inbox statement, one commit).
+# A durable per event type handled most events alone under load (bench/lifecycle.py). Alerts and
 # ends take turns per dossier and end the same whatever order they arrive in (``staff.alerts``).
-DOSSIER_EVENT_CONCURRENCY = 1
+DOSSIER_EVENTS = "dossier"
 
 
 def register_handlers(
@@ -195,26 +195,13 @@ def register_handlers(
         feed=feed or InboxFeed(),
     )
     runtime.provide(messaging=messaging)
+    # Each event's notifications and the ends it records, stored together once a batch is handled.
+    dossier_events = partial(runtime.handle, group=DOSSIER_EVENTS, scope=messaging.notifying_and_ending)
     for notice in CITIZEN_NOTICES:
-        runtime.handle(
-            notice,
-            on_citizen_notice,
-            concurrency=DOSSIER_EVENT_CONCURRENCY,
-            scope=messaging.notifying_and_ending,
-        )
+        dossier_events(notice, on_citizen_notice)
+    dossier_events(DossierStepAssigned, on_step_assigned)
+    dossier_events(DossierStepCompleted, on_step_completed)
     for alert in SLA_ALERTS:
-        runtime.handle(alert, on_alert, concurrency=DOSSIER_EVENT_CONCURRENCY, scope=messaging.notifying)
-    runtime.handle(
-        DossierStepAssigned,
-        on_step_assigned,
-        concurrency=DOSSIER_EVENT_CONCURRENCY,
-        scope=messaging.notifying,
-    )
-    runtime.handle(
-        DossierStepCompleted,
-        on_step_completed,
-        concurrency=DOSSIER_EVENT_CONCURRENCY,
-        scope=messaging.ending,
-    )
+        runtime.handle(alert, on_alert, scope=messaging.notifying)
     runtime.handle(DirectoryPersonChanged, on_person_changed)
     runtime.handle(CitizenOneTimeCodeIssued, on_one_time_code)

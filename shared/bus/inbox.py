@@ -33,7 +33,7 @@ class Inbox:
             table,
             ("consumer", "event_id", "processed_at"),
             skip_duplicates=True,
-            returning=[table.c.event_id],
+            returning=[table.c.consumer, table.c.event_id],
         )
 
     async def first_delivery(self, session: AsyncSession, *, consumer: str, event_id: UUID) -> bool:
@@ -48,7 +48,17 @@ class Inbox:
     ) -> set[UUID]:
         """Record a batch's events for this consumer in one statement; the ids not recorded before.
         An id twice in ``event_ids`` counts once."""
+        recorded = await self.first_deliveries_of(session, [(consumer, event_id) for event_id in event_ids])
+        return {event_id for _, event_id in recorded}
+
+    async def first_deliveries_of(
+        self, session: AsyncSession, deliveries: Sequence[tuple[str, UUID]]
+    ) -> set[tuple[str, UUID]]:
+        """Record a batch's (consumer, event) pairs in one statement, the consumers of a group's
+        handlers side by side; the pairs not recorded before. A pair twice counts once."""
         now = utc_now()
-        unique = dict.fromkeys(str(event_id) for event_id in event_ids)
-        rows = [{"consumer": consumer, "event_id": event_id, "processed_at": now} for event_id in unique]
-        return {UUID(event_id) for (event_id,) in await self._record.rows(session, rows)}
+        unique = dict.fromkeys((consumer, str(event_id)) for consumer, event_id in deliveries)
+        rows = [
+            {"consumer": consumer, "event_id": event_id, "processed_at": now} for consumer, event_id in unique
+        ]
+        return {(consumer, UUID(event_id)) for consumer, event_id in await self._record.rows(session, rows)}

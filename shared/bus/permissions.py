@@ -27,6 +27,22 @@ from shared.bus.streams import (
     SLA,
     BucketSpec,
     StreamSpec,
+    durable_name,
+    max_deliveries_durable,
+)
+from shared.events import (
+    CITIZEN_NOTICES,
+    DossierAccepted,
+    DossierRefused,
+    DossierRequestDeclined,
+    DossierRescheduled,
+    DossierResolved,
+    DossierResultReturned,
+    DossierStepAssigned,
+    DossierStepCompleted,
+    DossierSupplementRequested,
+    DossierWithdrawn,
+    Event,
 )
 
 OPERATOR = "operator"
@@ -47,6 +63,14 @@ class BusAccess:
     # Object Store buckets it puts files into, and those it reads files from.
     writes: tuple[BucketSpec, ...] = ()
     reads: tuple[BucketSpec, ...] = ()
+    # The durables of one dossier subject each that ran before a group of its handlers took them
+    # over (one durable for them all, ``ConsumerSpec.group``): it deletes them, and their twins,
+    # once. A subject that joins a group later never had a durable of its own, and is not here.
+    replaced: tuple[str, ...] = ()
+
+
+def _durables(service: str, events: tuple[type[Event], ...]) -> tuple[str, ...]:
+    return tuple(durable_name(service, event.model_fields["type"].default) for event in events)
 
 
 ACCESS: dict[str, BusAccess] = {
@@ -61,6 +85,20 @@ ACCESS: dict[str, BusAccess] = {
         consumes=(DOSSIER, CATALOG),
         writes=(DOCUMENTS,),
         reads=(RESULTS,),
+        replaced=_durables(
+            "intake",
+            (
+                DossierAccepted,
+                DossierRefused,
+                DossierStepAssigned,
+                DossierSupplementRequested,
+                DossierWithdrawn,
+                DossierResolved,
+                DossierResultReturned,
+                DossierRescheduled,
+                DossierRequestDeclined,
+            ),
+        ),
     ),
     "processing": BusAccess(
         publishes=(
@@ -90,7 +128,11 @@ ACCESS: dict[str, BusAccess] = {
         writes=(RESULTS,),
         reads=(DOCUMENTS,),
     ),
-    "notify": BusAccess(publishes=(), consumes=(DOSSIER, ALERT, DIRECTORY, CITIZEN)),
+    "notify": BusAccess(
+        publishes=(),
+        consumes=(DOSSIER, ALERT, DIRECTORY, CITIZEN),
+        replaced=_durables("notify", (*CITIZEN_NOTICES, DossierStepAssigned, DossierStepCompleted)),
+    ),
 }
 SERVICE_USERS: tuple[str, ...] = tuple(ACCESS)
 USERS: tuple[str, ...] = (*SERVICE_USERS, OPERATOR)
@@ -161,6 +203,14 @@ def permissions(user: str) -> dict[str, dict[str, list[str]]]:
         ),
         *(subject for stream in (*access.consumes, MAX_DELIVERIES) for subject in _reading(stream)),
         *access.api,
+        *(
+            f"{API}.CONSUMER.DELETE.{stream}.{name}"
+            for durable in access.replaced
+            for stream, name in (
+                (DOSSIER.name, durable),
+                (MAX_DELIVERIES.name, max_deliveries_durable(durable)),
+            )
+        ),
         *(subject for bucket in access.writes for subject in _writing(bucket)),
         *(subject for bucket in access.reads for subject in _fetching(bucket)),
     ]

@@ -150,9 +150,20 @@ def stream_for(subject: str) -> StreamSpec:
     raise LookupError(f"no stream stores subject {subject!r}")
 
 
+def durable_name(service: str, subject: str) -> str:
+    """The durable of ``service`` for ``subject`` alone, say ``notify__dossier_accepted``."""
+    return f"{service}__{subject.replace('.', '_').replace('>', 'all').replace('*', 'any')}"
+
+
+def max_deliveries_durable(durable: str) -> str:
+    """The twin on ``MAX_DELIVERIES`` of the durable ``durable`` (``ConsumerSpec``)."""
+    return f"{durable}__max_deliveries"
+
+
 @dataclass(frozen=True)
 class ConsumerSpec:
-    """A durable pull consumer: one per (service, subject), shared by the service's replicas."""
+    """A durable pull consumer, shared by the service's replicas: one per (service, subject), or
+    one per (service, group) for a group's several subjects of one stream."""
 
     service: str
     subject: str
@@ -163,17 +174,34 @@ class ConsumerSpec:
     # Messages handled at once by one replica; above 1 only where order between messages does not
     # matter to the handler.
     concurrency: int = 1
+    # A group's name and every subject it takes (``subject`` is the first): one durable, named
+    # after the group, whose fetches bring the events of all of them together.
+    group: str | None = None
+    subjects: tuple[str, ...] = ()
+    # The durables of one subject each that the group's took over from (``ensure_consumer``).
+    replaces: tuple[str, ...] = ()
     stream: StreamSpec = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stream", stream_for(self.subject))
+        streams = {stream_for(subject).name for subject in self.subjects}
+        if streams - {self.stream.name}:
+            raise ValueError(f"a group's subjects are of one stream, not {sorted(streams)}")
 
     @property
     def durable(self) -> str:
-        return f"{self.service}__{self.subject.replace('.', '_').replace('>', 'all').replace('*', 'any')}"
+        return f"{self.service}__{self.group}" if self.group else durable_name(self.service, self.subject)
 
-    def config(self) -> ConsumerConfig:
-        return self._config(self.durable, self.subject)
+    def config(self, *, start_sequence: int | None = None) -> ConsumerConfig:
+        """The consumer's configuration; a new one with ``start_sequence`` delivers from there."""
+        config = self._config(self.durable, self.subject)
+        if self.group:
+            config.filter_subject = None
+            config.filter_subjects = list(self.subjects)
+        if start_sequence is not None:
+            config.deliver_policy = DeliverPolicy.BY_START_SEQUENCE
+            config.opt_start_seq = start_sequence
+        return config
 
     @property
     def max_deliveries_subject(self) -> str:
@@ -182,7 +210,7 @@ class ConsumerSpec:
 
     @property
     def max_deliveries_durable(self) -> str:
-        return f"{self.durable}__max_deliveries"
+        return max_deliveries_durable(self.durable)
 
     def max_deliveries_config(self) -> ConsumerConfig:
         """The durable on ``MAX_DELIVERIES`` through which the service hears of this consumer's
@@ -259,9 +287,45 @@ async def _once_created(js: JetStreamContext, name: str, *, wait_seconds: float 
 
 async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
     """Create the durable consumer and its max-deliveries listener, or update them in place to the
-    declared limits."""
-    await js.add_consumer(spec.stream.name, spec.config())
+    declared limits.
+
+    A group's durable is new where the durables it replaces (one per subject) ran: it then starts
+    where the one furthest behind stopped, so that nothing they had not acknowledged is lost, and
+    they are deleted. What it hands out again that one of them had handled, the inbox skips: the
+    group's handlers keep the replaced durables' names there."""
+    try:
+        current = await js.consumer_info(spec.stream.name, spec.durable)
+    except NotFoundError:
+        config = spec.config(start_sequence=await _where_replaced_stopped(js, spec))
+    else:
+        # Where a consumer starts is fixed once it is made.
+        config = spec.config(start_sequence=current.config.opt_start_seq)
+        config.deliver_policy = current.config.deliver_policy
+    await js.add_consumer(spec.stream.name, config)
     await js.add_consumer(MAX_DELIVERIES.name, spec.max_deliveries_config())
+    for durable in spec.replaces:
+        with contextlib.suppress(NotFoundError):
+            await js.delete_consumer(spec.stream.name, durable)
+        with contextlib.suppress(NotFoundError):
+            await js.delete_consumer(MAX_DELIVERIES.name, max_deliveries_durable(durable))
+
+
+async def _where_replaced_stopped(js: JetStreamContext, spec: ConsumerSpec) -> int | None:
+    """The first stream sequence that one of the durables ``spec`` replaces may not have seen
+    handled; ``None`` when none of them is there (the group starts with the stream, as they did)."""
+    # Read first: a replaced durable with nothing pending after this has handled all up to here.
+    last = (await js.stream_info(spec.stream.name)).state.last_seq
+    floors = []
+    for durable in spec.replaces:
+        try:
+            info = await js.consumer_info(spec.stream.name, durable)
+        except NotFoundError:
+            continue
+        floor = info.ack_floor.stream_seq if info.ack_floor and info.ack_floor.stream_seq else 0
+        if not info.num_pending and not info.num_ack_pending:
+            floor = max(floor, last)
+        floors.append(floor)
+    return min(floors) + 1 if floors else None
 
 
 async def last_headers_by_subject(

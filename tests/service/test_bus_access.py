@@ -1,5 +1,5 @@
-"""Each service's NATS user may read every stream the service consumes: the permissions table
-follows the handlers the apps register."""
+"""Each service's NATS user may read every stream the service consumes, and delete the durables
+its groups took over: the permissions table follows the handlers the apps register."""
 
 from __future__ import annotations
 
@@ -31,6 +31,10 @@ async def test_every_consumer_of_a_service_reads_a_stream_its_user_may_read(
             assert runtime.consumers
             for spec in runtime.consumers:
                 assert spec.stream.name in readable, (service, spec.durable)
+                # A group deletes the durables it took over from: its user may delete those only.
+                assert set(spec.replaces) <= set(ACCESS[service].replaced), (service, spec.durable)
+            grouped = {name for spec in runtime.consumers for name in spec.replaces}
+            assert grouped == set(ACCESS[service].replaced), service
         finally:
             await runtime.db.dispose()
             runtime.tracer_provider.shutdown()
