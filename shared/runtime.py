@@ -245,13 +245,15 @@ class ServiceRuntime:
             self._consume(spec, [handling])
         else:
             members = self._groups.setdefault(group, [])
-            if members and (members[0].scope != scope or concurrency != 1):
-                raise ValueError(f"the handlers of group {group} share one scope, one at a time")
+            known = self._group_specs.get(group)
+            if members and (members[0].scope != scope or known is None or known.concurrency != concurrency):
+                raise ValueError(f"the handlers of group {group} share one scope and one concurrency")
             members.append(handling)
             subjects = tuple(dict.fromkeys([*self._group_subjects.get(group, ()), subject]))
             self._group_subjects[group] = subjects
             spec = self._spec(
                 subjects[0],
+                concurrency=concurrency,
                 group=group,
                 subjects=subjects,
                 # The durables that ran before for its members' subjects, one each (``BusAccess``).

@@ -175,9 +175,11 @@ async def on_one_time_code(
 
 # The dossier events come through one durable (a group): what waits while a batch is handled comes
 # as the next batch, of every type together, in one transaction (one inbox statement, one commit).
-# A durable per event type handled most events alone under load (bench/lifecycle.py). Alerts and
-# ends take turns per dossier and end the same whatever order they arrive in (``staff.alerts``).
+# A durable per event type handled most events alone under load (bench/lifecycle.py). Two loops
+# fetch from it, as intake's do (``services.intake.handlers``). Alerts and ends take turns per
+# dossier and end the same whatever order they arrive in (``staff.alerts``).
 DOSSIER_EVENTS = "dossier"
+DOSSIER_CONCURRENCY = 2
 
 
 def register_handlers(
@@ -196,7 +198,12 @@ def register_handlers(
     )
     runtime.provide(messaging=messaging)
     # Each event's notifications and the ends it records, stored together once a batch is handled.
-    dossier_events = partial(runtime.handle, group=DOSSIER_EVENTS, scope=messaging.notifying_and_ending)
+    dossier_events = partial(
+        runtime.handle,
+        group=DOSSIER_EVENTS,
+        concurrency=DOSSIER_CONCURRENCY,
+        scope=messaging.notifying_and_ending,
+    )
     for notice in CITIZEN_NOTICES:
         dossier_events(notice, on_citizen_notice)
     dossier_events(DossierStepAssigned, on_step_assigned)

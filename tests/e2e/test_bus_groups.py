@@ -4,7 +4,8 @@ are deleted: nothing they had not handled is lost, and nothing they had is handl
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import pytest
@@ -183,3 +184,29 @@ def test_a_group_keeps_to_one_stream_and_one_scope() -> None:
             group="mixed",
             subjects=("dossier.accepted", "alert.overdue"),
         )
+
+
+async def test_the_handlers_of_a_group_share_one_scope_and_one_concurrency(
+    runtime_settings: RuntimeSettingsFactory,
+) -> None:
+    runtime = ServiceRuntime("notify", MetaData(), runtime_settings("notify"), migrations=notify_history)
+
+    async def record(event: Event) -> None:
+        pass
+
+    @asynccontextmanager
+    async def other_scope(_session: AsyncSession, _events: Sequence[Event]) -> AsyncIterator[None]:
+        yield
+
+    try:
+        runtime.handle(DossierAccepted, record, group="dossier", concurrency=2)
+        with pytest.raises(ValueError, match="one scope and one concurrency"):
+            runtime.handle(DossierRefused, record, group="dossier")
+        with pytest.raises(ValueError, match="one scope and one concurrency"):
+            runtime.handle(DossierRefused, record, group="dossier", concurrency=2, scope=other_scope)
+        runtime.handle(DossierRefused, record, group="dossier", concurrency=2)
+        [spec] = runtime.consumers
+        assert spec.concurrency == 2 and spec.subjects == ("dossier.accepted", "dossier.refused")
+    finally:
+        await runtime.db.dispose()
+        runtime.tracer_provider.shutdown()
