@@ -27,22 +27,7 @@ from shared.bus.streams import (
     SLA,
     BucketSpec,
     StreamSpec,
-    durable_name,
     max_deliveries_durable,
-)
-from shared.events import (
-    CITIZEN_NOTICES,
-    DossierAccepted,
-    DossierRefused,
-    DossierRequestDeclined,
-    DossierRescheduled,
-    DossierResolved,
-    DossierResultReturned,
-    DossierStepAssigned,
-    DossierStepCompleted,
-    DossierSupplementRequested,
-    DossierWithdrawn,
-    Event,
 )
 
 OPERATOR = "operator"
@@ -65,12 +50,9 @@ class BusAccess:
     reads: tuple[BucketSpec, ...] = ()
     # The durables of one dossier subject each that ran before a group of its handlers took them
     # over (one durable for them all, ``ConsumerSpec.group``): it deletes them, and their twins,
-    # once. A subject that joins a group later never had a durable of its own, and is not here.
+    # once. Names of the past, kept as they were: a subject that joins a group later never had a
+    # durable of its own, and is not here.
     replaced: tuple[str, ...] = ()
-
-
-def _durables(service: str, events: tuple[type[Event], ...]) -> tuple[str, ...]:
-    return tuple(durable_name(service, event.model_fields["type"].default) for event in events)
 
 
 ACCESS: dict[str, BusAccess] = {
@@ -85,19 +67,16 @@ ACCESS: dict[str, BusAccess] = {
         consumes=(DOSSIER, CATALOG),
         writes=(DOCUMENTS,),
         reads=(RESULTS,),
-        replaced=_durables(
-            "intake",
-            (
-                DossierAccepted,
-                DossierRefused,
-                DossierStepAssigned,
-                DossierSupplementRequested,
-                DossierWithdrawn,
-                DossierResolved,
-                DossierResultReturned,
-                DossierRescheduled,
-                DossierRequestDeclined,
-            ),
+        replaced=(
+            "intake__dossier_accepted",
+            "intake__dossier_refused",
+            "intake__dossier_step_assigned",
+            "intake__dossier_supplement_requested",
+            "intake__dossier_withdrawn",
+            "intake__dossier_resolved",
+            "intake__dossier_result_returned",
+            "intake__dossier_rescheduled",
+            "intake__dossier_request_declined",
         ),
     ),
     "processing": BusAccess(
@@ -131,7 +110,18 @@ ACCESS: dict[str, BusAccess] = {
     "notify": BusAccess(
         publishes=(),
         consumes=(DOSSIER, ALERT, DIRECTORY, CITIZEN),
-        replaced=_durables("notify", (*CITIZEN_NOTICES, DossierStepAssigned, DossierStepCompleted)),
+        replaced=(
+            "notify__dossier_accepted",
+            "notify__dossier_refused",
+            "notify__dossier_supplement_requested",
+            "notify__dossier_withdrawn",
+            "notify__dossier_resolved",
+            "notify__dossier_result_returned",
+            "notify__dossier_rescheduled",
+            "notify__dossier_request_declined",
+            "notify__dossier_step_assigned",
+            "notify__dossier_step_completed",
+        ),
     ),
 }
 SERVICE_USERS: tuple[str, ...] = tuple(ACCESS)
