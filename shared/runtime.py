@@ -81,6 +81,7 @@ class _Handling:
     """One handler of one event type, as a consumer (a group's too) calls it."""
 
     event_type: type[Event]
+    subject: str
     # Its name in the inbox.
     name: str
     call: Callable[[AsyncSession, Event], Awaitable[None]]
@@ -154,7 +155,6 @@ class ServiceRuntime:
         self._entry_points: dict[str, list[Callable[[Event], Awaitable[None]]]] = {}
         self._batch_entry_points: dict[str, list[Callable[[Sequence[Received]], Awaitable[None]]]] = {}
         self._groups: dict[str, list[_Handling]] = {}
-        self._group_subjects: dict[str, tuple[str, ...]] = {}
         self._group_specs: dict[str, ConsumerSpec] = {}
         access = ACCESS.get(service)
         self._replaceable = frozenset(access.replaced if access is not None else ())
@@ -235,6 +235,7 @@ class ServiceRuntime:
         subject = subject or event_type.model_fields["type"].default
         handling = _Handling(
             event_type=event_type,
+            subject=subject,
             # The inbox's name for the handler, a group's too: the durable of its subject alone.
             name=durable_name(self.service, subject),
             call=self._injected(handler),
@@ -249,8 +250,7 @@ class ServiceRuntime:
             if members and (members[0].scope != scope or known is None or known.concurrency != concurrency):
                 raise ValueError(f"the handlers of group {group} share one scope and one concurrency")
             members.append(handling)
-            subjects = tuple(dict.fromkeys([*self._group_subjects.get(group, ()), subject]))
-            self._group_subjects[group] = subjects
+            subjects = tuple(dict.fromkeys(member.subject for member in members))
             spec = self._spec(
                 subjects[0],
                 concurrency=concurrency,
@@ -260,7 +260,7 @@ class ServiceRuntime:
                 replaces=tuple(member.name for member in members if member.name in self._replaceable),
             )
             # The group's consumer, made again with each member it gains.
-            self._consume(spec, members, replacing=self._group_specs.get(group))
+            self._consume(spec, members, replacing=known)
             self._group_specs[group] = spec
         self._entry_points.setdefault(event_type.model_fields["type"].default, []).append(
             partial(self._run_alone, [handling])
