@@ -304,7 +304,7 @@ async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
     await js.add_consumer(spec.stream.name, config)
     await js.add_consumer(MAX_DELIVERIES.name, spec.max_deliveries_config())
     # At every start, not only the first: a replica of the older version, still running in a rolling
-    # upgrade, makes its durables again as it reconnects.
+    # upgrade, makes its durables again if it restarts.
     for durable in spec.replaces:
         with contextlib.suppress(NotFoundError):
             await js.delete_consumer(spec.stream.name, durable)
