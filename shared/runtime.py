@@ -323,7 +323,7 @@ class ServiceRuntime:
         one; any failure rolls all of it back (the consumer then goes one at a time)."""
         handled = [(item, _handling_of(handlings, item.event)) for item in batch]
         async with self.db.flow_session() as session:
-            fresh = await self.inbox.first_deliveries_of(
+            fresh = await self.inbox.first_deliveries(
                 session, [(handling.name, item.event.event_id) for item, handling in handled]
             )
             # Dossier by dossier, each one's events in their order: batches of every consumer

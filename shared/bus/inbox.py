@@ -41,17 +41,9 @@ class Inbox:
 
         On PostgreSQL a concurrent twin blocks on the key until the first commits, then sees the row.
         """
-        return event_id in await self.first_deliveries(session, consumer=consumer, event_ids=[event_id])
+        return (consumer, event_id) in await self.first_deliveries(session, [(consumer, event_id)])
 
     async def first_deliveries(
-        self, session: AsyncSession, *, consumer: str, event_ids: Sequence[UUID]
-    ) -> set[UUID]:
-        """Record a batch's events for this consumer in one statement; the ids not recorded before.
-        An id twice in ``event_ids`` counts once."""
-        recorded = await self.first_deliveries_of(session, [(consumer, event_id) for event_id in event_ids])
-        return {event_id for _, event_id in recorded}
-
-    async def first_deliveries_of(
         self, session: AsyncSession, deliveries: Sequence[tuple[str, UUID]]
     ) -> set[tuple[str, UUID]]:
         """Record a batch's (consumer, event) pairs in one statement, the consumers of a group's
