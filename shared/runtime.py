@@ -270,14 +270,16 @@ class ServiceRuntime:
         )
         return spec
 
-    def _spec(self, subject: str, **group: Any) -> ConsumerSpec:
+    def _spec(self, subject: str, **fields: Any) -> ConsumerSpec:
+        """The durable for ``subject`` with this service's delivery settings, and ``fields`` (its
+        concurrency, a group's subjects)."""
         return ConsumerSpec(
             service=self.service,
             subject=subject,
             max_deliver=self.settings.nats.max_deliver,
             ack_wait_seconds=self.settings.nats.ack_wait_seconds,
             handler_timeout_seconds=self.settings.nats.handler_timeout_seconds,
-            **group,
+            **fields,
         )
 
     def _consume(
