@@ -8,9 +8,10 @@ PostgreSQL, a select built once cost 185 µs through SQLAlchemy Core and 45–85
 connection beneath it.
 
 A ``DriverStatement`` keeps the Core statement as the one description of the SQL, compiles it once
-per dialect and set of parameter names, and runs the compiled text on the driver (asyncpg's
-``$n`` or aiosqlite's ``?``) with the same bind and result processors SQLAlchemy would apply, so
-that a ``UtcDateTime`` is stored and read back as it is through the ORM. The session stays the
+per dialect and set of parameter names, and runs the compiled text on the driver (asyncpg's ``$n``,
+or sqlite3's ``?`` on the event loop's thread, as ``shared.sqlite_on_loop`` runs it) with the same
+bind and result processors SQLAlchemy would apply, so that a ``UtcDateTime`` is stored and read
+back as it is through the ORM. The session stays the
 unit of work: the statement joins its transaction (BEGIN is sent first when nothing else has
 been), so it commits and rolls back with everything else in it, and a failure is raised as the same
 ``sqlalchemy.exc.DBAPIError`` subclass (``IntegrityError``, ``OperationalError``…) that SQLAlchemy
@@ -225,7 +226,9 @@ async def _fetch(dialect: Dialect, adapter: Any, compiled: _Compiled, arguments:
         if dialect.name == "postgresql":
             async with adapter._execute_mutex:
                 return list(await adapter._connection.fetch(compiled.sql, *arguments))
-        return list(await adapter._connection.execute_fetchall(compiled.sql, arguments))
+        # SQLite's statements run on the event loop's thread (``shared.sqlite_on_loop``).
+        rows: list[Any] = await adapter.rows(compiled.sql, arguments)
+        return rows
     except Exception as error:
         raise _translated(dialect, adapter, compiled, error) from error
 
@@ -238,7 +241,7 @@ async def _execute_many(
             async with adapter._execute_mutex:
                 await adapter._connection.executemany(compiled.sql, arguments)
         else:
-            await adapter._connection.executemany(compiled.sql, arguments)
+            await adapter.run_many(compiled.sql, arguments)
     except Exception as error:
         raise _translated(dialect, adapter, compiled, error) from error
 
