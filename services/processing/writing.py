@@ -13,21 +13,30 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import bindparam, insert, inspect, update
+from sqlalchemy import bindparam, insert, inspect, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.processing.models import Dossier, DossierHistory, DossierStep
-from services.processing.steps import steps_of
 from shared.db import Detached, table_of
 from shared.driver_statements import DriverInsert, DriverStatement
 
 _DOSSIERS = Detached(Dossier)
 _STEPS = Detached(DossierStep)
-# FOR UPDATE on PostgreSQL makes two officers racing on one dossier take turns; SQLite's BEGIN
-# IMMEDIATE already serialises writers. The loser then meets the winner's state.
-_DOSSIER = _DOSSIERS.select().where(_DOSSIERS.table.c.code == bindparam("code"))
-_READ_DOSSIER = DriverStatement(_DOSSIER.with_for_update())
-_LOOK_AT_DOSSIER = DriverStatement(_DOSSIER)
+_DOSSIER_COLUMNS = len(_DOSSIERS.table.columns)
+# The dossier with each step it has started, one row a step (one row of NULL steps when it has
+# none), in one round trip: FOR UPDATE (of the dossier) on PostgreSQL makes two officers racing on
+# one dossier take turns; SQLite's BEGIN IMMEDIATE already serialises writers. The loser then meets
+# the winner's state.
+_READ_FOR_CHANGE = DriverStatement(
+    select(*_DOSSIERS.table.columns, *_STEPS.table.columns)
+    .select_from(
+        _DOSSIERS.table.outerjoin(_STEPS.table, _STEPS.table.c.dossier_code == _DOSSIERS.table.c.code)
+    )
+    .where(_DOSSIERS.table.c.code == bindparam("code"))
+    .order_by(_STEPS.table.c.step_index)
+    .with_for_update(of=_DOSSIERS.table)
+)
+_LOOK_AT_DOSSIER = DriverStatement(_DOSSIERS.select().where(_DOSSIERS.table.c.code == bindparam("code")))
 # The changed columns are the statements' parameters besides the key: one SQL per set of them.
 _WRITE_DOSSIER = DriverStatement(
     update(_DOSSIERS.table).where(_DOSSIERS.table.c.code == bindparam("dossier"))
@@ -53,10 +62,11 @@ async def add_dossier(session: AsyncSession, *, dossier: Dossier, history: Mappi
 async def read_for_change(session: AsyncSession, code: str) -> tuple[Dossier, list[DossierStep]] | None:
     """The dossier, locked for the change, and every step it has started, in order; ``None`` when
     there is no such dossier."""
-    found = await _READ_DOSSIER.rows(session, {"code": code})
+    found = await _READ_FOR_CHANGE.rows(session, {"code": code})
     if not found:
         return None
-    return _DOSSIERS.of(found[0]), await steps_of(session, code)
+    steps = [_STEPS.of(row[_DOSSIER_COLUMNS:]) for row in found if row[_DOSSIER_COLUMNS] is not None]
+    return _DOSSIERS.of(found[0][:_DOSSIER_COLUMNS]), steps
 
 
 async def read_dossier(session: AsyncSession, code: str) -> Dossier | None:
