@@ -29,6 +29,8 @@ from shared.sqlite_on_loop import use_on_loop
 T = TypeVar("T", bound=SQLModel)
 
 _READ_ONLY = "motcua_read_only"
+# How long a request waits for its turn at a connection: the pool's own timeout.
+CONNECTION_WAIT_SECONDS = 30.0
 _MEMO = "motcua_memo"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -146,8 +148,18 @@ class Database:
         if self._request_turns is None:
             yield
             return
-        async with self._request_turns:
+        try:
+            async with asyncio.timeout(CONNECTION_WAIT_SECONDS):
+                await self._request_turns.acquire()
+        except TimeoutError as error:
+            # As the pool would say it, whose own wait never starts now.
+            raise exc.TimeoutError(
+                f"no database connection came free within {CONNECTION_WAIT_SECONDS:g} s"
+            ) from error
+        try:
             yield
+        finally:
+            self._request_turns.release()
 
     @asynccontextmanager
     async def _writer_turn(self, *, flow: bool) -> AsyncIterator[None]:

@@ -6,8 +6,9 @@ import asyncio
 import os
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import exc, text
 
+import shared.db as db_module
 from shared.db import Database
 from tests.conftest import POSTGRES_URL_VARIABLE
 
@@ -70,5 +71,32 @@ async def test_a_request_waiting_for_a_connection_is_not_overtaken(postgres_url:
             await asyncio.sleep(0)
         await asyncio.gather(holder, waiter, *newcomers)
         assert served[:3] == ["holder", "waiter", "newcomer 0"]
+    finally:
+        await database.dispose()
+
+
+async def test_a_request_that_finds_no_connection_in_time_gets_the_pools_error(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db_module, "CONNECTION_WAIT_SECONDS", 0.2)
+    database = Database(postgres_url, pool_size=1, max_overflow=0)
+    leave = asyncio.Event()
+
+    async def holder() -> None:
+        async with database.session() as session:
+            await session.execute(text("SELECT 1"))
+            await leave.wait()
+
+    try:
+        holding = asyncio.create_task(holder())
+        await asyncio.sleep(0.1)
+        with pytest.raises(exc.TimeoutError, match=r"no database connection came free within 0\.2 s"):
+            async with database.reading() as session:
+                await session.execute(text("SELECT 1"))
+        leave.set()
+        await holding
+        # The turn that timed out was not kept: the connection serves the next request.
+        async with database.reading() as session:
+            assert (await session.execute(text("SELECT 1"))).scalar_one() == 1
     finally:
         await database.dispose()
