@@ -13,6 +13,10 @@ makes. With bench/lifecycle.py on SQLite, in pairs run one after the other: 15.7
 second instead of 12.5 and 14.8, and 88-95 ms of CPU a dossier across the processes instead of
 100-121.
 
+The price: a long statement holds the loop for as long as it runs, where on aiosqlite's thread it
+held only SQLite's writer. The long ones are few and rare: the reconciliation reads its pages of 500
+dossiers, and the retention's hourly deletes are one statement each (``shared.bus.retention``).
+
 The one wait left is for the write lock that a writer of another process holds (a command of the
 CLI, a second replica starting): the connection's busy timeout is 0, so that a statement which would
 wait fails at once with ``SQLITE_BUSY`` instead of stopping the loop, and is then run again on
