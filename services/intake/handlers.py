@@ -37,12 +37,17 @@ _PROJECTIONS: list[tuple[type[Any], Callable[..., Awaitable[None]]]] = [
 # The dossier events come through one durable (a group): what waits while a batch is applied comes
 # as the next batch, of every type together, applied in one transaction that locks its dossiers'
 # rows in one statement. A durable per event type handled most events alone under load, each with
-# a transaction, an inbox row and a commit of its own (bench/lifecycle.py). Two loops fetch from
-# it: with one, the next batch waited for the last one's commit, and on PostgreSQL the citizen's
-# view lagged further behind. The copy ends the same whatever order events arrive in (see
-# ``projection``).
+# a transaction, an inbox row and a commit of its own (bench/lifecycle.py). Several loops fetch from
+# it: with one, the next batch waited for the last one's commit. On PostgreSQL four, whose
+# transactions overlap, so that one's round trips, each a turn of a busy event loop, hide another's:
+# with two, intake applied a dossier's last event up to 2.7 s after processing's answer (p99 in
+# bench/lifecycle.py), with four 0.7-0.9 s. On SQLite two, whose transactions take turns at the one
+# writer anyway. The copy ends the same whatever order events arrive in (see ``projection``).
 DOSSIER_EVENTS = "dossier"
-DOSSIER_CONCURRENCY = 2
+
+
+def dossier_concurrency(runtime: ServiceRuntime) -> int:
+    return 4 if runtime.db.is_postgres else 2
 
 
 def register_handlers(runtime: ServiceRuntime) -> None:
@@ -52,6 +57,6 @@ def register_handlers(runtime: ServiceRuntime) -> None:
             event_type,
             apply,
             group=DOSSIER_EVENTS,
-            concurrency=DOSSIER_CONCURRENCY,
+            concurrency=dossier_concurrency(runtime),
             scope=projection.applying,
         )
