@@ -29,10 +29,10 @@ from shared.sqlite_on_loop import use_on_loop
 T = TypeVar("T", bound=SQLModel)
 
 _READ_ONLY = "motcua_read_only"
-# How long a request waits for its turn at a connection: the pool's own timeout.
-CONNECTION_WAIT_SECONDS = 30.0
 _MEMO = "motcua_memo"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# How long a request waits for its turn at a connection: the pool's own timeout.
+CONNECTION_WAIT_SECONDS = 30.0
 
 
 class Database:
@@ -65,7 +65,7 @@ class Database:
             # one that must wait for another process's writer waits on aiosqlite's thread.
             connect_args["timeout"] = 0
             connect_args["check_same_thread"] = False
-            # Kept open too: a new connection runs its PRAGMAs on its own thread.
+            # Kept open too: opening one is a trip to aiosqlite's thread and its PRAGMAs.
             engine_args.update(pool_size=50, max_overflow=0)
         else:
             engine_args.update(pool_size=pool_size, max_overflow=max_overflow)

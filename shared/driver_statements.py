@@ -11,11 +11,10 @@ A ``DriverStatement`` keeps the Core statement as the one description of the SQL
 per dialect and set of parameter names, and runs the compiled text on the driver (asyncpg's ``$n``,
 or sqlite3's ``?`` on the event loop's thread, as ``shared.sqlite_on_loop`` runs it) with the same
 bind and result processors SQLAlchemy would apply, so that a ``UtcDateTime`` is stored and read
-back as it is through the ORM. The session stays the
-unit of work: the statement joins its transaction (BEGIN is sent first when nothing else has
-been), so it commits and rolls back with everything else in it, and a failure is raised as the same
-``sqlalchemy.exc.DBAPIError`` subclass (``IntegrityError``, ``OperationalError``…) that SQLAlchemy
-would raise.
+back as it is through the ORM. The session stays the unit of work: the statement joins its
+transaction (BEGIN is sent first when nothing else has been), so it commits and rolls back with
+everything else in it, and a failure is raised as the same ``sqlalchemy.exc.DBAPIError`` subclass
+(``IntegrityError``, ``OperationalError``…) that SQLAlchemy would raise.
 
 Only plain statements qualify: no expanding ``IN`` lists (they are compiled per call), and every
 parameter the SQL names is the caller's or bound in the statement itself (a column's Python-side

@@ -9,9 +9,10 @@ holds SQLite's one writer. Yet a statement on a local file in WAL mode, which ne
 (``synchronous=NORMAL``), takes tens of microseconds, and never waits: readers never wait for the
 writer, and this process's writers take turns before they begin (``shared.db.WriterTurns``). So the
 statement, its rows, the commit and the rollback run on the loop's thread, in the call SQLAlchemy
-makes. With bench/lifecycle.py on SQLite, in pairs run one after the other: 15.7 and 16.9 dossiers a
-second instead of 12.5 and 14.8, and 88-95 ms of CPU a dossier across the processes instead of
-100-121.
+makes, and so do the hot paths' statements (``shared.driver_statements``, through ``rows`` and
+``run_many``). With bench/lifecycle.py on SQLite, in pairs run one after the other: 29.1 and 36.4
+dossiers a second instead of 17.1 and 20.0, and 42-53 ms of CPU a dossier across the processes
+instead of 73-86.
 
 The price: a long statement holds the loop for as long as it runs, where on aiosqlite's thread it
 held only SQLite's writer. The long ones are few and rare: the reconciliation reads its pages of 500
@@ -20,7 +21,7 @@ dossiers, and the retention's hourly deletes are one statement each (``shared.bu
 The one wait left is for the write lock that a writer of another process holds (a command of the
 CLI, a second replica starting): the connection's busy timeout is 0, so that a statement which would
 wait fails at once with ``SQLITE_BUSY`` instead of stopping the loop, and is then run again on
-aiosqlite's thread with the busy timeout the database's settings give (``WAITING_BUSY_MS``). A
+aiosqlite's thread with a busy timeout of 30 s (``WAITING_BUSY_MS``). A
 statement that failed with ``SQLITE_BUSY`` changed nothing, so running it again is what SQLite's own
 busy handler does.
 
