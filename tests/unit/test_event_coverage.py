@@ -9,6 +9,7 @@ misses one of these fails here, before any walk through the system does.
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -30,6 +31,8 @@ class Recorder:
 
     def __init__(self) -> None:
         self.handled: set[type[Event]] = set()
+        # The database's kind, which sets how many loops some consumers run.
+        self.db = SimpleNamespace(is_postgres=False, is_sqlite=True)
 
     def handle(self, event_type: type[Event], handler: Any, **_options: Any) -> None:
         self.handled.add(event_type)
