@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import ColumnElement, Float, Table, bindparam, exc
@@ -59,19 +60,24 @@ class _Compiled:
             arguments.append(value if process is None else process(value))
         return arguments
 
-    def row(self, values: Sequence[Any]) -> Row:
+    def row(self, values: Sequence[Any], *, start: int = 0) -> Row:
+        """The row's values from column ``start`` on, processed."""
         return tuple(
             value if process is None else process(value)
-            for process, value in zip(self.results, values, strict=True)
+            for process, value in zip(self.results[start:], islice(values, start, None), strict=True)
         )
 
 
 class DriverStatement:
     """A Core statement (``select``, ``insert``, ``update``, ``delete``, ``text``) run on the session's
-    driver connection: ``rows`` answers what it returns, ``run`` and ``run_many`` return nothing."""
+    driver connection: ``rows`` answers what it returns, ``run`` and ``run_many`` return nothing.
 
-    def __init__(self, statement: ClauseElement) -> None:
+    ``repeated``: the first that many columns hold the same values on every row (a parent joined to
+    its children), so they are processed on the first row only and the later rows share them."""
+
+    def __init__(self, statement: ClauseElement, *, repeated: int = 0) -> None:
         self.statement = statement
+        self.repeated = repeated
         self._compiled: dict[tuple[str, frozenset[str]], _Compiled] = {}
 
     async def rows(self, session: AsyncSession, parameters: Mapping[str, Any] | None = None) -> list[Row]:
@@ -80,7 +86,11 @@ class DriverStatement:
         dialect, adapter = await _driver(session)
         compiled = self._compile(dialect, parameters)
         records = await _fetch(dialect, adapter, compiled, compiled.arguments(parameters))
-        return [compiled.row(record) for record in records]
+        if not self.repeated or len(records) < 2:
+            return [compiled.row(record) for record in records]
+        first = compiled.row(records[0])
+        shared = first[: self.repeated]
+        return [first, *(shared + compiled.row(record, start=self.repeated) for record in records[1:])]
 
     async def run(self, session: AsyncSession, parameters: Mapping[str, Any] | None = None) -> None:
         await self.rows(session, parameters)

@@ -24,9 +24,9 @@ _DOSSIERS = Detached(Dossier)
 _STEPS = Detached(DossierStep)
 _DOSSIER_COLUMNS = len(_DOSSIERS.table.columns)
 # The dossier with each step it has started, one row a step (one row of NULL steps when it has
-# none), in one round trip: FOR UPDATE (of the dossier) on PostgreSQL makes two officers racing on
-# one dossier take turns; SQLite's BEGIN IMMEDIATE already serialises writers. The loser then meets
-# the winner's state.
+# none), in one round trip; the dossier's columns are read once (``repeated``). FOR UPDATE (of the
+# dossier) on PostgreSQL makes two officers racing on one dossier take turns; SQLite's BEGIN
+# IMMEDIATE already serialises writers. The loser then meets the winner's state.
 _READ_FOR_CHANGE = DriverStatement(
     select(*_DOSSIERS.table.columns, *_STEPS.table.columns)
     .select_from(
@@ -34,7 +34,8 @@ _READ_FOR_CHANGE = DriverStatement(
     )
     .where(_DOSSIERS.table.c.code == bindparam("code"))
     .order_by(_STEPS.table.c.step_index)
-    .with_for_update(of=_DOSSIERS.table)
+    .with_for_update(of=_DOSSIERS.table),
+    repeated=_DOSSIER_COLUMNS,
 )
 _LOOK_AT_DOSSIER = DriverStatement(_DOSSIERS.select().where(_DOSSIERS.table.c.code == bindparam("code")))
 # The changed columns are the statements' parameters besides the key: one SQL per set of them.

@@ -7,6 +7,7 @@ import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -18,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    TypeDecorator,
     bindparam,
     exc,
     insert,
@@ -25,6 +27,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.engine.interfaces import Dialect
 
 from shared.db import Database, UtcDateTime, drop_schemas
 from shared.driver_statements import DriverStatement, PerCount, numbered, numbered_values
@@ -40,6 +43,35 @@ things = Table(
     Column("note", String(20), nullable=False, default="none"),
     Column("tags", JSON, nullable=True),
     Column("hours", Float, nullable=True),
+)
+
+
+class CountedJSON(TypeDecorator[Any]):
+    """JSON whose reads are counted."""
+
+    impl = JSON
+    cache_ok = True
+    reads = 0
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        CountedJSON.reads += 1
+        return value
+
+
+parents = Table("parent", metadata, Column("code", String(20), primary_key=True), Column("body", CountedJSON))
+children = Table(
+    "child",
+    metadata,
+    Column("parent_code", String(20), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("seen_at", UtcDateTime(), nullable=False),
+)
+PARENT_WITH_CHILDREN = DriverStatement(
+    select(parents.c.code, parents.c.body, children.c.number, children.c.seen_at)
+    .select_from(parents.outerjoin(children, children.c.parent_code == parents.c.code))
+    .where(parents.c.code == bindparam("code"))
+    .order_by(children.c.number),
+    repeated=2,
 )
 ADD = DriverStatement(insert(things).values(note=bindparam("note", "")))
 BY_CODE = DriverStatement(select(things.c.count, things.c.seen_at).where(things.c.code == bindparam("code")))
@@ -206,3 +238,21 @@ def test_a_statement_whose_sql_changes_per_call_or_lacks_a_value_is_refused() ->
     # A column's Python-side default is SQLAlchemy's to apply, not the driver's.
     with pytest.raises(ValueError, match="no value for note"):
         DriverStatement(insert(things))._compile(dialect, {"code": "a", "count": 1})
+
+
+async def test_a_parent_joined_to_its_children_is_processed_once(database: Database) -> None:
+    async with database.session() as session:
+        await session.execute(
+            insert(parents), [{"code": "p", "body": {"a": [1]}}, {"code": "q", "body": None}]
+        )
+        await session.execute(
+            insert(children), [{"parent_code": "p", "number": n, "seen_at": MOMENT} for n in (2, 1, 3)]
+        )
+    async with database.reading() as session:
+        CountedJSON.reads = 0
+        rows = await PARENT_WITH_CHILDREN.rows(session, {"code": "p"})
+        assert CountedJSON.reads == 1  # the parent's JSON, once for its three rows
+        assert rows == [("p", {"a": [1]}, n, MOMENT) for n in (1, 2, 3)]
+        # No children: one row, its children's columns empty.
+        assert await PARENT_WITH_CHILDREN.rows(session, {"code": "q"}) == [("q", None, None, None)]
+        assert await PARENT_WITH_CHILDREN.rows(session, {"code": "none"}) == []
