@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from sqlalchemy import Table, delete
+from sqlalchemy import ColumnElement, Table, delete, select, tuple_
 
 from shared.db import Database
 from shared.events import utc_now
@@ -25,6 +25,11 @@ logger = logging.getLogger(__name__)
 # Deletes what is past its keep of one kind and logs how much (counts only); what it returns is
 # not read. It may run on every replica at once, so it must tolerate finding its work done.
 RetentionSweep = Callable[[], Awaitable[object]]
+
+# Rows deleted in one transaction. A pass deletes an hour's worth, or more after a long stop; in
+# bounded batches it never holds a table (or SQLite's one writer, and on SQLite the event loop,
+# ``shared.sqlite_on_loop``) for long, and other work gets its turns between them.
+DELETE_BATCH = 2000
 
 
 class Pruner:
@@ -50,16 +55,14 @@ class Pruner:
         now = utc_now()
         outbox_before = now - timedelta(days=self.settings.outbox_days)
         inbox_before = now - timedelta(days=self.settings.inbox_days)
-        async with self.db.session() as session:
-            sent = await session.execute(
-                delete(self.outbox).where(
-                    self.outbox.c.sent_at.is_not(None), self.outbox.c.sent_at < outbox_before
-                )
-            )
-            handled = await session.execute(
-                delete(self.inbox).where(self.inbox.c.processed_at < inbox_before)
-            )
-        outbox_rows, inbox_rows = int(sent.rowcount), int(handled.rowcount)  # type: ignore[attr-defined]
+        outbox = self.outbox.c
+        inbox = self.inbox.c
+        outbox_rows = await self._delete(
+            self.outbox, (outbox.id,), outbox.sent_at.is_not(None), outbox.sent_at < outbox_before
+        )
+        inbox_rows = await self._delete(
+            self.inbox, (inbox.consumer, inbox.event_id), inbox.processed_at < inbox_before
+        )
         if outbox_rows or inbox_rows:
             logger.info("retention: %d sent outbox and %d inbox row(s) deleted", outbox_rows, inbox_rows)
         for name, sweep in self.sweeps:
@@ -69,3 +72,19 @@ class Pruner:
             except Exception:
                 logger.exception("retention: the %s sweep failed", name)
         return self.settings.interval_seconds
+
+    async def _delete(
+        self, table: Table, key: tuple[ColumnElement[object], ...], *conditions: ColumnElement[bool]
+    ) -> int:
+        """Delete the rows of ``table`` that meet ``conditions``, ``DELETE_BATCH`` at a time, each
+        batch in a transaction of its own; how many were deleted."""
+        chosen = select(*key).where(*conditions).limit(DELETE_BATCH)
+        which = key[0].in_(chosen) if len(key) == 1 else tuple_(*key).in_(chosen)
+        deleted = 0
+        while True:
+            async with self.db.session() as session:
+                result = await session.execute(delete(table).where(which))
+            count = int(result.rowcount)  # type: ignore[attr-defined]
+            deleted += count
+            if count < DELETE_BATCH:
+                return deleted
