@@ -15,8 +15,8 @@ dossiers a second instead of 17.1 and 20.0, and 42-53 ms of CPU a dossier across
 instead of 73-86.
 
 The price: a long statement holds the loop for as long as it runs, where on aiosqlite's thread it
-held only SQLite's writer. The long ones are few and rare: the reconciliation reads its pages of 500
-dossiers, and the retention's hourly deletes are one statement each (``shared.bus.retention``).
+held only SQLite's writer. The long ones are few and bounded: the reconciliation reads its pages of
+500 dossiers, and the retention's hourly pass deletes 2,000 rows a statement (``shared.bus.retention``).
 
 The one wait left is for the write lock that a writer of another process holds (a command of the
 CLI, a second replica starting): the connection's busy timeout is 0, so that a statement which would
