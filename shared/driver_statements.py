@@ -62,9 +62,11 @@ class _Compiled:
 
     def row(self, values: Sequence[Any], *, start: int = 0) -> Row:
         """The row's values from column ``start`` on, processed."""
+        results, rest = (
+            (self.results, values) if not start else (self.results[start:], islice(values, start, None))
+        )
         return tuple(
-            value if process is None else process(value)
-            for process, value in zip(self.results[start:], islice(values, start, None), strict=True)
+            value if process is None else process(value) for process, value in zip(results, rest, strict=True)
         )
 
 
